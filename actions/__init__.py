@@ -1,0 +1,1 @@
+"""Beacon's custom actions (rasa-sdk). Nothing here connects or loads at import."""

@@ -1,0 +1,67 @@
+"""Shared behaviour for Beacon's actions: settings, department facts and the queue."""
+
+from __future__ import annotations
+
+import abc
+import logging
+
+from rasa_sdk import Action
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from bot.department import Department, load_department
+from bot.queue import HumanQueue
+from bot.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+
+class BeaconAction(Action, abc.ABC):
+    """Base class: lazily built services, shared by every action instance.
+
+    ``name()`` stays abstract, so rasa-sdk does not register this class as an action.
+    The Redis client is made on first use, inside the action server's event loop.
+    """
+
+    _settings: Settings | None = None
+    _department: Department | None = None
+    _queue: HumanQueue | None = None
+
+    @abc.abstractmethod
+    def name(self) -> str:
+        """The action's name in domain.yml."""
+
+    @property
+    def settings(self) -> Settings:
+        if BeaconAction._settings is None:
+            BeaconAction._settings = Settings.from_env()
+        return BeaconAction._settings
+
+    @property
+    def department(self) -> Department:
+        if BeaconAction._department is None:
+            BeaconAction._department = load_department(self.settings.department_file)
+        return BeaconAction._department
+
+    @property
+    def queue(self) -> HumanQueue:
+        if BeaconAction._queue is None:
+            s = self.settings
+            redis = Redis.from_url(
+                s.redis_url,
+                decode_responses=True,
+                socket_timeout=s.redis_timeout,
+                socket_connect_timeout=s.redis_timeout,
+            )
+            BeaconAction._queue = HumanQueue(
+                redis, retention_seconds=s.retention_days * 86400, duty_ttl=s.duty_ttl
+            )
+        return BeaconAction._queue
+
+    async def monitoring(self) -> bool:
+        """Whether anyone is on duty; with Redis down, assume nobody (the safe answer)."""
+        try:
+            return await self.queue.is_monitoring()
+        except (RedisError, OSError) as exc:
+            logger.error("presence check failed, assuming nobody on duty: %s", exc)
+            return False

@@ -1,0 +1,84 @@
+"""The one action every message reaches: triage, reply, and route to a person."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from typing import Any, Dict, List
+
+from rasa_sdk import Tracker
+from rasa_sdk.events import SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+from redis.exceptions import RedisError
+
+from actions.base import BeaconAction
+from bot.queue import Entry
+from bot.respond import Triaged, triage_parse
+
+logger = logging.getLogger(__name__)
+
+
+def transcript_entries(events: List[Dict[str, Any]], replies: List[str], now: float) -> List[Entry]:
+    """The conversation so far from tracker events, plus the replies about to be sent."""
+    entries = [
+        Entry(role="citizen" if e["event"] == "user" else "bot", text=e.get("text") or "",
+              ts=float(e.get("timestamp") or 0.0))
+        for e in events
+        if e.get("event") in ("user", "bot") and e.get("text")
+    ]
+    # Replies get distinct, increasing stamps after everything before them.
+    start = max([now] + [e.ts for e in entries])
+    entries += [
+        Entry(role="bot", text=text, ts=start + (i + 1) / 1000) for i, text in enumerate(replies)
+    ]
+    return entries
+
+
+def queue_fields(tracker: Tracker, triaged: Triaged) -> Dict[str, Any]:
+    return {
+        "channel": tracker.get_latest_input_channel() or "unknown",
+        "sender": tracker.sender_id,
+        "outcome": triaged.decision.outcome.value,
+        "topic": triaged.decision.topic,
+        "intent": triaged.intent,
+        "confidence": round(triaged.confidence, 4),
+        "safety_net": triaged.safety.flag,
+        "reason": triaged.decision.reason,
+        "language": triaged.safety.language,
+        "preview": triaged.text[:200],
+    }
+
+
+class ActionTriage(BeaconAction):
+    """Decide the outcome of the latest message, answer it, and queue it when a person is needed."""
+
+    def name(self) -> str:
+        return "action_triage"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[str, Any]
+    ) -> List[Dict[str, Any]]:
+        now = time.time()
+        triaged = triage_parse(
+            tracker.latest_message,
+            self.department,
+            monitoring=await self.monitoring(),
+            now=dt.datetime.fromtimestamp(now, dt.timezone.utc),
+        )
+        outcome = triaged.decision.outcome
+        if outcome.routed:
+            try:
+                await self.queue.enqueue(
+                    tracker.sender_id,
+                    priority=outcome.priority,
+                    fields=queue_fields(tracker, triaged),
+                    entries=transcript_entries(tracker.events, triaged.replies, now),
+                    now=now,
+                )
+            except (RedisError, OSError) as exc:
+                # The citizen still gets the replies; the gateway re-queues what Redis lost.
+                logger.error("could not queue conversation %s: %s", tracker.sender_id, exc)
+        for text in triaged.replies:
+            dispatcher.utter_message(text=text)
+        return [SlotSet("outcome", outcome.value), SlotSet("topic", triaged.decision.topic)]

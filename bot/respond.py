@@ -1,0 +1,66 @@
+"""From Rasa's parse data to outcome and replies: shared by the action, the CLI and the gateway."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any, Dict, List, Mapping
+
+from bot.department import Department
+from bot.replies import render_replies
+from bot.safety_net import SAFETY_NET_KEY, SafetyNet, SafetyResult, get_safety_net
+from bot.triage import Decision, decide
+
+
+@dataclass(frozen=True)
+class Triaged:
+    """One message, triaged: what it was, what was decided, what the citizen gets."""
+
+    text: str
+    intent: str | None
+    confidence: float
+    safety: SafetyResult
+    decision: Decision
+    replies: List[str]
+
+    def as_record(self) -> Dict[str, Any]:
+        """The CLI's JSON line."""
+        return {
+            "text": self.text,
+            "outcome": self.decision.outcome.value,
+            "topic": self.decision.topic,
+            "intent": self.intent,
+            "confidence": round(self.confidence, 4),
+            "safety_net": self.safety.flag,
+            "replies": self.replies,
+        }
+
+
+def triage_parse(
+    parse_data: Mapping[str, Any],
+    department: Department,
+    *,
+    monitoring: bool,
+    now: dt.datetime,
+    net: SafetyNet | None = None,
+) -> Triaged:
+    """Decide and render replies for one parsed message.
+
+    The safety-net result is read from the parse data when Rasa's pipeline added it;
+    otherwise (an older model, or no Rasa at all) the safety net runs here.
+    """
+    text = parse_data.get("text") or ""
+    intent_data = parse_data.get("intent") or {}
+    intent = intent_data.get("name")
+    confidence = float(intent_data.get("confidence") or 0.0)
+    raw_safety = parse_data.get(SAFETY_NET_KEY)
+    safety = (
+        SafetyResult.from_dict(raw_safety)
+        if isinstance(raw_safety, dict)
+        else (net or get_safety_net()).check(text)
+    )
+    decision = decide(intent, confidence, safety, parse_data.get("intent_ranking") or [])
+    replies = render_replies(
+        decision, department, monitoring=monitoring, now=now, language=safety.language
+    )
+    return Triaged(text, intent, confidence, safety, decision, replies)

@@ -1,0 +1,289 @@
+"""The deterministic safety net: emergency and crisis language, English and Spanish.
+
+It runs inside Rasa's NLU pipeline (``bot.nlu_component``) and, without Rasa, in the
+gateway and the CLI. It is rule-based on purpose: it catches what the classifier misses
+(typos, run-ons, urgency buried after a "thanks"), and its rules can be read and tested.
+
+A match is taken back when it is
+
+* negated in its clause ("I'm not going to hurt myself", "nobody is breaking in"),
+* in the past ("someone was shooting fireworks last night", "a fire two weeks ago"), unless
+  the match itself is in the present or the message says it is happening now,
+* an everyday use ("shooting hoops", "die laughing"),
+* a generic call for help in a message that says it is not urgent.
+
+A concrete danger is never silenced by "not an emergency" alone: "not an emergency but he
+has a gun" still fires.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, field
+from functools import cache
+from typing import Dict, Iterable, List, Sequence, Tuple
+
+from spacy.language import Language
+from spacy.matcher import Matcher
+from spacy.tokens import Doc, Span
+
+from bot import safety_patterns as sp
+from bot.nlp import detect_language, normalize, shared_pipeline
+
+# The key under which the result travels in Rasa's parse data.
+SAFETY_NET_KEY = "safety_net"
+EMERGENCY = "emergency"
+CRISIS = "crisis"
+
+# Spelled-out contractions, so that patterns and negation see one form ("can not").
+_CONTRACTIONS = [
+    (re.compile(r"\bwon'?t\b"), "will not"),
+    (re.compile(r"\bcan'?t\b|\bcannot\b"), "can not"),
+    (re.compile(r"\bain'?t\b"), "is not"),
+    (re.compile(r"\b(do|does|did|is|are|was|were|have|has|had|could|would|should)n'?t\b"),
+     r"\1 not"),
+    (re.compile(r"\bi'?m\b"), "i am"),
+    (re.compile(r"\b(you|we|they)'re\b"), r"\1 are"),
+    (re.compile(r"\b(he|she|it|someone|somebody|there|that)'s\b"), r"\1 is"),
+]
+_PRESENT_AUX = frozenset("is are am 's 're está esta están estan estoy estamos".split())
+_PAST_AUX = frozenset("was were had did fue fueron estaba estaban había habia".split())
+_NEGATION_WINDOW = 3
+# Messages this short that ask for help are treated as urgent ("HELP", "ayuda!!").
+_SHORT_MESSAGE_WORDS = 3
+_SHORT_HELP = frozenset("help hellp halp helpp sos ayuda auxilio socorro 911".split())
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One pattern match: its label, the words, and why it was taken back (or None)."""
+
+    label: str
+    text: str
+    suppressed: str | None = None
+
+    @property
+    def active(self) -> bool:
+        return self.suppressed is None
+
+
+@dataclass(frozen=True)
+class SafetyResult:
+    """What the safety net saw in one message.
+
+    ``flag`` is "crisis", "emergency" or None; ``cues`` are weak signs of urgency that the
+    decision function uses only when the classifier is unsure.
+    """
+
+    flag: str | None
+    language: str
+    hits: Tuple[Hit, ...] = ()
+    cues: Tuple[str, ...] = ()
+
+    def as_dict(self) -> Dict:
+        return {
+            "flag": self.flag,
+            "language": self.language,
+            "hits": [asdict(h) for h in self.hits],
+            "cues": list(self.cues),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Dict) -> SafetyResult:
+        return cls(
+            flag=data.get("flag"),
+            language=data.get("language", "en"),
+            hits=tuple(Hit(**h) for h in data.get("hits", [])),
+            cues=tuple(data.get("cues", [])),
+        )
+
+
+def spell_out(text: str) -> str:
+    """Expand contractions after :func:`normalize` ("can't" and "cant" -> "can not")."""
+    for pattern, replacement in _CONTRACTIONS:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+def compile_pattern(nlp: Language, text: str) -> List[Dict]:
+    """Turn the notation of ``bot.safety_patterns`` into a spaCy Matcher token pattern."""
+    tokens: List[Dict] = []
+    for word in text.split():
+        optional = len(word) > 1 and word.endswith("?")
+        word = word[:-1] if optional else word
+        if word == "_":
+            spec: Dict = {}
+        elif word.startswith("~"):
+            alternatives = word[1:].split("|")
+            lemmas = {t.lemma_ for alt in alternatives for t in nlp(alt)[:1]}
+            spec = {"LEMMA": {"IN": sorted(set(alternatives) | lemmas)}}
+        else:
+            spec = {"LOWER": {"IN": word.split("|")}}
+        if optional:
+            spec["OP"] = "?"
+        tokens.append(spec)
+    return tokens
+
+
+@dataclass
+class _Language:
+    """The compiled rules for one language."""
+
+    nlp: Language
+    matcher: Matcher
+    negators: frozenset
+    labels: Dict[int, str] = field(default_factory=dict)
+
+
+def _build(lang: str, groups: Dict[str, Sequence[str]], negators: frozenset) -> _Language:
+    nlp = shared_pipeline(lang)
+    matcher = Matcher(nlp.vocab)
+    compiled = _Language(nlp=nlp, matcher=matcher, negators=negators)
+    for label, patterns in groups.items():
+        matcher.add(label, [compile_pattern(nlp, p) for p in patterns])
+        compiled.labels[nlp.vocab.strings[label]] = label
+    return compiled
+
+
+class SafetyNet:
+    """Compiled English and Spanish rules; :meth:`check` is pure and thread-safe to call."""
+
+    def __init__(self) -> None:
+        self._languages = (
+            _build(
+                "en",
+                {**sp.EN_PATTERNS, "meta.not_urgent": sp.EN_NOT_URGENT,
+                 "meta.past": sp.EN_PAST, "meta.now": sp.EN_NOW, "meta.still": sp.EN_STILL},
+                sp.EN_NEGATORS,
+            ),
+            _build(
+                "es",
+                {**sp.ES_PATTERNS, "meta.not_urgent": sp.ES_NOT_URGENT,
+                 "meta.past": sp.ES_PAST, "meta.now": sp.ES_NOW, "meta.still": sp.ES_STILL},
+                sp.ES_NEGATORS,
+            ),
+        )
+
+    def check(self, text: str) -> SafetyResult:
+        """Look for emergency and crisis language in one message."""
+        clean = spell_out(normalize(text or ""))
+        hits: List[Hit] = []
+        for compiled in self._languages:
+            hits.extend(self._hits(compiled, compiled.nlp(clean)))
+        hits.extend(_short_help(clean, hits))
+        hits = _dedupe(hits)
+        active = {h.label.split(".")[0] for h in hits if h.active}
+        flag = CRISIS if CRISIS in active else EMERGENCY if EMERGENCY in active else None
+        cues = tuple(sorted({h.label for h in hits if h.active and h.label.startswith("cue.")}))
+        return SafetyResult(
+            flag=flag, language=detect_language(clean), hits=tuple(hits), cues=cues
+        )
+
+    def _hits(self, compiled: _Language, doc: Doc) -> Iterable[Hit]:
+        found = [(compiled.labels[m], doc[s:e]) for m, s, e in compiled.matcher(doc)]
+        meta = {label: [span for lab, span in found if lab == label]
+                for label in ("meta.not_urgent", "meta.past", "meta.now", "meta.still")}
+        not_urgent = bool(meta["meta.not_urgent"])
+        happening_now = bool(meta["meta.now"])
+        still_there = bool(meta["meta.still"])
+        past_sentences = {span.sent.start for span in meta["meta.past"]}
+        spans: Dict[Tuple[str, int, int], Hit] = {}
+        for label, span in found:
+            if label.startswith("meta."):
+                continue
+            reason = self._suppression(
+                compiled, label, span, not_urgent, (happening_now, still_there), past_sentences
+            )
+            key = (label, span.start, span.end)
+            spans[key] = Hit(label=label, text=span.text, suppressed=reason)
+        yield from _keep_longest(spans)
+        yield from _crash_with_injury(spans)
+
+    @staticmethod
+    def _suppression(
+        compiled: _Language,
+        label: str,
+        span: Span,
+        not_urgent: bool,
+        now: Tuple[bool, bool],
+        past_sentences: set,
+    ) -> str | None:
+        happening_now, still_there = now
+        doc = span.doc
+        first, last = span[0].lower_, span[-1].lower_
+        after = doc[span.end].lower_ if span.end < len(doc) else ""
+        before = doc[span.start - 1].lower_ if span.start > 0 else ""
+        if after in sp.HARMLESS_NEXT.get(last, ()) or before in sp.HARMLESS_PREV.get(first, ()):
+            return "harmless"
+        if _negated(compiled, span):
+            return "negated"
+        if _in_past(span, happening_now, past_sentences):
+            return "past"
+        if not_urgent and (label.startswith("cue.") or label == "emergency.help"):
+            return "not_urgent"
+        if label.endswith("+now") and not still_there:
+            return "not_now"
+        return None
+
+
+def _negated(compiled: _Language, span: Span) -> bool:
+    doc = span.doc
+    lo = max(span.sent.start, span.start - _NEGATION_WINDOW)
+    for i in range(span.start - 1, lo - 1, -1):
+        word = doc[i].lower_
+        if word in sp.CLAUSE_BREAKS:
+            return False
+        if word in compiled.negators:
+            following = doc[i + 1].lower_ if i + 1 < len(doc) else ""
+            return following not in sp.NEGATION_BREAKERS
+    return False
+
+
+def _in_past(span: Span, happening_now: bool, past_sentences: set) -> bool:
+    doc = span.doc
+    lead = [t.lower_ for t in doc[max(span.sent.start, span.start - 2): span.start]]
+    inside = [t.lower_ for t in span]
+    if any(w in _PAST_AUX for w in lead):
+        return not happening_now
+    if any(w in _PRESENT_AUX for w in lead + inside):
+        return False
+    return span.sent.start in past_sentences and not happening_now
+
+
+def _keep_longest(spans: Dict[Tuple[str, int, int], Hit]) -> Iterable[Hit]:
+    """One hit per label and start: "bleeding a lot" rather than also "bleeding"."""
+    best: Dict[Tuple[str, int], Tuple[int, Hit]] = {}
+    for (label, start, end), hit in spans.items():
+        if (label, start) not in best or end > best[(label, start)][0]:
+            best[(label, start)] = (end, hit)
+    return [hit for _, hit in best.values() if not hit.label.startswith("ctx.")]
+
+
+def _crash_with_injury(spans: Dict[Tuple[str, int, int], Hit]) -> Iterable[Hit]:
+    """A crash and an injury in the same message make an emergency."""
+    crash = [h for (label, _, _), h in spans.items() if label == "ctx.crash" and h.active]
+    hurt = [h for (label, _, _), h in spans.items() if label == "ctx.hurt" and h.active]
+    if crash and hurt:
+        yield Hit(label="emergency.crash", text=f"{crash[0].text} … {hurt[0].text}")
+
+
+def _short_help(clean: str, hits: List[Hit]) -> Iterable[Hit]:
+    words = re.findall(r"[^\W_]+", clean)
+    if 0 < len(words) <= _SHORT_MESSAGE_WORDS and _SHORT_HELP & set(words):
+        if not any(h.suppressed == "negated" for h in hits):
+            yield Hit(label="emergency.help", text=" ".join(words))
+
+
+def _dedupe(hits: List[Hit]) -> List[Hit]:
+    seen, out = set(), []
+    for hit in hits:
+        if (hit.label, hit.text, hit.suppressed) not in seen:
+            seen.add((hit.label, hit.text, hit.suppressed))
+            out.append(hit)
+    return out
+
+
+@cache
+def get_safety_net() -> SafetyNet:
+    """The process's safety net, compiled on first use (about a second), never at import."""
+    return SafetyNet()

@@ -1,0 +1,421 @@
+"""The safety net's phrase patterns, English and Spanish.
+
+Each pattern is a string in a small notation over spaCy ``Matcher`` tokens (see
+``bot.safety_net.compile_pattern``):
+
+* words separated by spaces are consecutive tokens, matched on their lower-case text;
+* ``a|b|c`` is any of these words; a trailing ``?`` makes the token optional;
+* ``~word`` matches the lemma (so ``~stab`` is stab, stabs, stabbing, stabbed);
+* ``_`` is any one token.
+
+Text is lower-cased and elongations are shortened ("hellllp" -> "hellp") before matching,
+contractions are spelled out ("can't" and "cant" -> "can not", "won't" -> "will not",
+"i'm" -> "i am"), so patterns write the long form. Patterns are written in the present or
+progressive on purpose: "someone is breaking in" must fire, "someone broke in last night"
+must not.
+
+Labels: ``crisis.*`` and ``emergency.*`` raise that flag; ``cue.*`` are weak signs of
+urgency that only count when the classifier is unsure; ``ctx.*`` are context words used by
+the co-occurrence rules in ``bot.safety_net``.
+"""
+
+from __future__ import annotations
+
+from typing import Dict, List
+
+_BE = "is|are|am"
+_SOMEONE = (
+    "someone|somebody|somone|sombody|some1|a|the|this|that|he|she|they|guy|man|men|woman|"
+    "people|dude|person|someones|somebodys|ex|boyfriend|husband|wife|girlfriend|neighbor|"
+    "neighbour|son|dad|father|brother|roommate|stepdad|uncle|kid|kids|guys|group"
+)
+_WEAPON = (
+    "gun|guns|pistol|rifle|shotgun|firearm|handgun|knife|knives|machete|blade|bat|"
+    "weapon|weapons|ar15|glock|strap|sword|axe"
+)
+_ARMED_VERB = (
+    "has|have|got|gotta|holding|waving|pointing|pointed|pulled|pulling|brandishing|"
+    "carrying|swinging|with|wit|w|showing|flashing|aiming|loading"
+)
+_CHILD = (
+    "child|kid|son|daughter|toddler|baby|boy|girl|grandson|granddaughter|nephew|niece|"
+    "4yo|5yo|6yo|3yo|2yo"
+)
+_ME_US = "me|us|my|mom|mum|dad|kids|family|him|her|them|someone|somebody"
+_FAMILY = (
+    "wife|girlfriend|gf|husband|boyfriend|bf|kid|kids|child|children|baby|mom|mother|mum|dad|"
+    "father|son|daughter|sister|brother|partner|grandma|grandmother|grandpa|neighbor|neighbour"
+)
+
+EN_PATTERNS: Dict[str, List[str]] = {
+    # -- crisis: the sender or someone they describe ----------------------------------------
+    "crisis.suicide": [
+        "~kill myself|myslef|meself|himself|herself|themselves|themself",
+        "~kill my self|selfe",
+        "kms|kys",
+        "~unalive myself|himself|herself|themselves|me",
+        "~end my|his|her|their life|lives",
+        "~end it all",
+        "~take my|his|her|their own? life",
+        "suicide|suicidal|sucide|suicidel|sucidal",
+        "want|wanna|wants|going|gonna|ready to? die",
+        "wish|wishing i was|were dead",
+        "better off dead",
+        "better off without me|him|her",
+        "not|dnt want to live|exist",
+        "want to be alive|here anymore",
+        "no reason to live|keep|continue",
+        "~jump off a|the bridge|building|roof|overpass",
+        "~shoot myself|himself|herself",
+        "~hang myself|himself|herself",
+        "slit|cut|cutting my|his|her wrists",
+        "~harm myself|himself|herself|themselves",
+        "hurting|cutting|burning myself|himself|herself|themselves",
+        "want|wanna|wants|going|gonna|might|gon to? hurt|cut|harm|burn myself|himself|herself",
+        "self harm|harming",
+        "self - harm|harming",
+        "selfharm",
+        "~overdose on",
+        "~take|swallow all|all of my|the|his|her pills|meds|medication",
+        "goodbye|suicide note|letter",
+        "say|saying goodbye to everyone",
+        "not want to wake up",
+        "not want to be alive|here",
+        "can not go on anymore|like",
+        "can not do this|it anymore",
+        "nobody|noone would miss me",
+        "no one would miss me",
+        "everyone would be better off without me",
+        "end my|the pain|suffering forever",
+    ],
+    # -- emergency ----------------------------------------------------------------------------
+    "emergency.intrusion": [
+        "break|breaking|breakin|brakin|braking|breakn|braekin|breakng in|into|inside",
+        "trying|tryin|tryna|try|attempting to? get|come|force in|inside",
+        f"{_SOMEONE} {_BE}? in|inside my|our house|home|apartment|apt|room|garage|basement|yard|backyard",
+        "intruder|intruders|burglar|burglars|prowler",
+        "someone|somebody|somone|sombody|stranger|man|guy in my|the house|home|apartment",
+        "hear|hearing someone|somebody|footsteps|people downstairs|inside|upstairs",
+        "banging|pounding|kicking on|in my|the door|window",
+        "robbing|robbin|robbery|holdup|jacking|carjacking|hijacking",
+        "being|getting robbed|mugged|jumped|attacked|assaulted|raped|carjacked|kidnapped|kidnaped|held",
+        "robbery|burglary|break in progress",
+        "kidnapping|kidnaping|abducting|abducted|kidnapped",
+        "hostage|hostages",
+    ],
+    # "+now": fires only when the message also says it is happening now ("still there").
+    "emergency.intrusion+now": [
+        "broke|broken|got|get|came in|into|inside",
+        "just broke|broken in|into",
+        "stole|stealing|took|taking|robbed",
+        "~steal|rob|break|vandalize|smash|tag|spray",
+        "hit|crashed|shot|stabbed|attacked|assaulted|jumped",
+    ],
+    "emergency.weapon": [
+        f"{_ARMED_VERB} a|an|his|her|their|the|2|two|some? {_WEAPON}",
+        f"{_WEAPON} to|at my|his|her|our|their|me|us|him|someone head|throat|face|neck|chest",
+        f"{_WEAPON} pointed|drawn|out",
+        "shots fired|shot|going|firing",
+        "~shoot at",
+        "shooting|shootin|shootn",
+        "gunshots|gunshot|gunfire|gun shots|shot fired",
+        "active shooter",
+        "~stab|stabbin",
+        "armed man|guy|person|men|robber|suspect",
+        "someone|he|she|they|guy|man|person got|been|was|is|just shot",
+        "i|i've|ive|we|have|been|got shot",
+        "bomb|explosive|pipebomb",
+    ],
+    "emergency.violence": [
+        "~threaten|threatning|threating to kill|hurt|shoot|stab|beat",
+        f"~strangle|choke|stab|beat|punch|attack|strangling|choking|beating {_ME_US}",
+        f"trying|tryin|tryna|going|gonna|gunna|want|wants|threatening|about|said|says to? kill|hurt|shoot|stab|murder {_ME_US}",
+        f"will|'ll|ll|gon kill|hurt|shoot|stab {_ME_US}",
+        "hitting|punching|kicking|slapping|pushing|hits|hit me|us|her|him",
+        f"~hit|beat|punch|choke|strangle|slap|kick|attack|hitting|beating his|her|their|my|our {_FAMILY}",
+        "fight|brawl|fighting in|at|outside|on|going|happening",
+        "~hit by a|an car|truck|vehicle|bus",
+        "~run over",
+        "~rape|raping",
+        "domestic violence|dispute",
+        "~follow|following|stalking|chasing me|us",
+        "being|getting followed|chased|stalked",
+        "will not leave",
+        "~trap|locked in",
+        "road rage",
+    ],
+    "emergency.medical": [
+        "not|stopped breathing|breathin",
+        "can not breathe|breath",
+        "unconscious|unresponsive|collapsed|overdosing|odin|seizure|seizing",
+        "passed out",
+        "~od|overdose|oding",
+        "heart attack",
+        "stroke",
+        "~have a heart attack|stroke|seizure",
+        "bleeding|bleedin out|badly|alot|everywhere|heavily|bad|from",
+        "bleeding|bleedin a lot",
+        "lots|pool of blood",
+        "so much blood",
+        "a lot of blood",
+        "no|not pulse",
+        "~drown|drowning|drownin",
+        "~choke|choking on",
+        "not waking|wake|responding",
+        "need|needs an ambulance|paramedics|medic|medics",
+        "call|send an? ambulance|paramedics",
+    ],
+    "emergency.fire": [
+        "house|car|building|apartment|apt|kitchen|brush|grass|forest|wild|structure|garage|trash|dumpster fire",
+        "on fire",
+        "a|the fire in|at|on|near|behind|across|next|upstairs|downstairs",
+        "theres|is a fire",
+        "smoke coming|pouring|everywhere|filling|billowing|from",
+        "flames|explosion|exploded",
+        "~smell|smelling gas",
+        "gas leak",
+        "is|s|are burning|burnin down",
+        "~burn down",
+    ],
+    "emergency.missing_child": [
+        f"can not find my|our {_CHILD}",
+        f"{_CHILD} {_BE}|went|has|been|just? missing|gone",
+        f"{_CHILD} {_BE} lost",
+        f"lost my|our {_CHILD}",
+        "missing child|kid|toddler|girl|boy",
+        "amber alert",
+    ],
+    "emergency.road": [
+        "drunk|dui|impaired|wasted|hammered driver|driving|drivin",
+        "driving|drivin drunk|impaired|wasted",
+        "wrong way driver|driving",
+        "driving|going the wrong way",
+        "swerving|swervin all|over|across|into|everywhere|lanes",
+    ],
+    "emergency.help": [
+        "this|it|that|thats|its|is is? an emergency|emergancy|emergencia",
+        "emergency !|!!|!!!",
+        "send help|backup",
+        "please|plz|pls|plss hurry",
+        "hurry|hury please|plz|pls|up",
+        "i|we am|are in danger",
+        "~fear for my|our life|lives",
+        "~scar for my|our life|lives",
+        "sos",
+    ],
+    "ctx.crash": [
+        "~crash|accident|wreck|collision|collided|pileup|rollover|flipped|crashed",
+        "~hit and run",
+    ],
+    "ctx.hurt": [
+        "~hurt|injure|injury|bleeding|blood|trapped|unconscious|stuck|pinned",
+        "not moving",
+        "ambulance",
+    ],
+    "cue.urgent": [
+        "~help|halp|hellp|hlp",
+        "send|need|needs police|cops|officer|officers|someone|somebody|an|ambulance",
+        "call 911|police|cops",
+        "come quick|fast|now",
+        "~gun|knife|weapon|blood|fire|smoke|fight|hurt|danger|emergency|scared|terrified|threat|kill",
+        "right now|rn|asap|immediately|hurry",
+        "911",
+        "~scream|yell|cry|cry for help",
+    ],
+}
+
+# Spanish: matched on the Spanish pipeline (its own lemmas), same notation.
+ES_PATTERNS: Dict[str, List[str]] = {
+    "crisis.suicide": [
+        "quiero|quisiera|kiero morir|morirme|matarme|suicidarme|desaparecer",
+        "me quiero|kiero morir|matar|suicidar",
+        "me voy a matar|suicidar|morir",
+        "~suicidio|suicidarme|suicida|suicidar",
+        "quitarme|quitarse la vida",
+        "no quiero vivir|seguir",
+        "~acabar con mi|su vida",
+        "hacerme|hacerse daño",
+        "~cortarme|cortarse",
+        "ya no quiero estar|vivir|seguir",
+        "se quiere matar|suicidar|morir",
+        "se va a matar|suicidar",
+        "tomar todas las pastillas",
+        "tomarme|tomarse todas las pastillas",
+        "nadie me extrañaría|extrañaria",
+        "mejor sin mí|mi",
+    ],
+    "emergency.intrusion": [
+        "metiendo|meterse|meter a|en mi casa",
+        "está|esta|están|estan|se entrando|metiendo|robando|asaltando",
+        "alguien en|dentro mi|de casa",
+        "alguien entró|entro a|en",
+        "alguien quiere|quiso|trata|intenta entrar|meterse",
+        "intruso|intrusos|ladrón|ladron|ladrones en",
+        "me|nos están|estan|está|esta robando|asaltando|siguiendo|atacando",
+        "~secuestrar|secuestro|secuestraron|secuestrando|secuestrado",
+        "rompiendo la|las puerta|ventana|ventanas",
+    ],
+    "emergency.weapon": [
+        "tiene|trae|con|sacó|saco|apuntando|apunta|amenazando|traen|tienen un|una|unas|unos? pistola|pistolas|arma|armas|cuchillo|navaja|rifle|machete|escopeta",
+        "~disparar|disparos|disparando|balacera|tiroteo|balazos|disparo|baleado|balearon",
+        "apuñalado|apuñalada|apuñalaron|acuchillado|acuchillaron",
+    ],
+    "emergency.violence": [
+        "me|nos|la|lo quiere|va a|quieren|van a matar|pegar|golpear|lastimar|hacer daño",
+        "me|nos|la|lo está|esta|están|estan pegando|golpeando|ahorcando|amenazando|matando|lastimando",
+        "me pega|golpea",
+        "~amenazar|amenazando con",
+        "pelea|peleando|golpes afuera|en",
+        "violencia doméstica|domestica",
+        "atropellaron|atropellado|atropellada",
+    ],
+    "emergency.medical": [
+        "no respira|reacciona|despierta|se mueve",
+        "no puede respirar",
+        "inconsciente|desmayado|desmayada|convulsionando|sobredosis",
+        "~sangrar|sangrando|sangre mucho|mucha",
+        "ataque al corazón|corazon|cardiaco",
+        "ambulancia",
+        "se está|esta ahogando",
+    ],
+    "emergency.fire": [
+        "incendio|fuego|llamas|explosión|explosion",
+        "se está|esta|están|estan quemando",
+        "huele|olor a gas",
+        "fuga de gas",
+    ],
+    "emergency.missing_child": [
+        "no encuentro|encontramos|encuentra a mi|nuestro|nuestra hijo|hija|niño|niña|bebé|bebe|nieto|nieta",
+        "niño|niña|hijo|hija|bebé|bebe desaparecido|desaparecida|perdido|perdida",
+        "se perdió|perdio mi hijo|hija|niño|niña",
+    ],
+    "emergency.road": [
+        "borracho|borracha|ebrio manejando|conduciendo|al volante",
+        "manejando|conduciendo borracho|ebrio",
+    ],
+    "emergency.help": [
+        "es una emergencia|urgencia",
+        "auxilio|socorro",
+        "manden|envíen|envien|mande policía|policia|ayuda|patrulla|ambulancia",
+        "vengan|ayúdenme|ayudenme|ayuda rápido|rapido|ya|pronto|porfavor",
+        "ayúdenme|ayudenme por favor",
+        "estoy|estamos en peligro",
+        "llamen al 911",
+    ],
+    "ctx.crash": ["choque|accidente|chocaron|volcadura|choqué|choque"],
+    "ctx.hurt": ["herido|herida|heridos|atrapado|atrapada|sangrando|inconsciente"],
+    "cue.urgent": [
+        "ayuda|ayúdame|ayudame|urgente|emergencia|rápido|rapido|ahorita|miedo|peligro",
+        "pistola|arma|cuchillo|navaja|sangre|policía|policia",
+    ],
+}
+
+# Negation words looked for just before a match, in its clause.
+EN_NEGATORS = frozenset(
+    "not n't nt no never nobody none noone without neither nor isnt wasnt dont didnt doesnt "
+    "aint wont".split()
+)
+ES_NEGATORS = frozenset("no nunca nadie ni sin tampoco jamás jamas".split())
+# A negator followed by one of these does not negate ("can't stop hitting me").
+NEGATION_BREAKERS = frozenset("stop quit dejar deja para".split())
+# Words that end a negation's reach.
+CLAUSE_BREAKS = frozenset(". , ; : ! ? but pero though although however and y".split())
+
+# Phrases that say the whole message is not urgent; they silence weak cues and the
+# generic help patterns, never a concrete danger ("not an emergency but he has a gun").
+EN_NOT_URGENT = [
+    "not an? emergency|emergancy|urgent|emergent",
+    "non emergency|emergent|urgent",
+    "non - emergency|urgent",
+    "nonemergency|nonurgent",
+    "no emergency|rush|hurry",
+    "nobody|noone is hurt|injured",
+    "no one is hurt|injured",
+    "nobody|noone is in danger",
+    "not in danger",
+    "everyone|everybody is ok|okay|fine|safe",
+]
+ES_NOT_URGENT = [
+    "no es una|un emergencia|urgente|urgencia",
+    "no es urgente",
+    "nadie está|esta herido|lastimado|en peligro",
+    "no hay peligro|heridos",
+]
+
+# Time expressions that put what follows in the past.
+EN_PAST = [
+    "last night|week|month|year|weekend|time|summer|winter|spring|fall|friday|saturday|sunday|monday|tuesday|wednesday|thursday",
+    "yesterday|yday|yest|ystrday|yesteday",
+    "_ days|weeks|months|years|hours|nights|wks|yrs ago",
+    "a while|bit|few ago",
+    "over the weekend",
+    "earlier today|tonight",
+    "earlier this week|morning|month",
+    "the other day|night",
+    "this morning",
+    "when i|we was|were|got|came|woke",
+    "came|got|went out|back|home this morning|today|and",
+    "while i|we was|were at|away|asleep|sleeping|out|gone",
+    "back in",
+    "on monday|tuesday|wednesday|thursday|friday|saturday|sunday",
+    "used to",
+    "in the past",
+    "found|noticed|discovered",
+    "a year|month|week ago",
+]
+ES_PAST = [
+    "ayer|anoche|antier|anteayer",
+    "semana|mes|año|fin pasado|pasada",
+    "hace _ días|dias|semanas|meses|años|horas",
+    "el otro día|dia",
+    "esta mañana|manana",
+]
+
+# Words that say it is happening now; they overrule a past time expression.
+EN_NOW = [
+    "right now",
+    "rn|atm|asap",
+    "now",
+    "still|currently|happening|hurry|immediately|quick",
+    "as we speak",
+    "is|are here|outside|back|still",
+    "again",
+]
+# Stronger: what "+now" patterns need ("stole my car and he is still here").
+EN_STILL = ["still|currently", "right now", "rn", "as we speak", "is|are here|outside|back"]
+ES_STILL = ["todavía|todavia|sigue|siguen|ahorita", "ahora mismo"]
+ES_NOW = ["ahora|ahorita|todavía|todavia|sigue|siguen|aquí|aqui|ya|rápido|rapido"]
+
+# Everyday uses of alarming words. HARMLESS_NEXT: a match whose last word is the key is
+# taken back when the next word is in the set ("shooting hoops", "die laughing").
+# HARMLESS_PREV: likewise for the word before a match that starts with the key.
+HARMLESS_NEXT = {
+    "shooting": frozenset(
+        "fireworks firework hoops pool baskets photos pictures pics video videos film movie "
+        "range star stars guard practice hoop".split()
+    ),
+    "shootin": frozenset("hoops pool fireworks".split()),
+    "die": frozenset("laughing of lmao lmfao haha 😂 🤣".split()),
+    "suicide": frozenset("prevention awareness squad hotline walk doors".split()),
+    "suicidio": frozenset("prevención prevencion".split()),
+    "in": frozenset("touch contact line".split()),
+    "me": frozenset("up back".split()),
+    "gun": frozenset(
+        "permit permits license licence registration registered safe lock show range class "
+        "course buyback store shop owner".split()
+    ),
+    "guns": frozenset("permit license licence registration safe show range".split()),
+    "fight": frozenset("night song club".split()),
+    "stab": frozenset("at".split()),
+    "stroke": frozenset("of".split()),
+}
+HARMLESS_PREV = {
+    "fight": frozenset("pillow food snowball water".split()),
+    "shooting": frozenset("photo video film movie".split()),
+    "stroke": frozenset("back".split()),
+    "explosion": frozenset("flavor flavour".split()),
+    "drunk": frozenset("for about against".split()),
+    "dui": frozenset("for about against a".split()),
+    "flames": frozenset("hot".split()),
+    "fuego": frozenset("arma".split()),
+}

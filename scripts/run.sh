@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# `make run`: set up, start Redis (AOF on), train if needed, start the action server and
+# the Rasa server (REST channel, Redis tracker and lock stores). Ctrl-C stops all of it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/bootstrap.sh
+source scripts/env.sh
+PY=.venv/bin/python
+mkdir -p "$BEACON_STATE_DIR/redis" "$BEACON_STATE_DIR/logs"
+
+pids=()
+cleanup() {
+  trap - INT TERM EXIT
+  echo "[run] stopping..." >&2
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+}
+trap cleanup INT TERM EXIT
+
+redis-server --bind 127.0.0.1 --port "$BEACON_REDIS_PORT" --dir "$PWD/$BEACON_STATE_DIR/redis" \
+  --appendonly yes --appendfsync everysec --save 60 1 --protected-mode yes \
+  --logfile "$PWD/$BEACON_STATE_DIR/logs/redis.log" &
+pids+=($!)
+for _ in $(seq 50); do
+  redis-cli -p "$BEACON_REDIS_PORT" ping >/dev/null 2>&1 && break
+  sleep 0.1
+done
+redis-cli -p "$BEACON_REDIS_PORT" ping >/dev/null || { echo "[run] Redis did not start; see $BEACON_STATE_DIR/logs/redis.log" >&2; exit 1; }
+
+$PY -m bot check
+model=$($PY -m bot train)
+
+# Rasa's HTTP API needs this token; the REST channel does not.
+token_file="$BEACON_STATE_DIR/rasa_token"
+if [[ -z "${RASA_AUTH_TOKEN:-}" ]]; then
+  [[ -f "$token_file" ]] || (umask 077; $PY -c 'import secrets; print(secrets.token_urlsafe(32))' > "$token_file")
+  RASA_AUTH_TOKEN=$(cat "$token_file")
+fi
+
+SANIC_HOST=127.0.0.1 $PY -m rasa_sdk --actions actions --port "$BEACON_ACTION_PORT" &
+pids+=($!)
+$PY -m rasa run --model "$model" --endpoints endpoints.yml --credentials credentials.yml \
+  --interface 127.0.0.1 --port "$BEACON_RASA_PORT" --enable-api --auth-token "$RASA_AUTH_TOKEN" &
+pids+=($!)
+
+cat >&2 <<MSG
+[run] Redis        redis://127.0.0.1:$BEACON_REDIS_PORT (data in $BEACON_STATE_DIR/redis, AOF on)
+[run] Actions      http://127.0.0.1:$BEACON_ACTION_PORT/webhook
+[run] Rasa         $BEACON_RASA_URL  (REST channel: POST /webhooks/rest/webhook;
+                   API token in $token_file)
+[run] Try it:      curl -s $BEACON_RASA_URL/webhooks/rest/webhook -d '{"sender":"me","message":"what are your hours?"}'
+[run] Ctrl-C stops everything.
+MSG
+wait -n "${pids[@]}"
+echo "[run] a process exited; stopping the rest" >&2

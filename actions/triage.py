@@ -36,8 +36,10 @@ def transcript_entries(events: List[Dict[str, Any]], replies: List[str], now: fl
 
 
 def queue_fields(tracker: Tracker, triaged: Triaged) -> Dict[str, Any]:
+    # The gateway names the platform in the message metadata; Rasa only knows "rest".
+    metadata = tracker.latest_message.get("metadata") or {}
     return {
-        "channel": tracker.get_latest_input_channel() or "unknown",
+        "channel": metadata.get("channel") or tracker.get_latest_input_channel() or "unknown",
         "sender": tracker.sender_id,
         "outcome": triaged.decision.outcome.value,
         "topic": triaged.decision.topic,
@@ -47,6 +49,9 @@ def queue_fields(tracker: Tracker, triaged: Triaged) -> Dict[str, Any]:
         "reason": triaged.decision.reason,
         "language": triaged.safety.language,
         "preview": triaged.text[:200],
+        # Meta's 24-hour reply window counts from the citizen's last message.
+        "last_citizen_at": next((e.get("timestamp") for e in reversed(tracker.events)
+                                 if e.get("event") == "user"), None),
     }
 
 

@@ -12,6 +12,7 @@ import contextlib
 import datetime as dt
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import IO, Iterator, List, Tuple
@@ -64,7 +65,7 @@ async def _monitoring(settings: Settings, mode: str) -> bool:
         logger.warning("Redis not reachable (%s); replying as if nobody is on duty", exc)
         return False
     finally:
-        await redis.close()
+        await redis.close(close_connection_pool=True)
 
 
 async def _triage(args: argparse.Namespace, out: IO[str]) -> int:
@@ -107,9 +108,52 @@ async def _duty(args: argparse.Namespace, out: IO[str]) -> int:
             await queue.set_off_duty(args.name)
         staff = await queue.on_duty()
     finally:
-        await redis.close()
+        await redis.close(close_connection_pool=True)
     out.write(json.dumps({"on_duty": staff, "monitoring": bool(staff)}) + "\n")
     return 0
+
+
+def _serve(args: argparse.Namespace, out: IO[str]) -> int:
+    from aiohttp import web
+
+    from bot.app import create_app
+
+    settings = Settings.from_env()
+    load_department(settings.department_file)  # fail fast, naming the bad field
+    web.run_app(create_app(settings), host=settings.http_host, port=settings.http_port,
+                print=lambda text: print(text, file=sys.stderr))
+    return 0
+
+
+async def _staff(args: argparse.Namespace, out: IO[str]) -> int:
+    import getpass
+
+    from redis.asyncio import Redis
+
+    from bot.console.auth import AuthError, StaffStore
+
+    settings = Settings.from_env()
+    redis = Redis.from_url(settings.redis_url, decode_responses=True)
+    try:
+        store = StaffStore(redis, settings.session_ttl)
+        if args.action == "list":
+            out.write("\n".join(await store.names()) + "\n")
+            return 0
+        password = os.environ.get("BEACON_STAFF_PASSWORD")
+        if password is None:
+            password = getpass.getpass(f"password for {args.name}: ")
+            if password != getpass.getpass("again: "):
+                print("error: the passwords differ", file=sys.stderr)
+                return 2
+        try:
+            await store.add(args.name, password)
+        except AuthError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        out.write(f"staff member {args.name} saved\n")
+        return 0
+    finally:
+        await redis.close(close_connection_pool=True)
 
 
 def _train(args: argparse.Namespace, out: IO[str]) -> int:
@@ -177,6 +221,15 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--file", help="department file (default: BEACON_DEPARTMENT_FILE)")
     check.set_defaults(run=_check)
 
+    serve = sub.add_parser("serve", help="run the gateway and staff console")
+    serve.set_defaults(run=_serve)
+
+    staff = sub.add_parser("staff", help="add a console user (password asked, or from "
+                                         "BEACON_STAFF_PASSWORD), or list them")
+    staff.add_argument("action", choices=("add", "list"))
+    staff.add_argument("name", nargs="?", default="")
+    staff.set_defaults(run=_staff)
+
     rules = sub.add_parser("rules", help="regenerate data/rules/triage.yml from bot/topics.py")
     rules.set_defaults(run=_rules)
     return parser
@@ -184,8 +237,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: List[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if args.command == "duty" and args.action != "status" and not args.name:
-        print("python -m bot duty: a staff name is needed for on/off", file=sys.stderr)
+    if args.command in ("duty", "staff") and args.action in ("on", "off", "add") and not args.name:
+        print(f"python -m bot {args.command}: a staff name is needed", file=sys.stderr)
         return 2
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,

@@ -12,6 +12,8 @@ PREFIX = "beacon"
 # so urgent conversations come first and, within a priority, the oldest.
 QUEUE = f"{PREFIX}:queue"
 PRIORITY_SPAN = 10**13
+# Sorted set of conversations held by staff; score = claimed-at ms.
+CLAIMED = f"{PREFIX}:claimed"
 # Set of staff names that may be on duty; each one's presence is its own key with a TTL.
 DUTY_INDEX = f"{PREFIX}:duty"
 
@@ -29,3 +31,59 @@ def transcript(conversation_id: str) -> str:
 def on_duty(staff: str) -> str:
     """String with a TTL: present while the staff member's heartbeat keeps refreshing it."""
     return f"{PREFIX}:duty:{staff}"
+
+
+def audit(conversation_id: str) -> str:
+    """List of JSON audit entries: every message in and out, every staff action."""
+    return f"{PREFIX}:audit:{conversation_id}"
+
+
+# Pub/sub channel on which queue changes are announced to consoles (no data is kept).
+EVENTS = f"{PREFIX}:events"
+
+
+# -- gateway ---------------------------------------------------------------------------------
+# List of conversation ids with messages to process (a work queue; no TTL).
+WORK = f"{PREFIX}:work"
+# Set of conversation ids whose inbox is not empty, for the sweeper to find lost work.
+PENDING = f"{PREFIX}:pending"
+# Sorted set: held conversations with an urgent citizen message; score = when the 911 notice
+# goes out unless staff have replied.
+HANDOFF_DUE = f"{PREFIX}:handoff_due"
+# List of replies that would have been sent (no platform credentials), newest last, capped.
+OUTBOX = f"{PREFIX}:outbox"
+
+
+def seen(channel: str, message_id: str) -> str:
+    """Marker with a TTL: this platform message was accepted once already."""
+    return f"{PREFIX}:seen:{channel}:{message_id}"
+
+
+def inbox(conversation_id: str) -> str:
+    """List of the conversation's messages not yet processed, oldest first (a queue)."""
+    return f"{PREFIX}:inbox:{conversation_id}"
+
+
+def conversation_lock(conversation_id: str) -> str:
+    """Held (with a TTL) by the one worker processing the conversation's inbox."""
+    return f"{PREFIX}:convlock:{conversation_id}"
+
+
+def webchat(session_id: str) -> str:
+    """List of replies for a web-chat session, read by the chat page."""
+    return f"{PREFIX}:webchat:{session_id}"
+
+
+# -- console ---------------------------------------------------------------------------------
+# Set of staff account names (accounts do not expire).
+STAFF_INDEX = f"{PREFIX}:staff"
+
+
+def staff(name: str) -> str:
+    """Hash: a staff account (password hash). Accounts do not expire."""
+    return f"{PREFIX}:staff:{name}"
+
+
+def session(token: str) -> str:
+    """Hash with a TTL: a logged-in console session (staff name, CSRF token)."""
+    return f"{PREFIX}:session:{token}"

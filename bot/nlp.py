@@ -55,6 +55,7 @@ def shared_pipeline(lang: str) -> Language:
 
 def save_pipeline(lang: str, path: Path) -> Path:
     """Write a blank pipeline for Rasa's SpacyNLP, which loads models from disk only."""
+    path.mkdir(parents=True, exist_ok=True)
     blank_pipeline(lang).to_disk(path)
     return path
 

@@ -71,6 +71,66 @@ end
 return present
 """
 
+# KEYS[1] queue, KEYS[2] claimed zset, KEYS[3] conversation hash, KEYS[4] audit list,
+# KEYS[5] transcript list
+# ARGV[1] operation: claim | transfer | resolve | reply
+# ARGV[2] conversation id, ARGV[3] staff member acting, ARGV[4] now (ms),
+# ARGV[5] target staff (transfer) or JSON transcript entry (reply), ARGV[6] TTL seconds
+# Returns {1, status} on success, {0, reason} when the conversation is not the caller's to
+# act on. Only a waiting conversation can be claimed; only its holder can transfer, reply to
+# or resolve it, so two staff members can never work the same conversation.
+_STAFF_OP = """
+local op, id, staff, now = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
+local status = redis.call('HGET', KEYS[3], 'status')
+if not status then return {0, 'unknown conversation'} end
+local holder = redis.call('HGET', KEYS[3], 'claimed_by') or ''
+local detail = ''
+if op == 'claim' then
+  if status == 'claimed' and holder == staff then return {1, status} end
+  if status ~= 'waiting' then
+    return {0, status == 'claimed' and ('held by ' .. holder) or ('conversation is ' .. status)}
+  end
+  redis.call('HSET', KEYS[3], 'status', 'claimed', 'claimed_by', staff, 'claimed_at', now)
+  redis.call('ZREM', KEYS[1], id)
+  redis.call('ZADD', KEYS[2], now, id)
+  status = 'claimed'
+else
+  if status ~= 'claimed' or holder ~= staff then
+    return {0, status == 'claimed' and ('held by ' .. holder) or ('conversation is ' .. status)}
+  end
+  if op == 'transfer' then
+    redis.call('HSET', KEYS[3], 'claimed_by', ARGV[5], 'claimed_at', now)
+    redis.call('ZADD', KEYS[2], now, id)
+    detail = ARGV[5]
+  elseif op == 'resolve' then
+    redis.call('HSET', KEYS[3], 'status', 'resolved', 'claimed_by', '', 'resolved_at', now,
+               'resolved_by', staff)
+    redis.call('ZREM', KEYS[2], id)
+    redis.call('ZREM', KEYS[1], id)
+    status = 'resolved'
+  elseif op == 'reply' then
+    local entry = cjson.decode(ARGV[5])
+    redis.call('RPUSH', KEYS[5], ARGV[5])
+    redis.call('HSET', KEYS[3], 'last_ts', string.format('%.6f', entry['ts']),
+               'last_staff_reply_at', now)
+    if (redis.call('HGET', KEYS[3], 'first_response_at') or '') == '' then
+      redis.call('HSET', KEYS[3], 'first_response_at', now)
+    end
+    detail = entry['text']
+  else
+    return {0, 'unknown operation ' .. op}
+  end
+end
+redis.call('RPUSH', KEYS[4],
+           cjson.encode({ts = now / 1000, actor = staff, action = op, detail = detail}))
+for i = 3, 5 do redis.call('EXPIRE', KEYS[i], ARGV[6]) end
+return {1, status}
+"""
+
+
+class QueueConflict(Exception):
+    """A staff action on a conversation that is not (or no longer) the caller's to act on."""
+
 
 @dataclass(frozen=True)
 class Entry:
@@ -79,9 +139,13 @@ class Entry:
     role: str  # "citizen", "bot" or "staff"
     text: str
     ts: float
+    staff: str | None = None
 
     def as_dict(self) -> Dict:
-        return {"role": self.role, "text": self.text, "ts": self.ts}
+        data = {"role": self.role, "text": self.text, "ts": self.ts}
+        if self.staff:
+            data["staff"] = self.staff
+        return data
 
 
 @dataclass(frozen=True)
@@ -100,6 +164,7 @@ class HumanQueue:
         self.duty_ttl = duty_ttl
         self._enqueue = redis.register_script(_ENQUEUE)
         self._on_duty = redis.register_script(_ON_DUTY)
+        self._staff_op = redis.register_script(_STAFF_OP)
 
     async def enqueue(
         self,
@@ -137,6 +202,89 @@ class HumanQueue:
     async def transcript(self, conversation_id: str) -> List[Entry]:
         raw = await self.redis.lrange(keys.transcript(conversation_id), 0, -1)
         return [Entry(**json.loads(item)) for item in raw]
+
+    # -- staff actions ---------------------------------------------------------------------
+
+    async def _act(self, op: str, conversation_id: str, staff: str, arg: str = "",
+                   now: float | None = None) -> str:
+        now_ms = int((now if now is not None else time.time()) * 1000)
+        ok, status = await self._staff_op(
+            keys=[keys.QUEUE, keys.CLAIMED, keys.conversation(conversation_id),
+                  keys.audit(conversation_id), keys.transcript(conversation_id)],
+            args=[op, conversation_id, staff, now_ms, arg, self.retention_seconds],
+        )
+        if not ok:
+            raise QueueConflict(status)
+        return status
+
+    async def claim(self, conversation_id: str, staff: str, now: float | None = None) -> None:
+        """Take a waiting conversation; raises QueueConflict when someone else holds it."""
+        await self._act("claim", conversation_id, staff, now=now)
+
+    async def transfer(self, conversation_id: str, staff: str, to: str,
+                       now: float | None = None) -> None:
+        """Hand a held conversation to another staff member."""
+        await self._act("transfer", conversation_id, staff, to, now=now)
+
+    async def resolve(self, conversation_id: str, staff: str, now: float | None = None) -> None:
+        """Close a held conversation; the bot answers the citizen's next message again."""
+        await self._act("resolve", conversation_id, staff, now=now)
+
+    async def reply(self, conversation_id: str, staff: str, text: str,
+                    now: float | None = None) -> Entry:
+        """Record a staff reply in the transcript (delivery is the gateway's job)."""
+        entry = Entry("staff", text, now if now is not None else time.time(), staff)
+        await self._act("reply", conversation_id, staff, json.dumps(entry.as_dict()),
+                        now=entry.ts)
+        return entry
+
+    async def claimed(self) -> List[str]:
+        """Conversations held by staff, oldest claim first."""
+        return await self.redis.zrange(keys.CLAIMED, 0, -1)
+
+    async def audit_log(self, conversation_id: str) -> List[Dict]:
+        raw = await self.redis.lrange(keys.audit(conversation_id), 0, -1)
+        return [json.loads(item) for item in raw]
+
+    # -- urgent messages in held conversations --------------------------------------------
+
+    async def flag_urgent(self, conversation_id: str, flag: str, language: str,
+                          notice_after: int, now: float | None = None) -> None:
+        """Mark a held conversation urgent; the notice is due unless staff reply in time."""
+        now = now if now is not None else time.time()
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hset(keys.conversation(conversation_id),
+                      mapping={"urgent_at": now, "urgent_flag": flag, "urgent_language": language})
+            pipe.zadd(keys.HANDOFF_DUE, {conversation_id: now + notice_after})
+            await pipe.execute()
+
+    async def due_notices(self, now: float | None = None) -> List[Dict[str, str]]:
+        """Held conversations whose urgent message got no staff reply in time.
+
+        Each is returned once (removed from the schedule); those where staff replied after
+        the urgent message are dropped silently.
+        """
+        now = now if now is not None else time.time()
+        due = []
+        for conversation_id in await self.redis.zrangebyscore(keys.HANDOFF_DUE, 0, now):
+            if not await self.redis.zrem(keys.HANDOFF_DUE, conversation_id):
+                continue  # another gateway process took it
+            meta = await self.conversation(conversation_id)
+            replied = float(meta.get("last_staff_reply_at") or 0) / 1000
+            if meta and replied < float(meta.get("urgent_at") or 0):
+                due.append(meta)
+        return due
+
+    async def unclaimed_urgent(self, older_than: float, now: float | None = None) -> List[str]:
+        """Waiting emergency/crisis conversations older than ``older_than`` seconds, not yet
+        escalated; each is marked escalated as it is returned, so the alert goes out once."""
+        now = now if now is not None else time.time()
+        cutoff_ms = int((now - older_than) * 1000)
+        out = []
+        for conversation_id in await self.redis.zrangebyscore(keys.QUEUE, 0, cutoff_ms):
+            if await self.redis.hsetnx(keys.conversation(conversation_id), "escalated_at", now):
+                out.append(conversation_id)
+        return out
 
     # -- presence ------------------------------------------------------------------------
 

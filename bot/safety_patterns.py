@@ -27,7 +27,7 @@ _BE = "is|are|am"
 _SOMEONE = (
     "someone|somebody|somone|sombody|some1|a|the|this|that|he|she|they|guy|man|men|woman|"
     "people|dude|person|someones|somebodys|ex|boyfriend|husband|wife|girlfriend|neighbor|"
-    "neighbour|son|dad|father|brother|roommate|stepdad|uncle|kid|kids|guys|group"
+    "neighbour|roommate|stepdad|guys|group"
 )
 _WEAPON = (
     "gun|guns|pistol|rifle|shotgun|firearm|handgun|knife|knives|machete|blade|bat|"
@@ -76,7 +76,8 @@ EN_PATTERNS: Dict[str, List[str]] = {
         "self - harm|harming",
         "selfharm",
         "~overdose on",
-        "~take|swallow all|all of my|the|his|her pills|meds|medication",
+        "~take|swallow all my|the|his|her pills|meds|medication|medicine",
+        "~take|swallow all of my|the|his|her pills|meds|medication|medicine",
         "goodbye|suicide note|letter",
         "say|saying goodbye to everyone",
         "not want to wake up",
@@ -90,15 +91,15 @@ EN_PATTERNS: Dict[str, List[str]] = {
     ],
     # -- emergency ----------------------------------------------------------------------------
     "emergency.intrusion": [
-        "break|breaking|breakin|brakin|braking|breakn|braekin|breakng in|into|inside",
+        "break|breaking|breakin|brakin|braking|breakn|braekin|breakng|brake|braking in|into|inside",
         "trying|tryin|tryna|try|attempting to? get|come|force in|inside",
         f"{_SOMEONE} {_BE}? in|inside my|our house|home|apartment|apt|room|garage|basement|yard|backyard",
         "intruder|intruders|burglar|burglars|prowler",
         "someone|somebody|somone|sombody|stranger|man|guy in my|the house|home|apartment",
         "hear|hearing someone|somebody|footsteps|people downstairs|inside|upstairs",
         "banging|pounding|kicking on|in my|the door|window",
-        "robbing|robbin|robbery|holdup|jacking|carjacking|hijacking",
-        "being|getting robbed|mugged|jumped|attacked|assaulted|raped|carjacked|kidnapped|kidnaped|held",
+        "robbing|robbin|holdup|carjacking|hijacking",
+        "being|getting robbed|mugged|jumped|attacked|assaulted|raped|carjacked|kidnapped|kidnaped",
         "robbery|burglary|break in progress",
         "kidnapping|kidnaping|abducting|abducted|kidnapped",
         "hostage|hostages",
@@ -118,13 +119,17 @@ EN_PATTERNS: Dict[str, List[str]] = {
         "shots fired|shot|going|firing",
         "~shoot at",
         "shooting|shootin|shootn",
-        "gunshots|gunshot|gunfire|gun shots|shot fired",
+        "gunshots|gunshot|gunfire",
+        "gun shots|shot",
         "active shooter",
         "~stab|stabbin",
         "armed man|guy|person|men|robber|suspect",
         "someone|he|she|they|guy|man|person got|been|was|is|just shot",
         "i|i've|ive|we|have|been|got shot",
-        "bomb|explosive|pipebomb",
+        "bomb threat",
+        "a|pipe bomb",
+        "pipebomb",
+        "explosive device",
     ],
     "emergency.violence": [
         "~threaten|threatning|threating to kill|hurt|shoot|stab|beat",
@@ -149,7 +154,8 @@ EN_PATTERNS: Dict[str, List[str]] = {
         "can not breathe|breath",
         "unconscious|unresponsive|collapsed|overdosing|odin|seizure|seizing",
         "passed out",
-        "~od|overdose|oding",
+        "just overdosed|od|odd",
+        "is|are overdosing",
         "heart attack",
         "stroke",
         "~have a heart attack|stroke|seizure",
@@ -161,7 +167,7 @@ EN_PATTERNS: Dict[str, List[str]] = {
         "no|not pulse",
         "~drown|drowning|drownin",
         "~choke|choking on",
-        "not waking|wake|responding",
+        "not|wont waking|wake up",
         "need|needs an ambulance|paramedics|medic|medics",
         "call|send an? ambulance|paramedics",
     ],
@@ -242,7 +248,7 @@ ES_PATTERNS: Dict[str, List[str]] = {
         "tomar todas las pastillas",
         "tomarme|tomarse todas las pastillas",
         "nadie me extrañaría|extrañaria",
-        "mejor sin mí|mi",
+        "mejor sin mí",
     ],
     "emergency.intrusion": [
         "metiendo|meterse|meter a|en mi casa",
@@ -270,7 +276,8 @@ ES_PATTERNS: Dict[str, List[str]] = {
         "atropellaron|atropellado|atropellada",
     ],
     "emergency.medical": [
-        "no respira|reacciona|despierta|se mueve",
+        "no respira|reacciona|despierta|responde",
+        "no se mueve",
         "no puede respirar",
         "inconsciente|desmayado|desmayada|convulsionando|sobredosis",
         "~sangrar|sangrando|sangre mucho|mucha",
@@ -408,6 +415,7 @@ HARMLESS_NEXT = {
     "fight": frozenset("night song club".split()),
     "stab": frozenset("at".split()),
     "stroke": frozenset("of".split()),
+    "drowning": frozenset("in".split()),
 }
 HARMLESS_PREV = {
     "fight": frozenset("pillow food snowball water".split()),
@@ -418,4 +426,5 @@ HARMLESS_PREV = {
     "dui": frozenset("for about against a".split()),
     "flames": frozenset("hot".split()),
     "fuego": frozenset("arma".split()),
+    "suicidio": frozenset("del de".split()),
 }

@@ -27,6 +27,13 @@ def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 1) -> i
     return value
 
 
+def _url(env: Mapping[str, str], name: str, default: str) -> str:
+    value = (env.get(name) or default).rstrip("/")
+    if not value.startswith(("http://", "https://")):
+        raise SettingsError(f"{name}={value!r}: expected an http(s):// URL")
+    return value
+
+
 @dataclass(frozen=True)
 class Settings:
     redis_url: str
@@ -38,12 +45,40 @@ class Settings:
     retention_days: int
     # Seconds to wait for Redis before treating it as down.
     redis_timeout: float
+    # -- gateway and console ---------------------------------------------------------------
+    http_host: str = "127.0.0.1"
+    http_port: int = 8080
+    rasa_url: str = "http://127.0.0.1:5005"
+    rasa_timeout: float = 30.0
+    meta_app_secret: str = ""
+    meta_verify_token: str = ""
+    meta_page_access_token: str = ""
+    meta_graph_url: str = "https://graph.facebook.com"
+    x_consumer_secret: str = ""
+    x_access_token: str = ""
+    x_api_url: str = "https://api.twitter.com"
+    # A held conversation whose citizen writes something urgent gets the 911 notice anyway
+    # when no staff reply follows within this many seconds.
+    handoff_notice_after: int = 60
+    # An unclaimed emergency or crisis older than this raises the escalation alert.
+    escalate_after: int = 120
+    escalation_webhook: str = ""
+    # Largest webhook body accepted (413 above it) and longest message text triaged.
+    max_body_bytes: int = 256 * 1024
+    max_text_chars: int = 4000
+    # Concurrent conversations one gateway process works on.
+    workers: int = 8
+    # Seconds a platform message id is remembered, so a retry is not answered twice.
+    dedupe_ttl: int = 2 * 86400
+    # Console session cookies are Secure unless this is off (plain-HTTP development).
+    cookie_secure: bool = True
+    session_ttl: int = 12 * 3600
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if env is None else env
         department = Path(env.get("BEACON_DEPARTMENT_FILE") or PROJECT_ROOT / "data/department.yml")
-        redis_url = env.get("BEACON_REDIS_URL") or "redis://127.0.0.1:6379/0"
+        redis_url = env.get("BEACON_REDIS_URL") or "redis://127.0.0.1:6380/0"
         if not redis_url.startswith(("redis://", "rediss://", "unix://")):
             raise SettingsError(f"BEACON_REDIS_URL={redis_url!r}: expected redis://host:port/db")
         return cls(
@@ -53,4 +88,28 @@ class Settings:
             duty_ttl=_int(env, "BEACON_DUTY_TTL", 120),
             retention_days=_int(env, "BEACON_RETENTION_DAYS", 365),
             redis_timeout=float(_int(env, "BEACON_REDIS_TIMEOUT_MS", 2000)) / 1000,
+            http_host=env.get("BEACON_HTTP_HOST") or "127.0.0.1",
+            http_port=_int(env, "BEACON_HTTP_PORT", 8080),
+            rasa_url=_url(env, "BEACON_RASA_URL", "http://127.0.0.1:5005"),
+            rasa_timeout=float(_int(env, "BEACON_RASA_TIMEOUT_S", 30)),
+            meta_app_secret=env.get("META_APP_SECRET", ""),
+            meta_verify_token=env.get("META_VERIFY_TOKEN", ""),
+            meta_page_access_token=env.get("META_PAGE_ACCESS_TOKEN", ""),
+            meta_graph_url=_url(env, "META_GRAPH_URL", "https://graph.facebook.com"),
+            x_consumer_secret=env.get("X_CONSUMER_SECRET", ""),
+            x_access_token=env.get("X_ACCESS_TOKEN", ""),
+            x_api_url=_url(env, "X_API_URL", "https://api.twitter.com"),
+            handoff_notice_after=_int(env, "BEACON_HANDOFF_NOTICE_S", 60),
+            escalate_after=_int(env, "BEACON_ESCALATE_AFTER_S", 120),
+            escalation_webhook=env.get("BEACON_ESCALATION_WEBHOOK", ""),
+            max_body_bytes=_int(env, "BEACON_MAX_BODY_BYTES", 256 * 1024),
+            max_text_chars=_int(env, "BEACON_MAX_TEXT_CHARS", 4000),
+            workers=_int(env, "BEACON_WORKERS", 8),
+            dedupe_ttl=_int(env, "BEACON_DEDUPE_TTL_S", 2 * 86400),
+            cookie_secure=env.get("BEACON_COOKIE_SECURE", "1").lower() not in ("0", "false"),
+            session_ttl=_int(env, "BEACON_SESSION_TTL_S", 12 * 3600),
         )
+
+    @property
+    def retention_seconds(self) -> int:
+        return self.retention_days * 86400

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# `make run`: set up, start Redis (AOF on), train if needed, start the action server and
-# the Rasa server (REST channel, Redis tracker and lock stores). Ctrl-C stops all of it.
+# `make run`: set up, start Redis (AOF on), train if needed, start the action server, the
+# Rasa server (REST channel, Redis tracker and lock stores) and the gateway with the staff
+# console. Ctrl-C stops all of it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh
@@ -43,11 +44,18 @@ $PY -m rasa run --model "$model" --endpoints endpoints.yml --credentials credent
   --interface 127.0.0.1 --port "$BEACON_RASA_PORT" --enable-api --auth-token "$RASA_AUTH_TOKEN" &
 pids+=($!)
 
+$PY -m bot serve &
+pids+=($!)
+
+gateway="http://$BEACON_HTTP_HOST:$BEACON_HTTP_PORT"
 cat >&2 <<MSG
 [run] Redis        redis://127.0.0.1:$BEACON_REDIS_PORT (data in $BEACON_STATE_DIR/redis, AOF on)
 [run] Actions      http://127.0.0.1:$BEACON_ACTION_PORT/webhook
 [run] Rasa         $BEACON_RASA_URL  (REST channel: POST /webhooks/rest/webhook;
                    API token in $token_file)
+[run] Gateway      $gateway/webhooks/meta  $gateway/webhooks/x  $gateway/healthz
+[run] Web chat     $gateway/chat
+[run] Console      $gateway/console/   (add a user: .venv/bin/python -m bot staff add NAME)
 [run] Try it:      curl -s $BEACON_RASA_URL/webhooks/rest/webhook -d '{"sender":"me","message":"what are your hours?"}'
 [run] Ctrl-C stops everything.
 MSG

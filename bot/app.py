@@ -1,0 +1,92 @@
+"""The gateway and console application factory."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import AsyncIterator
+
+import aiohttp
+from aiohttp import web
+from redis.asyncio import Redis
+
+from bot.appkeys import BACKGROUND, SERVICES, SETTINGS
+from bot.department import Department, load_department
+from bot.gateway.monitor import run_monitor
+from bot.gateway.routes import routes
+from bot.gateway.worker import run_worker
+from bot.safety_net import get_safety_net
+from bot.services import Services
+from bot.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+
+@web.middleware
+async def json_errors(request: web.Request, handler) -> web.StreamResponse:
+    """Errors as JSON for the gateway (the console has its own pages)."""
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        if exc.status < 400 or request.path.startswith("/console"):
+            raise
+        return web.json_response({"error": exc.reason, "status": exc.status},
+                                 status=exc.status, headers=_keep(exc.headers))
+    except asyncio.CancelledError:
+        raise
+    except Exception:
+        logger.exception("unhandled error on %s", request.path)
+        return web.json_response({"error": "internal error", "status": 500}, status=500)
+
+
+def _keep(headers) -> dict:
+    return {k: v for k, v in headers.items() if k.lower() in ("allow", "retry-after")}
+
+
+async def _services(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    department: Department = load_department(settings.department_file)
+    redis = Redis.from_url(settings.redis_url, decode_responses=True,
+                           socket_timeout=settings.redis_timeout,
+                           socket_connect_timeout=settings.redis_timeout,
+                           health_check_interval=30, retry_on_timeout=True)
+    http = aiohttp.ClientSession()
+    # Built now, not on the first message: an emergency must not wait for it.
+    net = await asyncio.get_running_loop().run_in_executor(None, get_safety_net)
+    app[SERVICES] = Services.build(settings, department, redis, http, net)
+    yield
+    await http.close()
+    await redis.close(close_connection_pool=True)
+
+
+async def _workers(app: web.Application) -> AsyncIterator[None]:
+    services = app[SERVICES]
+    stop = asyncio.Event()
+    tasks = [asyncio.create_task(run_worker(services, stop))
+             for _ in range(services.settings.workers)]
+    tasks.append(asyncio.create_task(run_monitor(services, stop)))
+    yield
+    stop.set()
+    background = app[BACKGROUND]
+    if background:
+        await asyncio.wait(background, timeout=10)
+    done, pending = await asyncio.wait(tasks, timeout=3)
+    for task in pending:
+        task.cancel()
+    await asyncio.gather(*pending, return_exceptions=True)
+
+
+def create_app(settings: Settings | None = None, *, workers: bool = True) -> web.Application:
+    """The gateway (webhooks, web chat, health) with the staff console under /console/."""
+    from bot.console.app import create_console
+
+    settings = settings or Settings.from_env()
+    app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[json_errors])
+    app[SETTINGS] = settings
+    app[BACKGROUND] = set()
+    app.cleanup_ctx.append(_services)
+    if workers:
+        app.cleanup_ctx.append(_workers)
+    app.add_routes(routes)
+    app.add_subapp("/console/", create_console(app))
+    return app

@@ -1,0 +1,363 @@
+"""The staff console: a sub-app with its own session, CSRF and error handling.
+
+Every route but the login page needs a session; every state-changing request needs the
+session's CSRF token (form field ``csrf`` or header ``X-CSRF-Token``).
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import hmac
+import io
+import json
+import logging
+import secrets
+import time
+from pathlib import Path
+from typing import Dict, List
+
+import aiohttp_jinja2
+import jinja2
+from aiohttp import web
+from aiohttp_sse import sse_response
+
+from bot import keys
+from bot.appkeys import SERVICES
+from bot.console.auth import Session, StaffStore
+from bot.queue import QueueConflict
+from bot.services import Services
+
+logger = logging.getLogger(__name__)
+HERE = Path(__file__).parent
+COOKIE = "beacon_session"
+LOGIN_COOKIE = "beacon_login_csrf"
+PARENT = web.AppKey("parent", web.Application)
+META_WINDOW = 24 * 3600
+HUMAN_AGENT_WINDOW = 7 * 24 * 3600
+OPEN_ROUTES = {"login", "login_form"}
+MAX_REPLY = 2000
+
+routes = web.RouteTableDef()
+
+
+def services_of(request: web.Request) -> Services:
+    return request.app[PARENT][SERVICES]
+
+
+def session_of(request: web.Request) -> Session:
+    return request["session"]
+
+
+def staff_store(request: web.Request) -> StaffStore:
+    services = services_of(request)
+    return StaffStore(services.redis, services.settings.session_ttl)
+
+
+@web.middleware
+async def auth_middleware(request: web.Request, handler) -> web.StreamResponse:
+    route = request.match_info.route.name
+    if route in OPEN_ROUTES:
+        return await handler(request)
+    session = await staff_store(request).session(request.cookies.get(COOKIE))
+    if session is None:
+        if request.path.startswith("/console/api/"):
+            raise web.HTTPUnauthorized(reason="log in first")
+        raise web.HTTPFound(request.app.router["login_form"].url_for())
+    request["session"] = session
+    if request.method not in ("GET", "HEAD", "OPTIONS"):
+        sent = request.headers.get("X-CSRF-Token")
+        if sent is None and request.content_type == "application/x-www-form-urlencoded":
+            sent = (await request.post()).get("csrf")
+        if not sent or not hmac.compare_digest(str(sent), session.csrf):
+            raise web.HTTPForbidden(reason="missing or wrong CSRF token")
+    return await handler(request)
+
+
+@web.middleware
+async def error_pages(request: web.Request, handler) -> web.StreamResponse:
+    """JSON for the console's API, short pages for the rest."""
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        if request.path.startswith("/console/api/"):
+            return web.json_response({"error": exc.reason, "status": exc.status},
+                                     status=exc.status)
+        return web.Response(status=exc.status, content_type="text/html",
+                            text=f"<!doctype html><title>{exc.status}</title>"
+                                 f"<p>{exc.status}: {exc.reason}</p>")
+
+
+# -- login --------------------------------------------------------------------------------------
+
+@routes.get("/login", name="login_form")
+@aiohttp_jinja2.template("login.html")
+async def login_form(request: web.Request) -> Dict:
+    token = secrets.token_urlsafe(24)
+    request["login_csrf"] = token
+    return {"csrf": token, "error": request.query.get("error")}
+
+
+@routes.post("/login", name="login")
+async def login(request: web.Request) -> web.Response:
+    form = await request.post()
+    sent, cookie = str(form.get("csrf", "")), request.cookies.get(LOGIN_COOKIE, "")
+    if not sent or not hmac.compare_digest(sent, cookie):
+        raise web.HTTPForbidden(reason="missing or wrong CSRF token")
+    session = await staff_store(request).login(str(form.get("name", "")).strip().lower(),
+                                               str(form.get("password", "")))
+    if session is None:
+        raise web.HTTPFound(request.app.router["login_form"].url_for().with_query(error="1"))
+    response = web.HTTPFound(request.app.router["index"].url_for())
+    _set_cookie(request, response, COOKIE, session.token,
+                services_of(request).settings.session_ttl)
+    response.del_cookie(LOGIN_COOKIE, path="/console/")
+    await services_of(request).audit("console", session.staff, "login")
+    raise response
+
+
+@routes.post("/logout", name="logout")
+async def logout(request: web.Request) -> web.Response:
+    session = session_of(request)
+    await staff_store(request).logout(session.token)
+    await services_of(request).queue.set_off_duty(session.staff)
+    response = web.HTTPFound(request.app.router["login_form"].url_for())
+    response.del_cookie(COOKIE, path="/console/")
+    raise response
+
+
+def _set_cookie(request: web.Request, response: web.StreamResponse, name: str, value: str,
+                max_age: int) -> None:
+    response.set_cookie(name, value, max_age=max_age, path="/console/", httponly=True,
+                        samesite="Strict", secure=services_of(request).settings.cookie_secure)
+
+
+async def _login_cookie(request: web.Request, response: web.StreamResponse) -> None:
+    """Double-submit cookie for the login form's CSRF token (there is no session yet)."""
+    token = request.get("login_csrf")
+    if token:
+        _set_cookie(request, response, LOGIN_COOKIE, token, 600)
+
+
+# -- pages --------------------------------------------------------------------------------------
+
+@routes.get("/", name="index")
+@aiohttp_jinja2.template("console.html")
+async def index(request: web.Request) -> Dict:
+    session = session_of(request)
+    services = services_of(request)
+    return {"staff": session.staff, "csrf": session.csrf,
+            "department": services.department.department.short_name,
+            "canned": services.department.canned()}
+
+
+# -- API ----------------------------------------------------------------------------------------
+
+def _summary(meta: Dict[str, str], now: float) -> Dict:
+    waiting_since = int(meta.get("waiting_since") or 0) / 1000
+    last_citizen = float(meta.get("last_citizen_at") or 0)
+    window = None
+    if meta.get("channel") in ("messenger", "instagram") and last_citizen:
+        window = int(META_WINDOW - (now - last_citizen))
+    return {
+        "id": meta.get("id"),
+        "status": meta.get("status"),
+        "outcome": meta.get("outcome"),
+        "channel": meta.get("channel"),
+        "priority": int(meta.get("priority") or 1),
+        "preview": meta.get("preview", ""),
+        "waiting_seconds": int(now - waiting_since) if waiting_since else None,
+        "claimed_by": meta.get("claimed_by") or None,
+        "confidence": meta.get("confidence"),
+        "intent": meta.get("intent"),
+        "reason": meta.get("reason"),
+        "urgent_flag": meta.get("urgent_flag") or None,
+        "delivery_error": meta.get("delivery_error") or None,
+        "escalated": bool(meta.get("escalated_at")),
+        "reply_window_seconds": window,
+        "first_response_seconds": (
+            (int(meta["first_response_at"]) - int(meta["queued_at"])) / 1000
+            if meta.get("first_response_at") and meta.get("queued_at") else None),
+    }
+
+
+@routes.get("/api/queue", name="api_queue")
+async def api_queue(request: web.Request) -> web.Response:
+    services = services_of(request)
+    now = time.time()
+    waiting = [await services.queue.conversation(c) for c in await services.queue.waiting()]
+    held = [await services.queue.conversation(c) for c in await services.queue.claimed()]
+    return web.json_response({
+        "waiting": [_summary(m, now) for m in waiting if m],
+        "held": [_summary(m, now) for m in held if m],
+        "on_duty": await services.queue.on_duty(),
+        "me": session_of(request).staff,
+    })
+
+
+@routes.get("/api/conversations/{id}", name="api_conversation")
+async def api_conversation(request: web.Request) -> web.Response:
+    services = services_of(request)
+    conversation = request.match_info["id"]
+    meta = await services.queue.conversation(conversation)
+    if not meta:
+        raise web.HTTPNotFound(reason="no such conversation")
+    transcript = [e.as_dict() for e in await services.queue.transcript(conversation)]
+    return web.json_response({"conversation": _summary(meta, time.time()),
+                              "transcript": transcript})
+
+
+async def _act(request: web.Request, action) -> web.Response:
+    conversation = request.match_info["id"]
+    try:
+        await action(conversation, session_of(request).staff)
+    except QueueConflict as exc:
+        raise web.HTTPConflict(reason=str(exc)) from None
+    await services_of(request).publish("changed", conversation)
+    return web.json_response({"ok": True})
+
+
+@routes.post("/api/conversations/{id}/claim", name="api_claim")
+async def api_claim(request: web.Request) -> web.Response:
+    return await _act(request, services_of(request).queue.claim)
+
+
+@routes.post("/api/conversations/{id}/resolve", name="api_resolve")
+async def api_resolve(request: web.Request) -> web.Response:
+    return await _act(request, services_of(request).queue.resolve)
+
+
+@routes.post("/api/conversations/{id}/transfer", name="api_transfer")
+async def api_transfer(request: web.Request) -> web.Response:
+    body = await _json(request)
+    target = body.get("to")
+    if not isinstance(target, str) or target not in await staff_store(request).names():
+        raise web.HTTPBadRequest(reason="transfer to a known staff member")
+    queue = services_of(request).queue
+    return await _act(request, lambda c, s: queue.transfer(c, s, target))
+
+
+@routes.post("/api/conversations/{id}/reply", name="api_reply")
+async def api_reply(request: web.Request) -> web.Response:
+    services = services_of(request)
+    conversation = request.match_info["id"]
+    body = await _json(request)
+    text = body.get("text")
+    if not isinstance(text, str) or not text.strip():
+        raise web.HTTPBadRequest(reason="text must be a non-empty string")
+    if len(text) > MAX_REPLY:
+        raise web.HTTPBadRequest(reason=f"replies are at most {MAX_REPLY} characters")
+    meta = await services.queue.conversation(conversation)
+    human_agent = False
+    if meta.get("channel") in ("messenger", "instagram"):
+        age = time.time() - float(meta.get("last_citizen_at") or 0)
+        if age > HUMAN_AGENT_WINDOW:
+            raise web.HTTPConflict(reason="Meta allows no reply 7 days after the last message")
+        human_agent = age > META_WINDOW
+    staff = session_of(request).staff
+    try:
+        await services.queue.reply(conversation, staff, text.strip())
+    except QueueConflict as exc:
+        raise web.HTTPConflict(reason=str(exc)) from None
+    sent = await services.delivery.send(conversation, meta.get("channel", ""),
+                                        meta.get("sender", ""), text.strip(),
+                                        human_agent=human_agent)
+    await services.audit(conversation, staff, "message_out", text.strip())
+    await services.publish("changed", conversation)
+    return web.json_response({"ok": sent.ok, "via": sent.via, "error": sent.error,
+                              "human_agent": human_agent})
+
+
+@routes.get("/api/conversations/{id}/export", name="api_export")
+async def api_export(request: web.Request) -> web.Response:
+    services = services_of(request)
+    conversation = request.match_info["id"]
+    entries: List[Dict] = await services.queue.audit_log(conversation)
+    await services.audit(conversation, session_of(request).staff, "export")
+    name = conversation.replace(":", "_")
+    if request.query.get("format", "jsonl") == "csv":
+        out = io.StringIO()
+        writer = csv.DictWriter(out, fieldnames=["time", "actor", "action", "detail"])
+        writer.writeheader()
+        for e in entries:
+            writer.writerow({"time": _iso(e["ts"]), "actor": e.get("actor"),
+                             "action": e.get("action"), "detail": e.get("detail", "")})
+        return web.Response(text=out.getvalue(), content_type="text/csv", headers={
+            "Content-Disposition": f'attachment; filename="{name}.csv"'})
+    lines = "".join(json.dumps({**e, "time": _iso(e["ts"])}, ensure_ascii=False) + "\n"
+                    for e in entries)
+    return web.Response(text=lines, content_type="application/x-ndjson", headers={
+        "Content-Disposition": f'attachment; filename="{name}.jsonl"'})
+
+
+def _iso(ts: float) -> str:
+    return dt.datetime.fromtimestamp(float(ts), dt.timezone.utc).isoformat()
+
+
+@routes.post("/api/duty", name="api_duty")
+async def api_duty(request: web.Request) -> web.Response:
+    """On duty (also the heartbeat: the page repeats it) or off duty."""
+    services = services_of(request)
+    staff = session_of(request).staff
+    on = bool((await _json(request)).get("on"))
+    if on:
+        await services.queue.set_on_duty(staff)
+    else:
+        await services.queue.set_off_duty(staff)
+    await services.publish("duty", staff=staff, on=on)
+    return web.json_response({"on_duty": await services.queue.on_duty()})
+
+
+@routes.get("/api/staff", name="api_staff")
+async def api_staff(request: web.Request) -> web.Response:
+    return web.json_response({"staff": await staff_store(request).names()})
+
+
+@routes.get("/api/outbox", name="api_outbox")
+async def api_outbox(request: web.Request) -> web.Response:
+    return web.json_response({"outbox": await services_of(request).delivery.outbox(100)})
+
+
+@routes.get("/api/events", name="api_events")
+async def api_events(request: web.Request) -> web.StreamResponse:
+    """Server-sent events: one per queue change, so the page updates without reloading."""
+    services = services_of(request)
+    pubsub = services.redis.pubsub()
+    await pubsub.subscribe(keys.EVENTS)
+    try:
+        async with sse_response(request) as stream:
+            await stream.send(json.dumps({"type": "hello"}))
+            while stream.is_connected():
+                message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=15)
+                if message is not None:
+                    await stream.send(message["data"])
+    except ConnectionResetError:
+        pass  # the page went away
+    finally:
+        await pubsub.unsubscribe(keys.EVENTS)
+        await pubsub.close()
+    return stream
+
+
+async def _json(request: web.Request) -> Dict:
+    try:
+        body = await request.json()
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise web.HTTPBadRequest(reason="body is not JSON") from None
+    if not isinstance(body, dict):
+        raise web.HTTPBadRequest(reason="expected a JSON object")
+    return body
+
+
+def create_console(parent: web.Application) -> web.Application:
+    console = web.Application(middlewares=[error_pages, auth_middleware])
+    console[PARENT] = parent
+    aiohttp_jinja2.setup(console, loader=jinja2.FileSystemLoader(HERE / "templates"),
+                         autoescape=jinja2.select_autoescape(["html"]))
+    console.on_response_prepare.append(_login_cookie)
+    console.add_routes(routes)
+    console.router.add_static("/static/", HERE / "static", name="static")
+    return console
+

@@ -1,0 +1,99 @@
+"""Staff accounts and console sessions, in Redis.
+
+Passwords are hashed with scrypt (the standard library's, memory-hard); sessions are random
+tokens in an HttpOnly, SameSite=Strict cookie, stored server-side with a TTL, each with its
+own CSRF token.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import re
+import secrets
+import time
+from dataclasses import dataclass
+from typing import List
+
+from redis.asyncio import Redis
+
+from bot import keys
+
+_SCRYPT = {"n": 2**14, "r": 8, "p": 1, "dklen": 32}
+NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,31}$")
+MIN_PASSWORD = 10
+
+
+class AuthError(ValueError):
+    """A staff name or password that cannot be used; the message says why."""
+
+
+def hash_password(password: str, salt: bytes | None = None) -> str:
+    salt = salt or secrets.token_bytes(16)
+    digest = hashlib.scrypt(password.encode(), salt=salt, **_SCRYPT)
+    return "scrypt$" + base64.b64encode(salt).decode() + "$" + base64.b64encode(digest).decode()
+
+
+def check_password(password: str, stored: str) -> bool:
+    try:
+        scheme, salt, digest = stored.split("$")
+        expected = base64.b64decode(digest)
+        salt_bytes = base64.b64decode(salt)
+    except ValueError:
+        return False
+    if scheme != "scrypt":
+        return False
+    actual = hashlib.scrypt(password.encode(), salt=salt_bytes, **_SCRYPT)
+    return hmac.compare_digest(actual, expected)
+
+
+# Compared against when the name is unknown, so a login takes as long either way.
+_DUMMY = hash_password("not-a-real-password")
+
+
+@dataclass(frozen=True)
+class Session:
+    token: str
+    staff: str
+    csrf: str
+
+
+class StaffStore:
+    def __init__(self, redis: Redis, session_ttl: int) -> None:
+        self.redis = redis
+        self.session_ttl = session_ttl
+
+    async def add(self, name: str, password: str) -> None:
+        if not NAME.match(name):
+            raise AuthError("names are 2-32 lower-case letters, digits, '.', '_' or '-'")
+        if len(password) < MIN_PASSWORD:
+            raise AuthError(f"passwords need at least {MIN_PASSWORD} characters")
+        await self.redis.hset(keys.staff(name), mapping={
+            "password": hash_password(password), "created_at": time.time()})
+        await self.redis.sadd(keys.STAFF_INDEX, name)
+
+    async def names(self) -> List[str]:
+        return sorted(await self.redis.smembers(keys.STAFF_INDEX))
+
+    async def login(self, name: str, password: str) -> Session | None:
+        stored = await self.redis.hget(keys.staff(name), "password") if NAME.match(name) else None
+        if not check_password(password, stored or _DUMMY) or stored is None:
+            return None
+        session = Session(secrets.token_urlsafe(32), name, secrets.token_urlsafe(32))
+        await self.redis.hset(keys.session(session.token),
+                              mapping={"staff": name, "csrf": session.csrf})
+        await self.redis.expire(keys.session(session.token), self.session_ttl)
+        return session
+
+    async def session(self, token: str | None) -> Session | None:
+        if not token or len(token) > 100:
+            return None
+        data = await self.redis.hgetall(keys.session(token))
+        if not data:
+            return None
+        await self.redis.expire(keys.session(token), self.session_ttl)
+        return Session(token, data["staff"], data["csrf"])
+
+    async def logout(self, token: str) -> None:
+        await self.redis.delete(keys.session(token))

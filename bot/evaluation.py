@@ -1,0 +1,82 @@
+"""Scoring triage against labelled messages: the accuracy gate's numbers and report."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Dict, List, Mapping, Sequence
+
+URGENT = ("emergency", "crisis")
+OUTCOMES = ("emergency", "crisis", "report", "faq", "human", "smalltalk")
+
+
+@dataclass
+class Report:
+    total: int
+    urgent_recall: float
+    false_alarm_rate: float
+    faq_topic_accuracy: float
+    outcome_accuracy: float
+    confusion: Dict[str, Counter] = field(default_factory=dict)
+    errors: List[str] = field(default_factory=list)
+
+    def format(self) -> str:
+        lines = [
+            f"messages: {self.total}",
+            f"emergency+crisis recall: {self.urgent_recall:.3f}",
+            f"false alarms (non-urgent given the 911 notice): {self.false_alarm_rate:.3f}",
+            f"FAQ topic accuracy: {self.faq_topic_accuracy:.3f}",
+            f"overall outcome accuracy: {self.outcome_accuracy:.3f}",
+            "",
+            "confusion (rows: expected, columns: predicted)",
+            "            " + " ".join(f"{o[:9]:>9}" for o in OUTCOMES),
+        ]
+        for gold in OUTCOMES:
+            row = self.confusion.get(gold, Counter())
+            lines.append(f"{gold:>11} " + " ".join(f"{row.get(o, 0):>9}" for o in OUTCOMES))
+        if self.errors:
+            lines += ["", f"errors ({len(self.errors)}):", *self.errors]
+        return "\n".join(lines)
+
+
+def _ratio(hits: int, total: int) -> float:
+    return hits / total if total else 1.0
+
+
+def evaluate(gold: Sequence[Mapping], predicted: Sequence[Mapping]) -> Report:
+    """Compare labelled rows ({text, outcome, topic}) with triage records, in order."""
+    if len(gold) != len(predicted):
+        raise ValueError(f"{len(gold)} labelled rows but {len(predicted)} predictions")
+    confusion: Dict[str, Counter] = {o: Counter() for o in OUTCOMES}
+    errors: List[str] = []
+    urgent = urgent_hit = calm = false_alarm = faq = faq_hit = correct = 0
+    for g, p in zip(gold, predicted, strict=True):
+        got = p.get("outcome")
+        confusion[g["outcome"]][got] += 1
+        ok = got == g["outcome"] and (g["outcome"] != "faq" or p.get("topic") == g.get("topic"))
+        if g["outcome"] in URGENT:
+            urgent += 1
+            urgent_hit += got in URGENT
+        else:
+            calm += 1
+            false_alarm += got in URGENT
+        if g["outcome"] == "faq":
+            faq += 1
+            faq_hit += got == "faq" and p.get("topic") == g.get("topic")
+        correct += got == g["outcome"]
+        if not ok:
+            expected = g["outcome"] + (f"/{g['topic']}" if g.get("topic") else "")
+            actual = f"{got}" + (f"/{p.get('topic')}" if p.get("topic") else "")
+            errors.append(
+                f"  expected {expected:<28} got {actual:<28} "
+                f"[{p.get('intent')} {p.get('confidence')}] {g['text'][:90]!r}"
+            )
+    return Report(
+        total=len(gold),
+        urgent_recall=_ratio(urgent_hit, urgent),
+        false_alarm_rate=false_alarm / calm if calm else 0.0,
+        faq_topic_accuracy=_ratio(faq_hit, faq),
+        outcome_accuracy=_ratio(correct, len(gold)),
+        confusion=confusion,
+        errors=errors,
+    )

@@ -1,0 +1,81 @@
+"""What happens to a platform message before the webhook is acknowledged.
+
+1. The safety net runs on it (about a millisecond).
+2. One Redis script drops a retried delivery, appends the message to its conversation's
+   inbox and decides whether the 911 notice goes out now.
+3. If it does, the notice is sent at once, without waiting for Rasa, and the conversation
+   goes to the top of the human queue. Everything else happens in the workers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import time
+from typing import List, Set
+
+from bot.inbox import Accepted
+from bot.messages import Inbound
+from bot.replies import render_replies
+from bot.safety_net import SafetyResult
+from bot.services import Services
+from bot.triage import Decision, Outcome
+
+logger = logging.getLogger(__name__)
+
+
+def notice_texts(services: Services, flag: str, language: str) -> List[str]:
+    """The fast-path replies for a safety-net flag (the worker drops them from Rasa's)."""
+    outcome = Outcome.CRISIS if flag == "crisis" else Outcome.EMERGENCY
+    return render_replies(Decision(outcome, None, "safety net"), services.department,
+                          monitoring=False, now=dt.datetime.now(dt.timezone.utc), language=language)
+
+
+def check(services: Services, message: Inbound) -> SafetyResult:
+    if not message.text:
+        return SafetyResult(flag=None, language="en")
+    return services.net.check(message.text[: services.settings.max_text_chars])
+
+
+async def accept(services: Services, message: Inbound, background: Set[asyncio.Task]) -> Accepted:
+    """Take one message in; returns whether it was new. Raises only if Redis is down."""
+    safety = check(services, message)
+    item = {
+        "inbound": message.as_dict(),
+        "received": time.time(),
+        "flag": safety.flag,
+        "language": safety.language,
+    }
+    accepted = await services.inbox.accept(
+        message.channel, message.message_id, message.conversation_id, item,
+        urgent=safety.flag is not None,
+    )
+    if accepted.new:
+        await services.publish("message", message.conversation_id, channel=message.channel)
+    if accepted.notice:
+        # Sent from a task so the platform gets its 200 at once; kept in a set so it is
+        # neither garbage-collected nor lost at shutdown (the app awaits the set).
+        task = asyncio.create_task(fast_path(services, message, safety))
+        background.add(task)
+        task.add_done_callback(background.discard)
+    return accepted
+
+
+async def fast_path(services: Services, message: Inbound, safety: SafetyResult) -> None:
+    conversation = message.conversation_id
+    outcome = Outcome.CRISIS if safety.flag == "crisis" else Outcome.EMERGENCY
+    try:
+        await services.queue.enqueue(
+            conversation, priority=outcome.priority, entries=[],
+            fields={"outcome": outcome.value, "channel": message.channel,
+                    "sender": message.sender, "account": message.account,
+                    "safety_net": safety.flag, "language": safety.language,
+                    "preview": message.text[:200], "last_citizen_at": message.timestamp},
+        )
+        await services.publish("urgent", conversation, outcome=outcome.value)
+    except Exception:  # noqa: BLE001 - the notice must go out even if Redis hiccups
+        logger.exception("fast path could not queue", extra={"conversation": conversation})
+    for text in notice_texts(services, safety.flag or "emergency", safety.language):
+        await services.delivery.send(conversation, message.channel, message.sender, text)
+        await services.audit(conversation, "bot", "message_out", text)

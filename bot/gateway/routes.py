@@ -1,0 +1,162 @@
+"""The front door: platform webhooks, the web chat and the health check."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import secrets
+import time
+import uuid
+from pathlib import Path
+
+from aiohttp import web
+from redis.exceptions import RedisError
+
+from bot import keys
+from bot.appkeys import BACKGROUND, SERVICES
+from bot.channels import Parsed, PayloadError, meta, x
+from bot.gateway.intake import accept
+from bot.messages import WEBCHAT, Inbound
+
+logger = logging.getLogger(__name__)
+routes = web.RouteTableDef()
+STATIC = Path(__file__).parent / "static"
+_SESSION = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
+
+
+def _json_body(raw: bytes) -> object:
+    try:
+        return json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise web.HTTPBadRequest(reason=f"body is not JSON: {exc}") from None
+
+
+async def _accept_all(request: web.Request, parsed: Parsed) -> web.Response:
+    services = request.app[SERVICES]
+    try:
+        for message in parsed.messages:
+            await accept(services, message, request.app[BACKGROUND])
+    except (RedisError, OSError) as exc:
+        # Not acknowledged: the platform retries, and dedupe makes the retry safe.
+        logger.error("could not accept webhook: %s", exc)
+        raise web.HTTPServiceUnavailable(reason="storage unavailable, retry later") from None
+    return web.json_response({"received": len(parsed.messages), "ignored": parsed.ignored})
+
+
+# -- Meta (Messenger, Instagram) --------------------------------------------------------------
+
+@routes.get("/webhooks/meta", name="meta_verify")
+async def meta_verify(request: web.Request) -> web.Response:
+    settings = request.app[SERVICES].settings
+    challenge = meta.verify_challenge(request.query, settings.meta_verify_token)
+    if not settings.meta_verify_token or challenge is None:
+        raise web.HTTPForbidden(reason="verification failed")
+    return web.Response(text=challenge)
+
+
+@routes.post("/webhooks/meta", name="meta_webhook")
+async def meta_webhook(request: web.Request) -> web.Response:
+    settings = request.app[SERVICES].settings
+    raw = await request.read()
+    header = request.headers.get("X-Hub-Signature-256")
+    if not meta.signature_valid(settings.meta_app_secret, raw, header):
+        raise web.HTTPForbidden(reason="bad or missing X-Hub-Signature-256")
+    try:
+        parsed = meta.parse(_json_body(raw))
+    except PayloadError as exc:
+        raise web.HTTPBadRequest(reason=str(exc)) from None
+    return await _accept_all(request, parsed)
+
+
+# -- X ------------------------------------------------------------------------------------------
+
+@routes.get("/webhooks/x", name="x_crc")
+async def x_crc(request: web.Request) -> web.Response:
+    settings = request.app[SERVICES].settings
+    token = request.query.get("crc_token")
+    if not settings.x_consumer_secret or not token:
+        raise web.HTTPBadRequest(reason="crc_token missing or X not configured")
+    return web.json_response(x.crc_response(settings.x_consumer_secret, token))
+
+
+@routes.post("/webhooks/x", name="x_webhook")
+async def x_webhook(request: web.Request) -> web.Response:
+    settings = request.app[SERVICES].settings
+    raw = await request.read()
+    header = request.headers.get("x-twitter-webhooks-signature")
+    if not x.signature_valid(settings.x_consumer_secret, raw, header):
+        raise web.HTTPForbidden(reason="bad or missing x-twitter-webhooks-signature")
+    try:
+        parsed = x.parse(_json_body(raw))
+    except PayloadError as exc:
+        raise web.HTTPBadRequest(reason=str(exc)) from None
+    return await _accept_all(request, parsed)
+
+
+# -- Web chat -----------------------------------------------------------------------------------
+
+@routes.get("/chat", name="chat_page")
+async def chat_page(request: web.Request) -> web.FileResponse:
+    return web.FileResponse(STATIC / "chat.html")
+
+
+@routes.post("/chat/api/messages", name="chat_send")
+async def chat_send(request: web.Request) -> web.Response:
+    body = _json_body(await request.read())
+    if not isinstance(body, dict):
+        raise web.HTTPBadRequest(reason="expected a JSON object")
+    session, text = body.get("session"), body.get("text")
+    if not isinstance(session, str) or not _SESSION.match(session):
+        raise web.HTTPBadRequest(reason="session must be 16-64 letters, digits, - or _")
+    if not isinstance(text, str) or not text.strip():
+        raise web.HTTPBadRequest(reason="text must be a non-empty string")
+    limit = request.app[SERVICES].settings.max_text_chars
+    if len(text) > limit:
+        raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=len(text))
+    message_id = body.get("id") if isinstance(body.get("id"), str) else uuid.uuid4().hex
+    message = Inbound(channel=WEBCHAT, account="web", sender=session,
+                      message_id=f"{session}:{message_id[:64]}", text=text,
+                      timestamp=time.time())
+    response = await _accept_all(request, Parsed(messages=(message,), ignored=0))
+    response.set_status(202)
+    return response
+
+
+@routes.get("/chat/api/messages", name="chat_poll")
+async def chat_poll(request: web.Request) -> web.Response:
+    session = request.query.get("session", "")
+    if not _SESSION.match(session):
+        raise web.HTTPBadRequest(reason="session must be 16-64 letters, digits, - or _")
+    try:
+        after = max(0, int(request.query.get("after", "0")))
+    except ValueError:
+        raise web.HTTPBadRequest(reason="after must be a whole number") from None
+    redis = request.app[SERVICES].redis
+    raw = await redis.lrange(keys.webchat(session), after, after + 99)
+    return web.json_response({"messages": [json.loads(m) for m in raw],
+                              "next": after + len(raw)})
+
+
+@routes.get("/chat/api/session", name="chat_session")
+async def chat_session(request: web.Request) -> web.Response:
+    """A fresh, unguessable session id for a new chat window."""
+    return web.json_response({"session": secrets.token_urlsafe(24)})
+
+
+# -- Health ---------------------------------------------------------------------------------------
+
+@routes.get("/healthz", name="healthz")
+async def healthz(request: web.Request) -> web.Response:
+    services = request.app[SERVICES]
+    try:
+        redis_ok = bool(await services.redis.ping())
+    except (RedisError, OSError):
+        redis_ok = False
+    rasa_ok = await services.rasa.healthy()
+    body = {
+        "status": "ok" if redis_ok and rasa_ok else "degraded",
+        "dependencies": {"redis": "up" if redis_ok else "down",
+                         "rasa": "up" if rasa_ok else "down"},
+    }
+    return web.json_response(body, status=200 if redis_ok and rasa_ok else 503)

@@ -1,0 +1,144 @@
+"""Workers: each conversation's messages, one at a time and in order, through Rasa.
+
+Any number of workers in any number of gateway processes share the work list; a
+conversation's lock (bot.inbox) makes sure only one of them handles it at a time. A message
+leaves the inbox only after it was answered (or queued for staff), so a crash or a dead
+Redis loses nothing: the sweeper hands stranded conversations out again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import logging
+import time
+from typing import List
+
+from redis.exceptions import RedisError
+
+from bot.gateway.intake import notice_texts
+from bot.messages import Inbound
+from bot.queue import Entry
+from bot.rasa_client import RasaUnavailable
+from bot.replies import render_replies, routing_reply
+from bot.safety_net import SafetyResult
+from bot.services import Services
+from bot.triage import Outcome, decide
+
+logger = logging.getLogger(__name__)
+
+
+async def run_worker(services: Services, stop: asyncio.Event) -> None:
+    """Pop conversations from the work list until ``stop`` is set."""
+    while not stop.is_set():
+        try:
+            conversation = await services.inbox.next_conversation(timeout=1)
+            if conversation:
+                await drain(services, conversation)
+        except asyncio.CancelledError:
+            raise
+        except (RedisError, OSError) as exc:
+            logger.error("worker: Redis unavailable (%s); retrying", exc)
+            await asyncio.sleep(1)
+        except Exception:  # noqa: BLE001 - one bad message must not stop the worker
+            logger.exception("worker: unexpected error")
+            await asyncio.sleep(0.1)
+
+
+async def drain(services: Services, conversation: str) -> None:
+    token = await services.inbox.lock(conversation)
+    if token is None:
+        return  # another worker holds it and will see this message too
+    while True:
+        raw = await services.inbox.head(conversation)
+        if raw is not None:
+            await services.inbox.refresh(conversation, token)
+            await handle(services, json.loads(raw))
+            if not await services.inbox.ack(conversation, token, raw):
+                logger.warning("lost the conversation lock", extra={"conversation": conversation})
+                return
+            continue
+        if await services.inbox.release(conversation, token):
+            return
+
+
+async def handle(services: Services, item: dict) -> None:
+    message = Inbound.from_dict(item["inbound"])
+    conversation = message.conversation_id
+    text = message.text[: services.settings.max_text_chars]
+    await services.audit(conversation, "citizen", "message_in",
+                         text or f"[{', '.join(message.attachments) or 'empty'}]")
+    meta = await services.queue.conversation(conversation)
+    if meta.get("status") == "claimed":
+        await hand_off(services, message, item)
+        return
+    if not text.strip():
+        await route_to_person(services, message, item, "attachment only")
+        return
+    try:
+        replies = await services.rasa.send(conversation, text, {
+            "channel": message.channel, "message_id": message.message_id,
+            "account": message.account, "sender": message.sender,
+        })
+    except RasaUnavailable as exc:
+        logger.warning("Rasa unavailable (%s): answering with the safety net",
+                       exc, extra={"conversation": conversation})
+        await route_to_person(services, message, item, f"rasa unavailable: {exc}")
+        return
+    if item.get("notice"):
+        already = set(notice_texts(services, item["flag"], item.get("language", "en")))
+        replies = [r for r in replies if r not in already]
+    await send_all(services, message, replies)
+
+
+async def send_all(services: Services, message: Inbound, replies: List[str]) -> None:
+    for text in replies:
+        await services.delivery.send(message.conversation_id, message.channel, message.sender,
+                                     text)
+        await services.audit(message.conversation_id, "bot", "message_out", text)
+
+
+async def route_to_person(services: Services, message: Inbound, item: dict, reason: str) -> None:
+    """No Rasa answer (down, failing, or nothing to read): safety net decides, staff follow up."""
+    safety = SafetyResult(flag=item.get("flag"), language=item.get("language", "en"))
+    decision = decide(None, 0.0, safety)
+    now = dt.datetime.now(dt.timezone.utc)
+    monitoring = await services.queue.is_monitoring()
+    if item.get("notice"):
+        replies = [routing_reply(services.department, monitoring, now)]
+    else:
+        replies = render_replies(decision, services.department, monitoring=monitoring,
+                                 now=now, language=safety.language)
+        if decision.outcome.urgent:
+            replies.append(routing_reply(services.department, monitoring, now))
+    entries = [Entry("citizen", message.text or f"[{', '.join(message.attachments)}]",
+                     item.get("received", time.time()))]
+    entries += [Entry("bot", r, entries[0].ts + (i + 1) / 1000) for i, r in enumerate(replies)]
+    outcome = decision.outcome if decision.outcome.urgent else Outcome.HUMAN
+    await services.queue.enqueue(
+        message.conversation_id, priority=outcome.priority, entries=entries,
+        fields={"outcome": outcome.value, "channel": message.channel, "sender": message.sender,
+                "account": message.account, "safety_net": safety.flag,
+                "language": safety.language, "reason": reason, "preview": message.text[:200],
+                "last_citizen_at": message.timestamp},
+    )
+    await services.publish("queued", message.conversation_id, outcome=outcome.value)
+    await send_all(services, message, replies)
+
+
+async def hand_off(services: Services, message: Inbound, item: dict) -> None:
+    """Staff hold the conversation: the bot stays silent, the message goes to them."""
+    conversation = message.conversation_id
+    urgent = item.get("flag") is not None
+    await services.queue.enqueue(
+        conversation, priority=0 if urgent else 1,
+        entries=[Entry("citizen", message.text or f"[{', '.join(message.attachments)}]",
+                       item.get("received", time.time()))],
+        fields={"last_citizen_at": message.timestamp},
+    )
+    if urgent:
+        await services.queue.flag_urgent(conversation, item["flag"], item.get("language", "en"),
+                                         services.settings.handoff_notice_after)
+        await services.publish("urgent", conversation, outcome=item["flag"])
+    await services.publish("message", conversation)

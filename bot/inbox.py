@@ -1,0 +1,132 @@
+"""Accepting platform messages exactly once and processing each conversation in order.
+
+Intake (in the webhook handler) is one Lua script: remember the message id (dedupe), append
+the message to its conversation's inbox, and announce the conversation on the work list.
+Workers (any number, in any number of gateway processes) pop a conversation, take its lock,
+and drain its inbox oldest first, removing a message only after it was handled, so a crash
+loses nothing and no two workers ever handle one conversation at once.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from dataclasses import dataclass
+from typing import Dict, List
+
+from redis.asyncio import Redis
+
+from bot import keys
+
+# KEYS[1] seen marker, KEYS[2] inbox list, KEYS[3] work list, KEYS[4] pending set,
+# KEYS[5] conversation hash
+# ARGV[1] conversation id, ARGV[2] JSON item (without "notice"), ARGV[3] dedupe TTL seconds,
+# ARGV[4] '1' when the safety net flagged the message
+# Returns {0, '', 0} for a message seen before (nothing is written), else {1, status, notice}:
+# the conversation's queue status ('' when none) and 1 when the gateway must send the 911
+# notice now. It must not while staff hold the conversation (they answer; the hand-off timer
+# sends the notice if they do not). The item records the decision, so the worker drops the
+# notice from Rasa's answer instead of sending it twice.
+_INTAKE = """
+if redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[3]) == false then return {0, '', 0} end
+local status = redis.call('HGET', KEYS[5], 'status') or ''
+local notice = 0
+if ARGV[4] == '1' and status ~= 'claimed' then notice = 1 end
+local item = cjson.decode(ARGV[2])
+item['notice'] = (notice == 1)
+redis.call('RPUSH', KEYS[2], cjson.encode(item))
+redis.call('SADD', KEYS[4], ARGV[1])
+redis.call('LPUSH', KEYS[3], ARGV[1])
+return {1, status, notice}
+"""
+
+# KEYS[1] conversation lock, KEYS[2] inbox list, KEYS[3] pending set
+# ARGV[1] lock token, ARGV[2] conversation id
+# Releases the lock only if the inbox is empty (else the holder keeps draining: a message
+# that arrived while the last one was processed is never stranded). Returns 1 if released.
+_RELEASE = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 1 end
+if redis.call('LLEN', KEYS[2]) > 0 then return 0 end
+redis.call('DEL', KEYS[1])
+redis.call('SREM', KEYS[3], ARGV[2])
+return 1
+"""
+
+# KEYS[1] conversation lock, KEYS[2] inbox; ARGV[1] token, ARGV[2] expected JSON item
+# Removes the head item once handled, only while still holding the lock. Returns 1 if removed.
+_ACK = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+if redis.call('LINDEX', KEYS[2], 0) ~= ARGV[2] then return 0 end
+redis.call('LPOP', KEYS[2])
+return 1
+"""
+
+
+@dataclass(frozen=True)
+class Accepted:
+    new: bool
+    status: str  # the conversation's queue status: '', 'waiting', 'claimed' or 'resolved'
+    notice: bool = False  # send the 911 notice now (the fast path)
+
+
+class Inbox:
+    """Intake, locking and acknowledgement over one Redis client."""
+
+    def __init__(self, redis: Redis, *, dedupe_ttl: int, lock_ttl_ms: int = 60_000) -> None:
+        self.redis = redis
+        self.dedupe_ttl = dedupe_ttl
+        self.lock_ttl_ms = lock_ttl_ms
+        self._intake = redis.register_script(_INTAKE)
+        self._release = redis.register_script(_RELEASE)
+        self._ack = redis.register_script(_ACK)
+
+    async def accept(self, channel: str, message_id: str, conversation_id: str,
+                     item: Dict, *, urgent: bool) -> Accepted:
+        new, status, notice = await self._intake(
+            keys=[keys.seen(channel, message_id), keys.inbox(conversation_id), keys.WORK,
+                  keys.PENDING, keys.conversation(conversation_id)],
+            args=[conversation_id, json.dumps(item, ensure_ascii=False), self.dedupe_ttl,
+                  "1" if urgent else "0"],
+        )
+        return Accepted(new=bool(new), status=status, notice=bool(notice))
+
+    async def next_conversation(self, timeout: float = 1.0) -> str | None:
+        popped = await self.redis.brpop(keys.WORK, timeout=timeout)
+        return popped[1] if popped else None
+
+    async def lock(self, conversation_id: str) -> str | None:
+        token = secrets.token_hex(8)
+        ok = await self.redis.set(keys.conversation_lock(conversation_id), token, nx=True,
+                                  px=self.lock_ttl_ms)
+        return token if ok else None
+
+    async def refresh(self, conversation_id: str, token: str) -> None:
+        lock = keys.conversation_lock(conversation_id)
+        if await self.redis.get(lock) == token:
+            await self.redis.pexpire(lock, self.lock_ttl_ms)
+
+    async def head(self, conversation_id: str) -> str | None:
+        return await self.redis.lindex(keys.inbox(conversation_id), 0)
+
+    async def ack(self, conversation_id: str, token: str, raw_item: str) -> bool:
+        return bool(await self._ack(
+            keys=[keys.conversation_lock(conversation_id), keys.inbox(conversation_id)],
+            args=[token, raw_item]))
+
+    async def release(self, conversation_id: str, token: str) -> bool:
+        return bool(await self._release(
+            keys=[keys.conversation_lock(conversation_id), keys.inbox(conversation_id),
+                  keys.PENDING],
+            args=[token, conversation_id]))
+
+    async def stranded(self) -> List[str]:
+        """Conversations with unprocessed messages and no worker holding them."""
+        out = []
+        for conversation_id in await self.redis.smembers(keys.PENDING):
+            if not await self.redis.exists(keys.conversation_lock(conversation_id)):
+                out.append(conversation_id)
+        return out
+
+    async def reannounce(self, conversation_ids: List[str]) -> None:
+        if conversation_ids:
+            await self.redis.lpush(keys.WORK, *conversation_ids)

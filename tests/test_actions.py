@@ -1,0 +1,131 @@
+"""ActionTriage with a real Redis, a CollectingDispatcher and hand-built trackers."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+import yaml
+from rasa_sdk import Tracker
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions.base import BeaconAction
+from actions.triage import ActionTriage
+from bot import keys
+from bot.safety_net import get_safety_net
+from bot.settings import PROJECT_ROOT
+from bot.topics import ALL_INTENTS, FALLBACK_INTENT
+
+DOMAIN = yaml.safe_load((PROJECT_ROOT / "domain.yml").read_text())
+
+
+async def reset_services():
+    """Forget the actions' cached services, closing their Redis client."""
+    if BeaconAction._queue is not None:
+        await BeaconAction._queue.redis.close(close_connection_pool=True)
+    BeaconAction._settings = BeaconAction._department = BeaconAction._queue = None
+
+
+@pytest.fixture
+async def action(redis_server, monkeypatch):
+    monkeypatch.setenv("BEACON_REDIS_URL", redis_server["url"])
+    monkeypatch.setenv("BEACON_REDIS_TIMEOUT_MS", "500")
+    await reset_services()
+    yield ActionTriage()
+    await reset_services()
+
+
+def tracker(text: str, intent: str, confidence: float, sender: str = "citizen-1") -> Tracker:
+    now = time.time()
+    parse = {
+        "text": text,
+        "intent": {"name": intent, "confidence": confidence},
+        "intent_ranking": [{"name": intent, "confidence": confidence}],
+        "safety_net": get_safety_net().check(text).as_dict(),
+    }
+    events = [
+        {"event": "action", "name": "action_listen", "timestamp": now - 60},
+        {"event": "user", "text": "hello", "timestamp": now - 30, "parse_data": {}},
+        {"event": "bot", "text": "Hi! This is the automated assistant", "timestamp": now - 29},
+        {"event": "user", "text": text, "timestamp": now - 1, "parse_data": parse,
+         "input_channel": "rest"},
+    ]
+    return Tracker(sender, {}, parse, events, False, None, None, "action_listen")
+
+
+async def run(action, t):
+    dispatcher = CollectingDispatcher()
+    events = await action.run(dispatcher, t, DOMAIN)
+    return [m["text"] for m in dispatcher.messages], events
+
+
+async def test_emergency_replies_notice_and_queues_on_top(action, redis):
+    await action.queue.enqueue("someone-else", priority=1, fields={}, entries=[], now=1)
+    texts, events = await run(action, tracker(
+        "thanks for the post! also someone is breaking into my neighbors car rn", "thanks", 0.9))
+    assert "call 911" in texts[0]
+    assert {"event": "slot", "name": "outcome", "value": "emergency", "timestamp": None} in events
+    assert await redis.zrange(keys.QUEUE, 0, -1) == ["citizen-1", "someone-else"]
+    meta = await redis.hgetall(keys.conversation("citizen-1"))
+    assert meta["outcome"] == "emergency" and meta["priority"] == "0"
+    assert meta["channel"] == "rest" and meta["safety_net"] == "emergency"
+    transcript = await action.queue.transcript("citizen-1")
+    assert [e.role for e in transcript] == ["citizen", "bot", "citizen"] + ["bot"] * len(texts)
+    assert transcript[2].text.startswith("thanks for the post")
+    assert transcript[-len(texts)].text == texts[0]
+
+
+async def test_faq_answers_and_does_not_queue(action, redis, department):
+    texts, events = await run(action, tracker("how do i get fingerprinted", "faq_fingerprinting",
+                                              0.97))
+    assert texts == [department.faq_answer("fingerprinting")]
+    assert await redis.zcard(keys.QUEUE) == 0
+    topic = {"event": "slot", "name": "topic", "value": "fingerprinting", "timestamp": None}
+    assert topic in events
+
+
+async def test_human_after_hours_vs_on_duty(action, redis):
+    texts, _ = await run(action, tracker("can a detective call me about my case", "human", 0.9))
+    assert "not monitored 24/7" in texts[-1] or "nobody is on duty" in texts[-1]
+    await action.queue.set_on_duty("alice", ttl=30)
+    texts, _ = await run(action, tracker("hello? anyone there", "human", 0.9, sender="c-2"))
+    assert texts[-1] == "A member of our staff will reply here shortly."
+    assert await redis.zrange(keys.QUEUE, 0, -1) == ["citizen-1", "c-2"]
+
+
+async def test_crisis_includes_988(action, redis):
+    texts, _ = await run(action, tracker("i dont want to be alive anymore", "crisis", 0.8))
+    assert "call 911" in texts[0] and any("988" in t for t in texts)
+    assert (await redis.hgetall(keys.conversation("citizen-1")))["outcome"] == "crisis"
+
+
+async def test_redis_down_still_answers(redis_server, monkeypatch):
+    monkeypatch.setenv("BEACON_REDIS_URL", "redis://127.0.0.1:1/0")  # nothing listens there
+    monkeypatch.setenv("BEACON_REDIS_TIMEOUT_MS", "200")
+    await reset_services()
+    try:
+        texts, events = await run(ActionTriage(), tracker("someone is in my house", "human", 0.6))
+    finally:
+        await reset_services()
+    assert "call 911" in texts[0]
+    assert events[0]["value"] == "emergency"
+
+
+def test_domain_and_rules_cover_every_intent():
+    assert set(DOMAIN["intents"]) == set(ALL_INTENTS)
+    rules = yaml.safe_load((PROJECT_ROOT / "data/rules/triage.yml").read_text())["rules"]
+    routed = {r["steps"][0]["intent"] for r in rules if r["steps"][1]["action"] == "action_triage"}
+    assert routed == set(ALL_INTENTS) | {FALLBACK_INTENT}
+    assert DOMAIN["actions"] == ["action_triage"]
+    assert set(DOMAIN["slots"]) == {"outcome", "topic"}
+
+
+def test_training_data_has_every_intent():
+    seen = {}
+    for path in (PROJECT_ROOT / "data/nlu").glob("*.yml"):
+        for item in yaml.safe_load(path.read_text())["nlu"]:
+            if "intent" in item:
+                lines = [x for x in item["examples"].splitlines() if x.strip()]
+                seen[item["intent"]] = seen.get(item["intent"], 0) + len(lines)
+    assert set(seen) == set(ALL_INTENTS)
+    assert min(seen.values()) >= 30, seen

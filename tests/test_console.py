@@ -1,0 +1,180 @@
+"""The staff console: sessions, CSRF and ownership over HTTP, then the real thing in a headless
+Chromium (Debian's, driven by Playwright): log in, go on duty, see a new emergency appear
+without reloading, claim it, reply, resolve."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+
+import pytest
+
+from bot import keys
+from bot.app import create_app
+from bot.console.auth import StaffStore, check_password, hash_password
+from tests.gateway_support import FakePlatform, messenger_item, messenger_payload, signed
+from tests.test_gateway import DEAD_RASA, settings_for
+
+PASSWORD = "correct horse battery"
+CHROMIUM = os.environ.get("BEACON_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+HAVE_CHROMIUM = os.path.exists(CHROMIUM)
+
+
+@pytest.fixture
+async def platform(aiohttp_server):
+    fake = FakePlatform()
+    server = await aiohttp_server(fake.app)
+    fake.url = str(server.make_url("")).rstrip("/")
+    return fake
+
+
+@pytest.fixture
+async def server(aiohttp_server, redis, redis_server, platform):
+    store = StaffStore(redis, 3600)
+    await store.add("alice", PASSWORD)
+    await store.add("bob", PASSWORD)
+    return await aiohttp_server(create_app(settings_for(redis_server, DEAD_RASA, platform.url)))
+
+
+async def login(client, name: str = "alice") -> str:
+    """Log in through the form; returns the session's CSRF token."""
+    form = await client.get("/console/login")
+    csrf = re.search(r'name="csrf" value="([^"]+)"', await form.text()).group(1)
+    response = await client.post("/console/login", data={"csrf": csrf, "name": name,
+                                                          "password": PASSWORD},
+                                 allow_redirects=False)
+    assert response.status == 302 and response.headers["Location"] == "/console/"
+    page = await (await client.get("/console/")).text()
+    return re.search(r'name="csrf-token" content="([^"]+)"', page).group(1)
+
+
+def test_password_hashing():
+    stored = hash_password("s3cret-passphrase")
+    assert stored.startswith("scrypt$") and "s3cret" not in stored
+    assert check_password("s3cret-passphrase", stored)
+    assert not check_password("wrong", stored)
+    assert not check_password("s3cret-passphrase", "garbage")
+
+
+async def test_every_console_route_needs_a_session(aiohttp_client, server):
+    client = await aiohttp_client(server)
+    page = await client.get("/console/", allow_redirects=False)
+    assert page.status == 302 and page.headers["Location"] == "/console/login"
+    for method, path in [("GET", "/console/api/queue"), ("GET", "/console/api/events"),
+                         ("POST", "/console/api/duty"), ("GET", "/console/api/outbox"),
+                         ("POST", "/console/api/conversations/x/claim"),
+                         ("GET", "/console/api/conversations/x/export")]:
+        response = await client.request(method, path)
+        assert response.status == 401, path
+
+
+async def test_login_rejects_bad_password_and_missing_csrf(aiohttp_client, server):
+    client = await aiohttp_client(server)
+    form = await client.get("/console/login")
+    csrf = re.search(r'name="csrf" value="([^"]+)"', await form.text()).group(1)
+    wrong = await client.post("/console/login", data={"csrf": csrf, "name": "alice",
+                                                       "password": "nope"},
+                              allow_redirects=False)
+    assert wrong.headers["Location"].endswith("error=1")
+    forged = await client.post("/console/login", data={"csrf": "forged", "name": "alice",
+                                                        "password": PASSWORD},
+                               allow_redirects=False)
+    assert forged.status == 403
+
+
+async def test_csrf_and_ownership(aiohttp_client, server, redis):
+    from bot.queue import HumanQueue
+
+    queue = HumanQueue(redis, retention_seconds=3600)
+    await queue.enqueue("messenger:p:c1", priority=0, fields={"channel": "messenger",
+                                                              "sender": "c1"}, entries=[])
+    alice = await aiohttp_client(server)
+    csrf = await login(alice, "alice")
+    no_token = await alice.post("/console/api/conversations/messenger:p:c1/claim")
+    assert no_token.status == 403
+    claim = await alice.post("/console/api/conversations/messenger:p:c1/claim",
+                             headers={"X-CSRF-Token": csrf})
+    assert claim.status == 200
+    bob = await aiohttp_client(server)
+    bob_csrf = await login(bob, "bob")
+    for path, body in [("claim", {}), ("reply", {"text": "hi"}), ("resolve", {})]:
+        response = await bob.post(f"/console/api/conversations/messenger:p:c1/{path}",
+                                  json=body, headers={"X-CSRF-Token": bob_csrf})
+        assert response.status == 409, path
+        assert "held by alice" in (await response.json())["error"]
+    moved = await alice.post("/console/api/conversations/messenger:p:c1/transfer",
+                             json={"to": "bob"}, headers={"X-CSRF-Token": csrf})
+    assert moved.status == 200
+    reply = await bob.post("/console/api/conversations/messenger:p:c1/reply",
+                           json={"text": "Hello, this is Bob."},
+                           headers={"X-CSRF-Token": bob_csrf})
+    assert reply.status == 200
+    export = await bob.get("/console/api/conversations/messenger:p:c1/export?format=csv")
+    lines = (await export.text()).splitlines()
+    assert lines[0] == "time,actor,action,detail"
+    assert any(",bob,reply," in line for line in lines)
+    jsonl = await bob.get("/console/api/conversations/messenger:p:c1/export")
+    assert jsonl.content_type == "application/x-ndjson"
+
+
+async def test_console_in_chromium(server, platform, redis, aiohttp_client):
+    if not HAVE_CHROMIUM:
+        pytest.fail(f"Chromium not found at {CHROMIUM}; `make test` installs Debian's chromium")
+    from playwright.async_api import async_playwright
+
+    base = str(server.make_url("")).rstrip("/")
+    webhooks = await aiohttp_client(server)
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                  "--disable-background-networking", "--disable-component-update",
+                  "--disable-sync", "--no-first-run"])
+        try:
+            page = await browser.new_page(viewport={"width": 390, "height": 844})
+            await page.goto(base + "/console/")
+            assert page.url.endswith("/console/login")
+            await page.fill("input[name=name]", "alice")
+            await page.fill("input[name=password]", PASSWORD)
+            await page.click("button[type=submit]")
+            await page.wait_for_url(base + "/console/")
+            await page.check("#duty")
+            await page.wait_for_function(
+                "() => document.getElementById('duty').checked === true")
+            for _ in range(50):
+                if await redis.exists(keys.on_duty("alice")):
+                    break
+                await page.wait_for_timeout(100)
+            assert await redis.exists(keys.on_duty("alice"))
+
+            # A new emergency arrives through the webhook; the page shows it without reload.
+            body, headers = signed(messenger_payload(
+                messenger_item("citizen-z", "help someone is breaking into my house")))
+            assert (await webhooks.post("/webhooks/meta", data=body, headers=headers)).ok
+            card = page.locator("#waiting .card.urgent")
+            await card.first.wait_for(timeout=15000)
+            assert "breaking into my house" in await card.first.inner_text()
+            # Phone-sized screen: nothing overflows sideways.
+            assert await page.evaluate(
+                "document.documentElement.scrollWidth <= window.innerWidth + 1")
+
+            await card.first.click()
+            await page.click("#claim")
+            await page.wait_for_function("() => !document.getElementById('send').disabled")
+            await page.fill("#reply", "This is Alice at Harbor City PD. Are you safe?")
+            await page.click("#send")
+            await platform.wait_for(lambda: "This is Alice at Harbor City PD. Are you safe?"
+                                    in platform.texts_to("citizen-z"), timeout=15)
+            await page.locator("#transcript li.staff").first.wait_for(timeout=10000)
+            await page.click("#resolve")
+            conversation = "messenger:1029384756:citizen-z"
+            for _ in range(50):
+                if (await redis.hget(keys.conversation(conversation), "status")) == "resolved":
+                    break
+                await page.wait_for_timeout(100)
+            assert await redis.hget(keys.conversation(conversation), "status") == "resolved"
+            await page.screenshot(path=os.path.join(os.environ.get("TMPDIR", "/tmp"),
+                                                    "beacon-console.png"))
+        finally:
+            await browser.close()

@@ -1,0 +1,330 @@
+"""The gateway over real HTTP: signed Meta and X webhooks, web chat, fast path, dedupe,
+ordering, hand-off, Rasa down, health. Only the platforms (Graph API, X API) are fakes."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+
+import pytest
+
+from bot import keys
+from bot.app import create_app
+from bot.replies import EMERGENCY_NOTICE
+from bot.settings import Settings
+from tests.gateway_support import (
+    META_SECRET,
+    META_VERIFY,
+    PAGE_ID,
+    X_ACCOUNT,
+    X_SECRET,
+    FakePlatform,
+    messenger_item,
+    messenger_payload,
+    signed,
+    x_payload,
+    x_signature,
+)
+
+DEAD_RASA = "http://127.0.0.1:1"
+
+
+def settings_for(redis_server, rasa_url: str, platform_url: str, **override) -> Settings:
+    env = {
+        "BEACON_REDIS_URL": redis_server["url"],
+        "BEACON_RASA_URL": rasa_url,
+        "BEACON_RASA_TIMEOUT_S": "20",
+        "META_APP_SECRET": META_SECRET,
+        "META_VERIFY_TOKEN": META_VERIFY,
+        "META_PAGE_ACCESS_TOKEN": "page-token",
+        "META_GRAPH_URL": platform_url,
+        "X_CONSUMER_SECRET": X_SECRET,
+        "X_ACCESS_TOKEN": "x-token",
+        "X_API_URL": platform_url,
+        "BEACON_HANDOFF_NOTICE_S": "1",
+        "BEACON_ESCALATE_AFTER_S": "3600",
+        "BEACON_ESCALATION_WEBHOOK": platform_url + "/alerts",
+        "BEACON_COOKIE_SECURE": "0",
+    }
+    return dataclasses.replace(Settings.from_env(env), **override)
+
+
+@pytest.fixture
+async def platform(aiohttp_server):
+    fake = FakePlatform()
+    server = await aiohttp_server(fake.app)
+    fake.url = str(server.make_url("")).rstrip("/")
+    return fake
+
+
+@pytest.fixture
+async def offline(aiohttp_client, redis, redis_server, platform):
+    """The gateway with Rasa down (nothing listens at its URL)."""
+    return await aiohttp_client(create_app(settings_for(redis_server, DEAD_RASA, platform.url)))
+
+
+@pytest.fixture
+async def online(aiohttp_client, redis, redis_server, platform, rasa_stack):
+    """The gateway in front of the real Rasa server and action server."""
+    return await aiohttp_client(create_app(settings_for(redis_server, rasa_stack["url"],
+                                                        platform.url)))
+
+
+async def post_meta(client, payload):
+    body, headers = signed(payload)
+    return await client.post("/webhooks/meta", data=body, headers=headers)
+
+
+# -- Meta --------------------------------------------------------------------------------------
+
+async def test_meta_verification(offline):
+    ok = await offline.get("/webhooks/meta", params={
+        "hub.mode": "subscribe", "hub.verify_token": META_VERIFY, "hub.challenge": "12345"})
+    assert ok.status == 200 and await ok.text() == "12345"
+    bad = await offline.get("/webhooks/meta", params={
+        "hub.mode": "subscribe", "hub.verify_token": "wrong", "hub.challenge": "12345"})
+    assert bad.status == 403
+
+
+async def test_meta_signatures_are_enforced(offline, redis):
+    body = json.dumps(messenger_payload(messenger_item("u1", "hello"))).encode()
+    for headers in ({}, {"X-Hub-Signature-256": "sha256=" + "0" * 64},
+                    {"X-Hub-Signature-256": "sha1=abc"}):
+        response = await offline.post("/webhooks/meta", data=body, headers=headers)
+        assert response.status == 403
+        assert "signature" in (await response.json())["error"].lower()
+    assert await redis.llen(keys.WORK) == 0
+
+
+async def test_malformed_signed_payloads_are_400(offline):
+    for raw in (b"{not json", b"\xff\xfe", b"[]", b'{"object": "page"}'):
+        response = await offline.post("/webhooks/meta", data=raw,
+                                      headers={"X-Hub-Signature-256": _sig(raw)})
+        assert response.status == 400, raw
+        assert (await response.json())["error"]
+
+
+def _sig(raw: bytes) -> str:
+    from tests.gateway_support import meta_signature
+
+    return meta_signature(raw)
+
+
+async def test_oversized_body_is_413(offline):
+    raw = b"x" * (300 * 1024)
+    response = await offline.post("/webhooks/meta", data=raw,
+                                  headers={"X-Hub-Signature-256": _sig(raw)})
+    assert response.status == 413
+
+
+async def test_text_message_answered_through_rasa(online, platform, department):
+    response = await post_meta(online, messenger_payload(
+        messenger_item("citizen-a", "how do i get fingerprinted")))
+    assert response.status == 200
+    await platform.wait_for(lambda: platform.texts_to("citizen-a"))
+    assert platform.texts_to("citizen-a") == [department.faq_answer("fingerprinting")]
+    assert platform.sent[0]["token"] == "page-token"
+
+
+async def test_batched_post_handles_every_entry_and_item(online, platform):
+    payload = messenger_payload(messenger_item("b1", "hi"), messenger_item("b2", "hello"))
+    second = messenger_payload(messenger_item("b3", "thanks!"), page="99887766")
+    payload["entry"] += second["entry"]
+    response = await post_meta(online, payload)
+    assert (await response.json())["received"] == 3
+    await platform.wait_for(lambda: all(platform.texts_to(u) for u in ("b1", "b2", "b3")))
+
+
+async def test_retry_is_answered_once(online, platform, redis):
+    payload = messenger_payload(messenger_item("dup", "what are your lobby hours", mid="m-dup-1"))
+    for _ in range(3):
+        assert (await post_meta(online, payload)).status == 200
+    await platform.wait_for(lambda: platform.texts_to("dup"))
+    await asyncio.sleep(1.0)
+    assert len(platform.texts_to("dup")) == 1
+
+
+async def test_burst_from_one_sender_is_processed_in_order(online, platform, redis):
+    texts = [f"message number {i} about my parking ticket" for i in range(12)]
+    await asyncio.gather(*[
+        post_meta(online, messenger_payload(messenger_item("burst", t, mid=f"burst-{i}")))
+        for i, t in enumerate(texts)])
+    conversation = f"messenger:{PAGE_ID}:burst"
+    await platform.wait_for(lambda: len(platform.texts_to("burst")) >= len(texts), timeout=90)
+    log = [json.loads(e) for e in await redis.lrange(keys.audit(conversation), 0, -1)]
+    seen = [e["detail"] for e in log if e["action"] == "message_in"]
+    # Accepted concurrently, so arrival order is the inbox order: each handled once, in it.
+    assert sorted(seen) == sorted(texts) and len(seen) == len(texts)
+    inbox_order = seen
+    replies_per_message = [i for i, e in enumerate(log) if e["action"] == "message_in"]
+    assert replies_per_message == sorted(replies_per_message)
+    assert inbox_order == [e["detail"] for e in log if e["action"] == "message_in"]
+
+
+async def test_emergency_notice_goes_out_while_rasa_is_down(offline, platform, redis):
+    await post_meta(offline, messenger_payload(
+        messenger_item("e1", "thanks for the post! also theres a man with a gun at the school")))
+    await platform.wait_for(lambda: len(platform.texts_to("e1")) >= 2)
+    texts = platform.texts_to("e1")
+    assert texts[0] == EMERGENCY_NOTICE["en"]
+    assert texts.count(EMERGENCY_NOTICE["en"]) == 1
+    conversation = f"messenger:{PAGE_ID}:e1"
+    assert await redis.zrange(keys.QUEUE, 0, 0) == [conversation]
+    meta = await redis.hgetall(keys.conversation(conversation))
+    assert meta["priority"] == "0" and meta["outcome"] == "emergency"
+
+
+async def test_rasa_down_routes_to_a_person(offline, platform, redis):
+    await post_meta(offline, messenger_payload(messenger_item("d1", "what time do you open")))
+    await platform.wait_for(lambda: platform.texts_to("d1"))
+    assert "not monitored 24/7" in platform.texts_to("d1")[0] \
+        or "nobody is on duty" in platform.texts_to("d1")[0]
+    meta = await redis.hgetall(keys.conversation(f"messenger:{PAGE_ID}:d1"))
+    assert meta["outcome"] == "human" and meta["reason"].startswith("rasa unavailable")
+    transcript = await redis.lrange(keys.transcript(f"messenger:{PAGE_ID}:d1"), 0, -1)
+    assert "what time do you open" in transcript[0]
+
+
+async def test_emergency_with_rasa_up_does_not_repeat_the_notice(online, platform):
+    await post_meta(online, messenger_payload(
+        messenger_item("e2", "someone is breaking into my house right now")))
+    await platform.wait_for(lambda: len(platform.texts_to("e2")) >= 3)
+    await asyncio.sleep(1.5)
+    texts = platform.texts_to("e2")
+    assert texts[0] == EMERGENCY_NOTICE["en"]
+    assert texts.count(EMERGENCY_NOTICE["en"]) == 1
+
+
+async def test_handoff_bot_stays_silent_then_notice_after_timeout(offline, platform, redis):
+    from bot.queue import HumanQueue
+
+    queue = HumanQueue(redis, retention_seconds=3600)
+    await post_meta(offline, messenger_payload(messenger_item("h1", "i need a detective")))
+    await platform.wait_for(lambda: platform.texts_to("h1"))
+    conversation = f"messenger:{PAGE_ID}:h1"
+    await queue.claim(conversation, "officer-lee")
+    before = len(platform.texts_to("h1"))
+    await post_meta(offline, messenger_payload(messenger_item("h1", "ok so what now")))
+    await asyncio.sleep(1.5)
+    assert len(platform.texts_to("h1")) == before, "the bot must stay silent during hand-off"
+    transcript = [json.loads(e) for e in await redis.lrange(keys.transcript(conversation), 0, -1)]
+    assert transcript[-1]["text"] == "ok so what now"
+    # An urgent message with no staff reply: the notice goes out after the timeout (1 s here).
+    await post_meta(offline, messenger_payload(
+        messenger_item("h1", "he just came back and has a knife")))
+    await platform.wait_for(lambda: EMERGENCY_NOTICE["en"] in platform.texts_to("h1"), 15)
+    meta = await redis.hgetall(keys.conversation(conversation))
+    assert meta["urgent_flag"] == "emergency" and meta["claimed_by"] == "officer-lee"
+    # Resolved: the bot takes the conversation back and answers the next message.
+    await queue.resolve(conversation, "officer-lee")
+    count = len(platform.texts_to("h1"))
+    await post_meta(offline, messenger_payload(messenger_item("h1", "thank you")))
+    await platform.wait_for(lambda: len(platform.texts_to("h1")) > count)
+
+
+async def test_staff_reply_in_time_cancels_the_notice(offline, platform, redis):
+    from bot.queue import HumanQueue
+
+    queue = HumanQueue(redis, retention_seconds=3600)
+    await post_meta(offline, messenger_payload(messenger_item("h2", "need to talk to someone")))
+    await platform.wait_for(lambda: platform.texts_to("h2"))
+    conversation = f"messenger:{PAGE_ID}:h2"
+    await queue.claim(conversation, "officer-lee")
+    await post_meta(offline, messenger_payload(messenger_item("h2", "someone is following me")))
+    await asyncio.sleep(0.3)
+    await queue.reply(conversation, "officer-lee", "Call 911 now, I am alerting dispatch.")
+    await asyncio.sleep(2.5)
+    assert EMERGENCY_NOTICE["en"] not in platform.texts_to("h2")
+
+
+async def test_attachment_only_goes_to_a_person(offline, platform, redis):
+    item = messenger_item("att", "")
+    item["message"] = {"mid": "m-att-1", "attachments": [
+        {"type": "image", "payload": {"url": "https://example.invalid/p.jpg"}}]}
+    await post_meta(offline, messenger_payload(item))
+    await platform.wait_for(lambda: platform.texts_to("att"))
+    meta = await redis.hgetall(keys.conversation(f"messenger:{PAGE_ID}:att"))
+    assert meta["outcome"] == "human"
+
+
+# -- X --------------------------------------------------------------------------------------------
+
+async def test_x_crc_and_signed_dm(offline, platform):
+    import base64
+    import hashlib
+    import hmac
+
+    crc = await offline.get("/webhooks/x", params={"crc_token": "abc123"})
+    expected = base64.b64encode(hmac.new(X_SECRET.encode(), b"abc123", hashlib.sha256)
+                                .digest()).decode()
+    assert (await crc.json()) == {"response_token": "sha256=" + expected}
+    body = json.dumps(x_payload("777", "is this account monitored 24/7?")).encode()
+    bad = await offline.post("/webhooks/x", data=body,
+                             headers={"x-twitter-webhooks-signature": "sha256=AAAA"})
+    assert bad.status == 403
+    ok = await offline.post("/webhooks/x", data=body,
+                            headers={"x-twitter-webhooks-signature": x_signature(body)})
+    assert ok.status == 200
+    await platform.wait_for(lambda: any(s["platform"] == "x" for s in platform.sent))
+    sent = [s for s in platform.sent if s["platform"] == "x"][0]
+    assert sent["participant"] == "777" and sent["auth"] == "Bearer x-token"
+    own = json.dumps(x_payload(X_ACCOUNT, "our own message")).encode()
+    response = await offline.post("/webhooks/x", data=own,
+                                  headers={"x-twitter-webhooks-signature": x_signature(own)})
+    assert (await response.json())["received"] == 0
+
+
+# -- web chat, outbox, health -------------------------------------------------------------------
+
+async def test_web_chat_round_trip(online):
+    session = (await (await online.get("/chat/api/session")).json())["session"]
+    page = await online.get("/chat")
+    assert page.status == 200 and "call 911" in (await page.text()).lower()
+    sent = await online.post("/chat/api/messages", json={"session": session,
+                                                         "text": "where is the station"})
+    assert sent.status == 202
+    for _ in range(200):
+        body = await (await online.get("/chat/api/messages",
+                                       params={"session": session, "after": 0})).json()
+        if body["messages"]:
+            break
+        await asyncio.sleep(0.1)
+    assert "410 Harbor Street" in body["messages"][0]["text"]
+    assert (await online.post("/chat/api/messages", json={"session": "short",
+                                                          "text": "x"})).status == 400
+    assert (await online.post("/chat/api/messages", json={"session": session,
+                                                          "text": "  "})).status == 400
+
+
+async def test_no_credentials_means_outbox(aiohttp_client, redis, redis_server, platform):
+    settings = settings_for(redis_server, DEAD_RASA, platform.url, meta_page_access_token="")
+    client = await aiohttp_client(create_app(settings))
+    await post_meta(client, messenger_payload(messenger_item("ob", "hello there")))
+    for _ in range(100):
+        if await redis.llen(keys.OUTBOX):
+            break
+        await asyncio.sleep(0.1)
+    entry = json.loads((await redis.lrange(keys.OUTBOX, 0, 0))[0])
+    assert entry["recipient"] == "ob" and entry["channel"] == "messenger"
+    assert platform.sent == []
+
+
+async def test_delivery_retries_then_succeeds(offline, platform):
+    platform.fail_next = 1
+    await post_meta(offline, messenger_payload(messenger_item("retry", "hello")))
+    await platform.wait_for(lambda: platform.texts_to("retry"), timeout=20)
+
+
+async def test_healthz(offline, online):
+    down = await offline.get("/healthz")
+    assert down.status == 503
+    assert (await down.json())["dependencies"] == {"redis": "up", "rasa": "down"}
+    up = await online.get("/healthz")
+    assert up.status == 200 and (await up.json())["status"] == "ok"
+
+
+async def test_unknown_routes_are_closed(offline):
+    for path in ("/", "/admin", "/webhooks/rest/webhook", "/console/api/queue"):
+        response = await offline.get(path)
+        assert response.status in (401, 404), path

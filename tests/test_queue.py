@@ -1,0 +1,156 @@
+"""The human queue and presence, against a real redis-server."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+
+from bot import keys
+from bot.queue import Entry, HumanQueue, QueueConflict
+
+DAY = 86400
+
+
+def queue_for(redis) -> HumanQueue:
+    return HumanQueue(redis, retention_seconds=30 * DAY, duty_ttl=60)
+
+
+async def test_urgent_first_then_oldest(redis):
+    q = queue_for(redis)
+    await q.enqueue("old-human", priority=1, fields={"outcome": "human"}, entries=[], now=1000)
+    await q.enqueue("new-human", priority=1, fields={"outcome": "human"}, entries=[], now=2000)
+    await q.enqueue("new-urgent", priority=0, fields={"outcome": "emergency"}, entries=[],
+                    now=3000)
+    await q.enqueue("old-urgent", priority=0, fields={"outcome": "crisis"}, entries=[], now=1500)
+    assert await q.waiting() == ["old-urgent", "new-urgent", "old-human", "new-human"]
+
+
+async def test_requeue_keeps_waiting_time_and_only_moves_up(redis):
+    q = queue_for(redis)
+    first = await q.enqueue("c1", priority=1, fields={"outcome": "human"}, entries=[], now=1000)
+    again = await q.enqueue("c1", priority=1, fields={"outcome": "report"}, entries=[], now=5000)
+    assert first.waiting_since_ms == again.waiting_since_ms == 1_000_000
+    urgent = await q.enqueue("c1", priority=0, fields={"outcome": "emergency"}, entries=[],
+                             now=6000)
+    assert urgent.priority == 0
+    calm = await q.enqueue("c1", priority=1, fields={"outcome": "human"}, entries=[], now=7000)
+    assert calm.priority == 0, "a conversation once urgent stays at the top"
+    assert await q.waiting() == ["c1"]
+    meta = await q.conversation("c1")
+    assert meta["status"] == "waiting" and meta["priority"] == "0"
+    assert meta["outcome"] == "human"
+
+
+async def test_transcript_appends_only_new_entries(redis):
+    q = queue_for(redis)
+    e1 = Entry("citizen", "my bike was stolen", 10.0)
+    e2 = Entry("bot", "Thank you for letting us know.", 10.5)
+    e3 = Entry("citizen", "it was red", 20.0)
+    await q.enqueue("c2", priority=1, fields={}, entries=[e1, e2], now=11)
+    await q.enqueue("c2", priority=1, fields={}, entries=[e1, e2, e3], now=21)
+    await q.enqueue("c2", priority=1, fields={}, entries=[e1, e2, e3], now=22)
+    assert await q.transcript("c2") == [e1, e2, e3]
+
+
+async def test_keys_are_prefixed_and_expire(redis):
+    q = queue_for(redis)
+    await q.enqueue("c3", priority=1, fields={"channel": "rest", "topic": None},
+                    entries=[Entry("citizen", "hi", 1.0)], now=1)
+    names = set(await redis.keys("*"))
+    assert names == {keys.QUEUE, keys.conversation("c3"), keys.transcript("c3")}
+    assert all(name.startswith("beacon:") for name in names)
+    for name in names - {keys.QUEUE}:
+        ttl = await redis.ttl(name)
+        assert 29 * DAY < ttl <= 30 * DAY
+    assert "topic" not in await q.conversation("c3")
+
+
+async def test_concurrent_enqueues_are_atomic(redis):
+    q = queue_for(redis)
+    await asyncio.gather(*[
+        q.enqueue("c4", priority=i % 2, fields={"n": i},
+                  entries=[Entry("citizen", f"m{i}", float(i))], now=100 + i)
+        for i in range(1, 51)
+    ])
+    assert await q.waiting() == ["c4"]
+    meta = await q.conversation("c4")
+    assert meta["priority"] == "0"
+    entries = await q.transcript("c4")
+    stamps = [e.ts for e in entries]
+    assert stamps == sorted(stamps) and len(set(stamps)) == len(stamps)
+
+
+async def test_presence_with_ttl(redis):
+    q = queue_for(redis)
+    assert not await q.is_monitoring()
+    await q.set_on_duty("alice", ttl=60)
+    await q.set_on_duty("bob", ttl=1)
+    assert await q.on_duty() == ["alice", "bob"]
+    assert 0 < await redis.ttl(keys.on_duty("alice")) <= 60
+    await asyncio.sleep(1.2)
+    assert await q.on_duty() == ["alice"]
+    assert not await redis.sismember(keys.DUTY_INDEX, "bob")
+    await q.set_off_duty("alice")
+    assert not await q.is_monitoring()
+
+
+async def test_transcript_entries_are_json(redis):
+    q = queue_for(redis)
+    await q.enqueue("c5", priority=1, fields={}, entries=[Entry("citizen", "¿dónde? 🚓", 5.0)],
+                    now=6)
+    raw = await redis.lrange(keys.transcript("c5"), 0, -1)
+    assert json.loads(raw[0]) == {"role": "citizen", "text": "¿dónde? 🚓", "ts": 5.0}
+
+
+async def test_claim_is_atomic_between_two_staff(redis):
+    q = queue_for(redis)
+    await q.enqueue("c6", priority=0, fields={"outcome": "emergency"}, entries=[], now=1)
+    results = await asyncio.gather(q.claim("c6", "alice"), q.claim("c6", "bob"),
+                                   return_exceptions=True)
+    winners = [r for r in results if not isinstance(r, Exception)]
+    losers = [r for r in results if isinstance(r, QueueConflict)]
+    assert len(winners) == 1 and len(losers) == 1
+    holder = (await q.conversation("c6"))["claimed_by"]
+    assert str(losers[0]) == f"held by {holder}"
+    assert await q.waiting() == [] and await q.claimed() == ["c6"]
+    await q.claim("c6", holder)  # claiming again is harmless
+
+
+async def test_only_the_holder_acts_until_transferred(redis):
+    q = queue_for(redis)
+    await q.enqueue("c7", priority=1, fields={}, entries=[Entry("citizen", "hi", 1.0)], now=2)
+    await q.claim("c7", "alice", now=10)
+    for action in (q.reply("c7", "bob", "hello"), q.resolve("c7", "bob"),
+                   q.transfer("c7", "bob", "carol")):
+        with pytest.raises(QueueConflict, match="held by alice"):
+            await action
+    await q.transfer("c7", "alice", "bob", now=11)
+    with pytest.raises(QueueConflict):
+        await q.reply("c7", "alice", "still mine?")
+    entry = await q.reply("c7", "bob", "Hi, this is Bob from records.", now=12)
+    meta = await q.conversation("c7")
+    assert meta["first_response_at"] == "12000" and meta["claimed_by"] == "bob"
+    assert (await q.transcript("c7"))[-1] == entry
+    await q.resolve("c7", "bob", now=13)
+    meta = await q.conversation("c7")
+    assert meta["status"] == "resolved" and meta["resolved_by"] == "bob"
+    assert await q.claimed() == []
+    actions = [(a["actor"], a["action"]) for a in await q.audit_log("c7")]
+    assert actions == [("alice", "claim"), ("alice", "transfer"), ("bob", "reply"),
+                       ("bob", "resolve")]
+
+
+async def test_resolved_conversation_starts_waiting_again(redis):
+    q = queue_for(redis)
+    await q.enqueue("c8", priority=0, fields={}, entries=[], now=1)
+    await q.claim("c8", "alice")
+    await q.resolve("c8", "alice")
+    with pytest.raises(QueueConflict, match="resolved"):
+        await q.claim("c8", "bob")
+    again = await q.enqueue("c8", priority=1, fields={}, entries=[], now=50)
+    assert again.status == "waiting" and again.priority == 1
+    assert again.waiting_since_ms == 50_000
+    with pytest.raises(QueueConflict, match="unknown"):
+        await q.claim("nope", "alice")

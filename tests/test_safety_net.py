@@ -1,0 +1,160 @@
+"""The rule-based safety net, without Rasa: what must fire, and what must not."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.nlp import detect_language, normalize
+from bot.safety_net import CRISIS, EMERGENCY, SafetyResult, get_safety_net, spell_out
+
+MUST_FIRE_EMERGENCY = [
+    "someone is breaking into my car right now",
+    "thanks for the post! also someone just broke into my neighbor's car and they're still there",
+    "theres a guy with a gun outside the gas station on 5th",
+    "SOMEONE IS IN MY HOUSE",
+    "i can hear someone downstairs and i live alone",
+    "my ex is outside banging on the door and he said hes gonna kill me",
+    "he can't stop hitting me",
+    "my neighbor is hitting his wife i can hear it",
+    "my mom isnt breathing",
+    "my dad is having a heart attack",
+    "there is a fire in my kitchen",
+    "house fire on maple ave",
+    "my daughter is missing, she was at the park 10 min ago",
+    "bad crash on hwy 9 someone is trapped and bleeding",
+    "drunk driver swerving all over hwy 101",
+    "I'm being followed by a car right now",
+    "shots fired near the school",
+    "HELLLLP",
+    "please hurry",
+    "somone tryna brake in my back door",
+    "i know this isn't 911 but a man is pointing a gun at people in the parking lot",
+    "hay un hombre con una pistola afuera de mi casa",
+    "me están robando",
+    "mi esposo me está pegando",
+    "no respira mi bebé",
+    "hay un incendio en el edificio",
+    "no encuentro a mi hijo en el parque",
+    "ayuda",
+]
+
+MUST_FIRE_CRISIS = [
+    "i want to kill myself",
+    "kms",
+    "everyone would be better off without me",
+    "my brother says he's going to end his life tonight",
+    "i dont want to live anymore",
+    "i have the pills and im going to take all my pills",
+    "thinking about hurting myself",
+    "me quiero morir",
+    "ya no quiero vivir",
+    "mi amiga se quiere suicidar",
+]
+
+MUST_NOT_FIRE = [
+    "someone broke into my car last night",
+    "my car got broken into yesterday, how do i get a report",
+    "this is not an emergency but my mailbox got smashed",
+    "not an emergency but there's a dead deer on elm",
+    "how do i get a gun permit",
+    "i'm dying laughing at your post lol",
+    "we were shooting hoops at the park",
+    "there was a shooting on 5th street last night, any updates?",
+    "can you help me with a records request please",
+    "my son was arrested for drunk driving, what happens now",
+    "trying to get in touch with detective smith",
+    "i'm not going to hurt myself, just want to talk to someone about my case",
+    "i don't want to die, i just want my bike back",
+    "hit me up when you can",
+    "suicide prevention walk info?",
+    "necesito ayuda con una multa",
+    "se metieron a mi casa ayer",
+    "my car got towed this morning where is it",
+    "someone stole my bike from the garage while i was at work",
+    "what are your lobby hours",
+    "thank you officers for everything you do",
+    "my dad had a heart attack last year, can i get a copy of the ambulance report",
+    "there was a fire two weeks ago and i need the report for insurance",
+]
+
+
+@pytest.fixture(scope="module")
+def net():
+    return get_safety_net()
+
+
+@pytest.mark.parametrize("text", MUST_FIRE_EMERGENCY)
+def test_emergency_fires(net, text):
+    result = net.check(text)
+    assert result.flag == EMERGENCY, result.hits
+
+
+@pytest.mark.parametrize("text", MUST_FIRE_CRISIS)
+def test_crisis_fires(net, text):
+    result = net.check(text)
+    assert result.flag == CRISIS, result.hits
+
+
+@pytest.mark.parametrize("text", MUST_NOT_FIRE)
+def test_does_not_cry_wolf(net, text):
+    result = net.check(text)
+    assert result.flag is None, result.hits
+
+
+def test_crisis_wins_over_emergency(net):
+    result = net.check("he has a gun and says he is going to kill himself")
+    assert result.flag == CRISIS
+    labels = {h.label.split(".")[0] for h in result.hits if h.active}
+    assert labels >= {"crisis", "emergency"}
+
+
+def test_reasons_are_recorded(net):
+    negated = net.check("i am not going to kill myself")
+    assert [h.suppressed for h in negated.hits if h.label.startswith("crisis")] == ["negated"]
+    past = net.check("there was a shooting last night")
+    assert any(h.suppressed == "past" for h in past.hits)
+    harmless = net.check("shooting hoops later")
+    assert any(h.suppressed == "harmless" for h in harmless.hits)
+
+
+def test_not_an_emergency_does_not_silence_a_weapon(net):
+    assert net.check("not an emergency but my neighbor is waving a gun around").flag == EMERGENCY
+
+
+def test_present_overrides_past_marker(net):
+    text = "i got home this morning and someone is in my house"
+    assert net.check(text).flag == EMERGENCY
+
+
+def test_weak_cues_without_flag(net):
+    result = net.check("i need help with something about a gun")
+    assert result.flag is None
+    assert "cue.urgent" in result.cues
+
+
+def test_result_round_trips_through_parse_data(net):
+    result = net.check("someone is breaking in")
+    again = SafetyResult.from_dict(result.as_dict())
+    assert again == result
+
+
+def test_hostile_input_is_handled(net):
+    for text in ["", " ", "\u200b\u200b", "🚨" * 10000, "a" * 50000, "\u202eesrever", "\x00"]:
+        assert isinstance(net.check(text), SafetyResult)
+    # Zero-width characters inside a word do not hide it.
+    assert net.check("he has a g\u200bun").flag == EMERGENCY
+
+
+def test_normalize_and_spell_out():
+    assert normalize("HELLLLP!!") == "hellp!!"
+    assert normalize("can\u2019t") == "can't"
+    assert spell_out("i can't breathe") == "i can not breathe"
+    assert spell_out("he wont leave") == "he will not leave"
+    assert spell_out("im scared") == "i am scared"
+
+
+def test_language_detection():
+    assert detect_language("hay un hombre con una pistola afuera de mi casa") == "es"
+    assert detect_language("¿dónde pago una multa?") == "es"
+    assert detect_language("there is a man with a gun outside my house") == "en"
+    assert detect_language("ok") == "en"

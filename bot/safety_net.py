@@ -153,13 +153,13 @@ class SafetyNet:
             _build(
                 "en",
                 {**sp.EN_PATTERNS, "meta.not_urgent": sp.EN_NOT_URGENT,
-                 "meta.past": sp.EN_PAST, "meta.now": sp.EN_NOW, "meta.still": sp.EN_STILL},
+                 "meta.past": sp.EN_PAST, "meta.still": sp.EN_STILL},
                 sp.EN_NEGATORS,
             ),
             _build(
                 "es",
                 {**sp.ES_PATTERNS, "meta.not_urgent": sp.ES_NOT_URGENT,
-                 "meta.past": sp.ES_PAST, "meta.now": sp.ES_NOW, "meta.still": sp.ES_STILL},
+                 "meta.past": sp.ES_PAST, "meta.still": sp.ES_STILL},
                 sp.ES_NEGATORS,
             ),
         )
@@ -182,10 +182,12 @@ class SafetyNet:
     def _hits(self, compiled: _Language, doc: Doc) -> Iterable[Hit]:
         found = [(compiled.labels[m], doc[s:e]) for m, s, e in compiled.matcher(doc)]
         meta = {label: [span for lab, span in found if lab == label]
-                for label in ("meta.not_urgent", "meta.past", "meta.now", "meta.still")}
+                for label in ("meta.not_urgent", "meta.past", "meta.still")}
         not_urgent = bool(meta["meta.not_urgent"])
-        happening_now = bool(meta["meta.now"])
+        # Only strong present markers ("still", "right now", "is here") outweigh a past time
+        # expression: "the cat is ok now" must not revive "attacked my cat last night".
         still_there = bool(meta["meta.still"])
+        happening_now = still_there
         past_sentences = {span.sent.start for span in meta["meta.past"]}
         spans: Dict[Tuple[str, int, int], Hit] = {}
         for label, span in found:

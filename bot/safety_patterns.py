@@ -98,6 +98,7 @@ EN_PATTERNS: Dict[str, List[str]] = {
         "someone|somebody|somone|sombody|stranger|man|guy in my|the house|home|apartment",
         "hear|hearing someone|somebody|footsteps|people downstairs|inside|upstairs",
         "banging|pounding|kicking on|in my|the door|window",
+        "trying|tryin|jiggling|rattling|turning|checking|opening my|the front|back|side|garage|bedroom? door|doors|doorknob|handle|window|windows|lock|locks",
         "robbing|robbin|holdup|carjacking|hijacking",
         "being|getting robbed|mugged|jumped|attacked|assaulted|raped|carjacked|kidnapped|kidnaped",
         "robbery|burglary|break in progress",
@@ -109,7 +110,7 @@ EN_PATTERNS: Dict[str, List[str]] = {
         "broke|broken|got|get|came in|into|inside",
         "just broke|broken in|into",
         "stole|stealing|took|taking|robbed",
-        "~steal|rob|break|vandalize|smash|tag|spray",
+        "stealing|robbing|breaking|vandalizing|smashing|tagging|spraying",
         "hit|crashed|shot|stabbed|attacked|assaulted|jumped",
     ],
     "emergency.weapon": [
@@ -146,6 +147,8 @@ EN_PATTERNS: Dict[str, List[str]] = {
         "~follow|following|stalking|chasing me|us",
         "being|getting followed|chased|stalked",
         "will not leave",
+        "going|coming|came|ran after me|us",
+        f"going|coming after his|her|my|their {_FAMILY}",
         "~trap|locked in",
         "road rage",
     ],
@@ -219,7 +222,7 @@ EN_PATTERNS: Dict[str, List[str]] = {
         "ambulance",
     ],
     "cue.urgent": [
-        "~help|halp|hellp|hlp",
+        "help|helpp|hellp|halp|hlp|helpme",
         "send|need|needs police|cops|officer|officers|someone|somebody|an|ambulance",
         "call 911|police|cops",
         "come quick|fast|now",
@@ -313,7 +316,7 @@ ES_PATTERNS: Dict[str, List[str]] = {
     "ctx.hurt": ["herido|herida|heridos|atrapado|atrapada|sangrando|inconsciente"],
     "cue.urgent": [
         "ayuda|ayúdame|ayudame|urgente|emergencia|rápido|rapido|ahorita|miedo|peligro",
-        "pistola|arma|cuchillo|navaja|sangre|policía|policia",
+        "pistola|arma|cuchillo|navaja|sangre",
     ],
 }
 
@@ -378,20 +381,16 @@ ES_PAST = [
     "esta mañana|manana",
 ]
 
-# Words that say it is happening now; they overrule a past time expression.
-EN_NOW = [
+# Words that say it is happening now: they overrule a past time expression, and "+now"
+# patterns need one ("stole my car and he is still here").
+EN_STILL = [
+    "still|currently|rn|atm|asap|immediately",
     "right now",
-    "rn|atm|asap",
-    "now",
-    "still|currently|happening|hurry|immediately|quick",
     "as we speak",
     "is|are here|outside|back|still",
     "again",
 ]
-# Stronger: what "+now" patterns need ("stole my car and he is still here").
-EN_STILL = ["still|currently", "right now", "rn", "as we speak", "is|are here|outside|back"]
 ES_STILL = ["todavía|todavia|sigue|siguen|ahorita", "ahora mismo"]
-ES_NOW = ["ahora|ahorita|todavía|todavia|sigue|siguen|aquí|aqui|ya|rápido|rapido"]
 
 # Everyday uses of alarming words. HARMLESS_NEXT: a match whose last word is the key is
 # taken back when the next word is in the set ("shooting hoops", "die laughing").

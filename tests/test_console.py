@@ -138,7 +138,8 @@ async def test_console_in_chromium(server, platform, redis, aiohttp_client):
             await page.fill("input[name=name]", "alice")
             await page.fill("input[name=password]", PASSWORD)
             await page.click("button[type=submit]")
-            await page.wait_for_url(base + "/console/")
+            await page.wait_for_load_state()
+            assert page.url == base + "/console/", (page.url, await page.content())
             await page.check("#duty")
             await page.wait_for_function(
                 "() => document.getElementById('duty').checked === true")

@@ -12,6 +12,7 @@ import hmac
 import io
 import json
 import logging
+import re
 import secrets
 import time
 from pathlib import Path
@@ -93,11 +94,16 @@ async def error_pages(request: web.Request, handler) -> web.StreamResponse:
 # -- login --------------------------------------------------------------------------------------
 
 @routes.get("/login", name="login_form")
-@aiohttp_jinja2.template("login.html")
-async def login_form(request: web.Request) -> Dict:
-    token = secrets.token_urlsafe(24)
-    request["login_csrf"] = token
-    return {"csrf": token, "error": request.query.get("error")}
+async def login_form(request: web.Request) -> web.Response:
+    # No session yet: the form's CSRF token is also set as a cookie (double submit). An
+    # existing token is reused, so a second tab or a reload does not break the first form.
+    token = request.cookies.get(LOGIN_COOKIE, "")
+    if not re.fullmatch(r"[A-Za-z0-9_-]{32}", token):
+        token = secrets.token_urlsafe(24)
+    response = aiohttp_jinja2.render_template(
+        "login.html", request, {"csrf": token, "error": request.query.get("error")})
+    _set_cookie(request, response, LOGIN_COOKIE, token, 600)
+    return response
 
 
 @routes.post("/login", name="login")
@@ -132,13 +138,6 @@ def _set_cookie(request: web.Request, response: web.StreamResponse, name: str, v
                 max_age: int) -> None:
     response.set_cookie(name, value, max_age=max_age, path="/console/", httponly=True,
                         samesite="Strict", secure=services_of(request).settings.cookie_secure)
-
-
-async def _login_cookie(request: web.Request, response: web.StreamResponse) -> None:
-    """Double-submit cookie for the login form's CSRF token (there is no session yet)."""
-    token = request.get("login_csrf")
-    if token:
-        _set_cookie(request, response, LOGIN_COOKIE, token, 600)
 
 
 # -- pages --------------------------------------------------------------------------------------
@@ -176,6 +175,7 @@ def _summary(meta: Dict[str, str], now: float) -> Dict:
         "urgent_flag": meta.get("urgent_flag") or None,
         "delivery_error": meta.get("delivery_error") or None,
         "escalated": bool(meta.get("escalated_at")),
+        "notice_sent": bool(meta.get("notice_sent_at")),
         "reply_window_seconds": window,
         "first_response_seconds": (
             (int(meta["first_response_at"]) - int(meta["queued_at"])) / 1000
@@ -250,13 +250,17 @@ async def api_reply(request: web.Request) -> web.Response:
     if len(text) > MAX_REPLY:
         raise web.HTTPBadRequest(reason=f"replies are at most {MAX_REPLY} characters")
     meta = await services.queue.conversation(conversation)
+    staff = session_of(request).staff
+    if meta.get("status") != "claimed" or meta.get("claimed_by") != staff:
+        holder = meta.get("claimed_by")
+        raise web.HTTPConflict(reason=f"held by {holder}" if holder else "claim it first")
     human_agent = False
-    if meta.get("channel") in ("messenger", "instagram"):
-        age = time.time() - float(meta.get("last_citizen_at") or 0)
+    if meta.get("channel") in ("messenger", "instagram") and meta.get("last_citizen_at"):
+        age = time.time() - float(meta["last_citizen_at"])
         if age > HUMAN_AGENT_WINDOW:
             raise web.HTTPConflict(reason="Meta allows no reply 7 days after the last message")
+        # Past Meta's 24-hour window, only a human agent may reply, with this tag.
         human_agent = age > META_WINDOW
-    staff = session_of(request).staff
     try:
         await services.queue.reply(conversation, staff, text.strip())
     except QueueConflict as exc:
@@ -356,7 +360,6 @@ def create_console(parent: web.Application) -> web.Application:
     console[PARENT] = parent
     aiohttp_jinja2.setup(console, loader=jinja2.FileSystemLoader(HERE / "templates"),
                          autoescape=jinja2.select_autoescape(["html"]))
-    console.on_response_prepare.append(_login_cookie)
     console.add_routes(routes)
     console.router.add_static("/static/", HERE / "static", name="static")
     return console

@@ -71,7 +71,8 @@ async def fast_path(services: Services, message: Inbound, safety: SafetyResult) 
             fields={"outcome": outcome.value, "channel": message.channel,
                     "sender": message.sender, "account": message.account,
                     "safety_net": safety.flag, "language": safety.language,
-                    "preview": message.text[:200], "last_citizen_at": message.timestamp},
+                    "preview": message.text[:200], "last_citizen_at": message.timestamp,
+                    "notice_sent_at": time.time()},
         )
         await services.publish("urgent", conversation, outcome=outcome.value)
     except Exception:  # noqa: BLE001 - the notice must go out even if Redis hiccups

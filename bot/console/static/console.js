@@ -74,6 +74,7 @@ async function open(id) {
   info.textContent = `confidence ${c.confidence ?? "–"} (${c.intent ?? "–"}) · ${c.reason ?? ""}` +
     (c.claimed_by ? ` · held by ${c.claimed_by}` : "") +
     (c.reply_window_seconds != null ? ` · Meta reply window: ${c.reply_window_seconds > 0 ? waited(c.reply_window_seconds) + " left" : "closed, replies use the HUMAN_AGENT tag"}` : "") +
+    (c.notice_sent ? " · 911 notice sent by the safety net" : "") +
     (c.delivery_error ? ` · delivery error: ${c.delivery_error}` : "");
   head.append(title, info);
   const list = document.getElementById("transcript");

@@ -1,0 +1,87 @@
+"""Messenger and Instagram, through Meta's webhooks and Send API.
+
+Meta batches: one POST may hold several ``entry`` objects, each with several ``messaging``
+items. Every one is handled (Rasa's own connector reads only the first). Signatures are
+``X-Hub-Signature-256`` (HMAC-SHA256 of the raw body with the app secret); SHA-1 is refused.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from typing import List, Mapping
+
+from bot.channels import Parsed, PayloadError
+from bot.messages import INSTAGRAM, MESSENGER, Inbound
+
+OBJECTS = {"page": MESSENGER, "instagram": INSTAGRAM}
+
+
+def verify_challenge(params: Mapping[str, str], verify_token: str) -> str | None:
+    """The ``hub.challenge`` to echo when the subscription request carries our token."""
+    if not verify_token or params.get("hub.mode") != "subscribe":
+        return None
+    if not hmac.compare_digest(str(params.get("hub.verify_token", "")), verify_token):
+        return None
+    return params.get("hub.challenge")
+
+
+def signature_valid(app_secret: str, body: bytes, header: str | None) -> bool:
+    if not app_secret or not header or not header.startswith("sha256="):
+        return False
+    expected = hmac.new(app_secret.encode(), body, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(header[len("sha256="):].strip().lower(), expected)
+
+
+def parse(payload: object) -> Parsed:
+    if not isinstance(payload, dict):
+        raise PayloadError("expected a JSON object")
+    channel = OBJECTS.get(payload.get("object"))  # type: ignore[arg-type]
+    if channel is None:
+        raise PayloadError("'object' must be 'page' or 'instagram'")
+    entries = payload.get("entry")
+    if not isinstance(entries, list):
+        raise PayloadError("'entry' must be a list")
+    messages: List[Inbound] = []
+    ignored = 0
+    for entry in entries:
+        if not isinstance(entry, dict) or not isinstance(entry.get("messaging", []), list):
+            ignored += 1
+            continue
+        account = str(entry.get("id", ""))
+        for item in entry.get("messaging", []):
+            message = _message(channel, account, item)
+            if message is None:
+                ignored += 1
+            else:
+                messages.append(message)
+    return Parsed(tuple(messages), ignored)
+
+
+def _message(channel: str, account: str, item: object) -> Inbound | None:
+    """One messaging item, or None for echoes, receipts and anything malformed."""
+    if not isinstance(item, dict):
+        return None
+    sender = item.get("sender")
+    sender_id = sender.get("id") if isinstance(sender, dict) else None
+    if not isinstance(sender_id, (str, int)) or str(sender_id) == account:
+        return None
+    timestamp = item.get("timestamp")
+    ts = float(timestamp) / 1000 if isinstance(timestamp, (int, float)) else 0.0
+    message = item.get("message")
+    if isinstance(message, dict):
+        if message.get("is_echo"):
+            return None
+        mid = message.get("mid")
+        text = message.get("text", "")
+        if not isinstance(mid, str) or not mid or not isinstance(text, str):
+            return None
+        attachments = message.get("attachments") or []
+        kinds = tuple(str(a.get("type", "file")) for a in attachments
+                      if isinstance(a, dict)) if isinstance(attachments, list) else ()
+        return Inbound(channel, account, str(sender_id), mid, text, ts, kinds)
+    postback = item.get("postback")
+    if isinstance(postback, dict) and isinstance(postback.get("title"), str):
+        mid = postback.get("mid") or f"postback:{sender_id}:{timestamp}"
+        return Inbound(channel, account, str(sender_id), str(mid), postback["title"], ts)
+    return None  # read, delivery, reaction, referral...

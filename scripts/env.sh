@@ -1,4 +1,6 @@
-# Shared settings for scripts/run.sh; every value can be overridden from the environment.
+# Shared settings for scripts/run.sh; every value can be overridden from the environment or
+# from a .env file (KEY=value lines) in the project root, read first.
+if [[ -f .env ]]; then set -a; source .env; set +a; fi
 export BEACON_REDIS_PORT="${BEACON_REDIS_PORT:-6380}"
 export BEACON_REDIS_HOST="${BEACON_REDIS_HOST:-127.0.0.1}"
 export BEACON_REDIS_DB="${BEACON_REDIS_DB:-0}"

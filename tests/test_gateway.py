@@ -328,3 +328,17 @@ async def test_unknown_routes_are_closed(offline):
     for path in ("/", "/admin", "/webhooks/rest/webhook", "/console/api/queue"):
         response = await offline.get(path)
         assert response.status in (401, 404), path
+
+
+async def test_unclaimed_emergency_escalates_once(aiohttp_client, redis, redis_server,
+                                                  platform):
+    settings = settings_for(redis_server, DEAD_RASA, platform.url, escalate_after=1)
+    client = await aiohttp_client(create_app(settings))
+    await post_meta(client, messenger_payload(
+        messenger_item("esc", "my neighbor has a gun and is threatening people")))
+    await platform.wait_for(lambda: any(s["platform"] == "alert" for s in platform.sent), 20)
+    await asyncio.sleep(2.5)
+    alerts = [s["body"] for s in platform.sent if s["platform"] == "alert"]
+    assert len(alerts) == 1
+    assert alerts[0]["conversation"] == f"messenger:{PAGE_ID}:esc"
+    assert alerts[0]["outcome"] == "emergency" and "unclaimed" in alerts[0]["text"]

@@ -88,6 +88,7 @@ EN_PATTERNS: Dict[str, List[str]] = {
         "no one would miss me",
         "everyone would be better off without me",
         "end my|the pain|suffering forever",
+        "thinking|thought|think about|of overdosing|od|oding|ending|killing|hurting|cutting",
     ],
     # -- emergency ----------------------------------------------------------------------------
     "emergency.intrusion": [
@@ -100,7 +101,8 @@ EN_PATTERNS: Dict[str, List[str]] = {
         "banging|pounding|kicking on|in my|the door|window",
         "trying|tryin|jiggling|rattling|turning|checking|opening my|the front|back|side|garage|bedroom? door|doors|doorknob|handle|window|windows|lock|locks",
         "robbing|robbin|holdup|carjacking|hijacking",
-        "being|getting robbed|mugged|jumped|attacked|assaulted|raped|carjacked|kidnapped|kidnaped",
+        "being|getting|get|gets robbed|mugged|jumped|attacked|assaulted|raped|carjacked|kidnapped|kidnaped|abducted|dragged|grabbed|pulled|forced|shoved|thrown",
+        f"{_SOMEONE} {_BE}? walking|sneaking|creeping|hiding|lurking|moving|crawling|climbing around? in|inside|into|through|on my|our|the house|home|apartment|apt|garage|basement|yard|backyard|porch|roof|window|windows|car|room",
         "robbery|burglary|break in progress",
         "kidnapping|kidnaping|abducting|abducted|kidnapped",
         "hostage|hostages",
@@ -188,6 +190,10 @@ EN_PATTERNS: Dict[str, List[str]] = {
     ],
     "emergency.missing_child": [
         f"can not find my|our {_CHILD}",
+        "can not find my|our _ year|yr|yo|month old",
+        "can not find my|our _ - year|month - old",
+        f"year|month - old {_BE}|went|has? missing|gone",
+        f"year|month old {_BE}|went|has? missing|gone",
         f"{_CHILD} {_BE}|went|has|been|just? missing|gone",
         f"{_CHILD} {_BE} lost",
         f"lost my|our {_CHILD}",

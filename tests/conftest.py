@@ -136,3 +136,14 @@ def rasa_stack(redis_server, model_path) -> Iterator[Dict[str, str]]:
                 proc.wait(20)
             except subprocess.TimeoutExpired:
                 proc.kill()
+
+
+@pytest.fixture
+async def platform(aiohttp_server):
+    """A local stand-in for the Graph API and X API that records what Beacon sends."""
+    from tests.gateway_support import FakePlatform
+
+    fake = FakePlatform()
+    server = await aiohttp_server(fake.app)
+    fake.url = str(server.make_url("")).rstrip("/")
+    return fake

@@ -13,20 +13,12 @@ import pytest
 from bot import keys
 from bot.app import create_app
 from bot.console.auth import StaffStore, check_password, hash_password
-from tests.gateway_support import FakePlatform, messenger_item, messenger_payload, signed
+from tests.gateway_support import messenger_item, messenger_payload, signed
 from tests.test_gateway import DEAD_RASA, settings_for
 
 PASSWORD = "correct horse battery"
 CHROMIUM = os.environ.get("BEACON_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 HAVE_CHROMIUM = os.path.exists(CHROMIUM)
-
-
-@pytest.fixture
-async def platform(aiohttp_server):
-    fake = FakePlatform()
-    server = await aiohttp_server(fake.app)
-    fake.url = str(server.make_url("")).rstrip("/")
-    return fake
 
 
 @pytest.fixture

@@ -19,7 +19,6 @@ from tests.gateway_support import (
     PAGE_ID,
     X_ACCOUNT,
     X_SECRET,
-    FakePlatform,
     messenger_item,
     messenger_payload,
     signed,
@@ -48,14 +47,6 @@ def settings_for(redis_server, rasa_url: str, platform_url: str, **override) -> 
         "BEACON_COOKIE_SECURE": "0",
     }
     return dataclasses.replace(Settings.from_env(env), **override)
-
-
-@pytest.fixture
-async def platform(aiohttp_server):
-    fake = FakePlatform()
-    server = await aiohttp_server(fake.app)
-    fake.url = str(server.make_url("")).rstrip("/")
-    return fake
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ import secrets
 import time
 import uuid
 from pathlib import Path
+from typing import Callable
 
 from aiohttp import web
 from redis.exceptions import RedisError
@@ -44,6 +45,20 @@ async def _accept_all(request: web.Request, parsed: Parsed) -> web.Response:
     return web.json_response({"received": len(parsed.messages), "ignored": parsed.ignored})
 
 
+async def _signed_webhook(request: web.Request, header: str,
+                          signature_valid: Callable[[str, bytes, str | None], bool],
+                          secret: str, parse: Callable[[object], Parsed]) -> web.Response:
+    """Check the platform's signature on the raw body (403), parse (400), accept (200)."""
+    raw = await request.read()
+    if not signature_valid(secret, raw, request.headers.get(header)):
+        raise web.HTTPForbidden(reason=f"bad or missing {header}")
+    try:
+        parsed = parse(_json_body(raw))
+    except PayloadError as exc:
+        raise web.HTTPBadRequest(reason=str(exc)) from None
+    return await _accept_all(request, parsed)
+
+
 # -- Meta (Messenger, Instagram) --------------------------------------------------------------
 
 @routes.get("/webhooks/meta", name="meta_verify")
@@ -57,16 +72,9 @@ async def meta_verify(request: web.Request) -> web.Response:
 
 @routes.post("/webhooks/meta", name="meta_webhook")
 async def meta_webhook(request: web.Request) -> web.Response:
-    settings = request.app[SERVICES].settings
-    raw = await request.read()
-    header = request.headers.get("X-Hub-Signature-256")
-    if not meta.signature_valid(settings.meta_app_secret, raw, header):
-        raise web.HTTPForbidden(reason="bad or missing X-Hub-Signature-256")
-    try:
-        parsed = meta.parse(_json_body(raw))
-    except PayloadError as exc:
-        raise web.HTTPBadRequest(reason=str(exc)) from None
-    return await _accept_all(request, parsed)
+    secret = request.app[SERVICES].settings.meta_app_secret
+    return await _signed_webhook(request, "X-Hub-Signature-256", meta.signature_valid, secret,
+                                 meta.parse)
 
 
 # -- X ------------------------------------------------------------------------------------------
@@ -82,16 +90,9 @@ async def x_crc(request: web.Request) -> web.Response:
 
 @routes.post("/webhooks/x", name="x_webhook")
 async def x_webhook(request: web.Request) -> web.Response:
-    settings = request.app[SERVICES].settings
-    raw = await request.read()
-    header = request.headers.get("x-twitter-webhooks-signature")
-    if not x.signature_valid(settings.x_consumer_secret, raw, header):
-        raise web.HTTPForbidden(reason="bad or missing x-twitter-webhooks-signature")
-    try:
-        parsed = x.parse(_json_body(raw))
-    except PayloadError as exc:
-        raise web.HTTPBadRequest(reason=str(exc)) from None
-    return await _accept_all(request, parsed)
+    secret = request.app[SERVICES].settings.x_consumer_secret
+    return await _signed_webhook(request, "x-twitter-webhooks-signature", x.signature_valid,
+                                 secret, x.parse)
 
 
 # -- Web chat -----------------------------------------------------------------------------------

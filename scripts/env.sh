@@ -12,3 +12,5 @@ export BEACON_RASA_URL="${BEACON_RASA_URL:-http://127.0.0.1:$BEACON_RASA_PORT}"
 export BEACON_STATE_DIR="${BEACON_STATE_DIR:-.beacon}"
 export BEACON_HTTP_HOST="${BEACON_HTTP_HOST:-127.0.0.1}"
 export BEACON_HTTP_PORT="${BEACON_HTTP_PORT:-8080}"
+# Rasa must not phone home (telemetry and crash reports go to the internet).
+export RASA_TELEMETRY_ENABLED=false

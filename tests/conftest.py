@@ -21,6 +21,8 @@ from bot.department import Department, load_department
 from bot.settings import PROJECT_ROOT
 
 DATA = Path(__file__).parent / "data"
+# Rasa must not try to send telemetry or crash reports from the tests.
+os.environ["RASA_TELEMETRY_ENABLED"] = "false"
 PYTHON = sys.executable
 
 
@@ -102,20 +104,20 @@ def rasa_stack(redis_server, model_path) -> Iterator[Dict[str, str]]:
         "BEACON_REDIS_DB": "0",
         "BEACON_ACTION_URL": f"http://127.0.0.1:{action_port}/webhook",
         "SANIC_HOST": "127.0.0.1",
+        "RASA_TELEMETRY_ENABLED": "false",
     }
     logs = Path(tempfile.mkdtemp(prefix="beacon-rasa-logs-"))
-    actions = subprocess.Popen(
-        [PYTHON, "-m", "rasa_sdk", "--actions", "actions", "--port", str(action_port)],
-        cwd=PROJECT_ROOT, env=env,
-        stdout=open(logs / "actions.log", "w"), stderr=subprocess.STDOUT,  # noqa: SIM115
-    )
-    rasa = subprocess.Popen(
-        [PYTHON, "-m", "rasa", "run", "--model", str(model_path), "--endpoints", "endpoints.yml",
-         "--credentials", "credentials.yml", "--interface", "127.0.0.1",
-         "--port", str(rasa_port), "--enable-api", "--auth-token", token],
-        cwd=PROJECT_ROOT, env=env,
-        stdout=open(logs / "rasa.log", "w"), stderr=subprocess.STDOUT,  # noqa: SIM115
-    )
+    with open(logs / "actions.log", "w") as log:
+        actions = subprocess.Popen(
+            [PYTHON, "-m", "rasa_sdk", "--actions", "actions", "--port", str(action_port)],
+            cwd=PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    with open(logs / "rasa.log", "w") as log:
+        rasa = subprocess.Popen(
+            [PYTHON, "-m", "rasa", "run", "--model", str(model_path),
+             "--endpoints", "endpoints.yml", "--credentials", "credentials.yml",
+             "--interface", "127.0.0.1", "--port", str(rasa_port),
+             "--enable-api", "--auth-token", token],
+            cwd=PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{rasa_port}"
     try:
         wait_for(lambda: requests.get(f"http://127.0.0.1:{action_port}/health", timeout=1).ok,

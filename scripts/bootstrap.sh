@@ -12,15 +12,19 @@ want_browser=0
 say() { printf '[bootstrap] %s\n' "$*" >&2; }
 
 find_python310() {
-  local candidate
-  for candidate in "${BEACON_PYTHON:-}" python3.10; do
-    [[ -n "$candidate" ]] && command -v "$candidate" >/dev/null 2>&1 && { command -v "$candidate"; return; }
-  done
+  # A pyenv shim may exist without the version being active, so each candidate is run.
+  local candidate candidates=("${BEACON_PYTHON:-}")
   if command -v pyenv >/dev/null 2>&1; then
-    for candidate in "$(pyenv root)"/versions/3.10*/bin/python3.10; do
-      [[ -x "$candidate" ]] && { echo "$candidate"; return; }
-    done
+    candidates+=("$(pyenv root)"/versions/3.10*/bin/python3.10)
   fi
+  candidates+=(python3.10 /usr/bin/python3.10 /usr/local/bin/python3.10)
+  for candidate in "${candidates[@]}"; do
+    [[ -n "$candidate" ]] || continue
+    if "$candidate" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 10))' >/dev/null 2>&1; then
+      command -v "$candidate"
+      return
+    fi
+  done
   return 1
 }
 

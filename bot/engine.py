@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import os
+import sys
 from pathlib import Path
 from typing import Any, Dict
 
@@ -23,7 +25,15 @@ class Triager:
 
     @classmethod
     def load(cls, model: Path, department: Department) -> Triager:
+        import structlog
         from rasa.core.agent import Agent
+
+        # Rasa logs every parsed message (with its text) through structlog, which by default
+        # prints everything to stdout: keep warnings and worse, on stderr.
+        structlog.configure(
+            wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING),
+            logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        )
 
         # config.yml names the spaCy pipeline relative to the project.
         cwd = os.getcwd()

@@ -13,7 +13,10 @@ pids=()
 cleanup() {
   trap - INT TERM EXIT
   echo "[run] stopping..." >&2
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  # Everything that uses Redis first, Redis (pids[0]) last, so nothing loses it mid-request.
+  for pid in "${pids[@]:1}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]:1}"; do wait "$pid" 2>/dev/null || true; done
+  kill "${pids[0]}" 2>/dev/null || true
   wait 2>/dev/null || true
 }
 trap cleanup INT TERM EXIT

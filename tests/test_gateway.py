@@ -214,14 +214,21 @@ async def test_emergency_with_rasa_up_does_not_repeat_the_notice(online, platfor
     assert texts.count(EMERGENCY_NOTICE["en"]) == 1
 
 
-async def test_handoff_bot_stays_silent_then_notice_after_timeout(offline, platform, redis):
+async def held_by_staff(client, platform, redis, sender: str, first_message: str):
+    """A conversation the bot answered once and officer-lee then claimed."""
     from bot.queue import HumanQueue
 
     queue = HumanQueue(redis, retention_seconds=3600)
-    await post_meta(offline, messenger_payload(messenger_item("h1", "i need a detective")))
-    await platform.wait_for(lambda: platform.texts_to("h1"))
-    conversation = f"messenger:{PAGE_ID}:h1"
+    await post_meta(client, messenger_payload(messenger_item(sender, first_message)))
+    await platform.wait_for(lambda: platform.texts_to(sender))
+    conversation = f"messenger:{PAGE_ID}:{sender}"
     await queue.claim(conversation, "officer-lee")
+    return queue, conversation
+
+
+async def test_handoff_bot_stays_silent_then_notice_after_timeout(offline, platform, redis):
+    queue, conversation = await held_by_staff(offline, platform, redis, "h1",
+                                              "i need a detective")
     before = len(platform.texts_to("h1"))
     await post_meta(offline, messenger_payload(messenger_item("h1", "ok so what now")))
     await asyncio.sleep(1.5)
@@ -242,13 +249,8 @@ async def test_handoff_bot_stays_silent_then_notice_after_timeout(offline, platf
 
 
 async def test_staff_reply_in_time_cancels_the_notice(offline, platform, redis):
-    from bot.queue import HumanQueue
-
-    queue = HumanQueue(redis, retention_seconds=3600)
-    await post_meta(offline, messenger_payload(messenger_item("h2", "need to talk to someone")))
-    await platform.wait_for(lambda: platform.texts_to("h2"))
-    conversation = f"messenger:{PAGE_ID}:h2"
-    await queue.claim(conversation, "officer-lee")
+    queue, conversation = await held_by_staff(offline, platform, redis, "h2",
+                                              "need to talk to someone")
     await post_meta(offline, messenger_payload(messenger_item("h2", "someone is following me")))
     await asyncio.sleep(0.3)
     await queue.reply(conversation, "officer-lee", "Call 911 now, I am alerting dispatch.")

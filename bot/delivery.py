@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import textwrap
 import time
 from dataclasses import dataclass
 from typing import Dict
@@ -38,22 +39,10 @@ class Sent:
 
 
 def _chunks(text: str, limit: int) -> list[str]:
-    """Split on whitespace so that no chunk is longer than ``limit``."""
-    out, current = [], ""
-    for word in text.split(" "):
-        candidate = f"{current} {word}" if current else word
-        if len(candidate) <= limit:
-            current = candidate
-            continue
-        if current:
-            out.append(current)
-        while len(word) > limit:
-            out.append(word[:limit])
-            word = word[limit:]
-        current = word
-    if current:
-        out.append(current)
-    return out or [""]
+    """Split on whitespace so that no chunk is longer than ``limit`` (Meta's cap)."""
+    if len(text) <= limit:
+        return [text]
+    return textwrap.wrap(text, width=limit, replace_whitespace=False) or [text[:limit]]
 
 
 class Delivery:

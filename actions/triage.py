@@ -14,6 +14,7 @@ from redis.exceptions import RedisError
 
 from actions.base import BeaconAction
 from bot.queue import Entry
+from bot.rasa_client import TRIAGE_PAYLOAD
 from bot.respond import Triaged, triage_parse
 
 logger = logging.getLogger(__name__)
@@ -86,4 +87,8 @@ class ActionTriage(BeaconAction):
                 logger.error("could not queue conversation %s: %s", tracker.sender_id, exc)
         for text in triaged.replies:
             dispatcher.utter_message(text=text)
+        # For the gateway's metrics and logs (it reads REST replies, not slots); channels
+        # that show custom payloads to people are not used with Beacon.
+        dispatcher.utter_message(json_message={TRIAGE_PAYLOAD: {
+            "outcome": outcome.value, "topic": triaged.decision.topic}})
         return [SlotSet("outcome", outcome.value), SlotSet("topic", triaged.decision.topic)]

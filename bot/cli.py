@@ -117,10 +117,13 @@ def _serve(args: argparse.Namespace, out: IO[str]) -> int:
     from aiohttp import web
 
     from bot.app import create_app
+    from bot.logs import AccessLogger, configure
 
     settings = Settings.from_env()
+    configure("debug" if args.verbose else settings.log_level, settings.log_format)
     load_department(settings.department_file)  # fail fast, naming the bad field
     web.run_app(create_app(settings), host=settings.http_host, port=settings.http_port,
+                access_log_class=AccessLogger,
                 print=lambda text: print(text, file=sys.stderr))
     return 0
 

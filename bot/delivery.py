@@ -18,7 +18,7 @@ from typing import Dict
 import aiohttp
 from redis.asyncio import Redis
 
-from bot import keys
+from bot import keys, metrics
 from bot.messages import INSTAGRAM, MESSENGER, WEBCHAT, X
 from bot.settings import Settings
 
@@ -90,8 +90,9 @@ class Delivery:
         for body in bodies:
             error = await self._post(url, params, headers, body)
             if error:
+                metrics.DELIVERY_FAILURES.labels(channel).inc()
                 logger.error("delivery to %s failed: %s", channel, error,
-                             extra={"conversation": conversation_id})
+                             extra={"channel": channel})
                 await self.redis.hset(keys.conversation(conversation_id), "delivery_error",
                                       f"{time.strftime('%H:%M:%S')} {error}")
                 return Sent(False, via, error)

@@ -64,6 +64,12 @@ def inbox(conversation_id: str) -> str:
     return f"{PREFIX}:inbox:{conversation_id}"
 
 
+def rate(conversation_id: str) -> str:
+    """Hash with a TTL of one rate window: messages counted in it, and whether the sender
+    was told they are over the limit."""
+    return f"{PREFIX}:rate:{conversation_id}"
+
+
 def conversation_lock(conversation_id: str) -> str:
     """Held (with a TTL) by the one worker processing the conversation's inbox."""
     return f"{PREFIX}:convlock:{conversation_id}"

@@ -128,6 +128,32 @@ return {1, status}
 """
 
 
+# KEYS[1] queue, KEYS[2] claimed, KEYS[3] hand-off schedule, KEYS[4] conversation hash
+# ARGV[1] conversation id
+# The hash, transcript and audit log expire by themselves at the end of the retention
+# period; this drops the id from the indexes once its hash is gone. Checked and removed in
+# one step, so a conversation that comes back at that moment is never dropped.
+_PRUNE = """
+if redis.call('EXISTS', KEYS[4]) == 1 then return 0 end
+redis.call('ZREM', KEYS[1], ARGV[1])
+redis.call('ZREM', KEYS[2], ARGV[1])
+redis.call('ZREM', KEYS[3], ARGV[1])
+return 1
+"""
+
+# KEYS[1] outbox list; ARGV[1] cutoff (epoch seconds). Drops entries older than the cutoff
+# (the list is in time order). Returns how many.
+_TRIM_OUTBOX = """
+local n = 0
+while true do
+  local head = redis.call('LINDEX', KEYS[1], 0)
+  if not head or tonumber(cjson.decode(head)['ts']) >= tonumber(ARGV[1]) then return n end
+  redis.call('LPOP', KEYS[1])
+  n = n + 1
+end
+"""
+
+
 class QueueConflict(Exception):
     """A staff action on a conversation that is not (or no longer) the caller's to act on."""
 
@@ -165,6 +191,8 @@ class HumanQueue:
         self._enqueue = redis.register_script(_ENQUEUE)
         self._on_duty = redis.register_script(_ON_DUTY)
         self._staff_op = redis.register_script(_STAFF_OP)
+        self._prune = redis.register_script(_PRUNE)
+        self._trim_outbox = redis.register_script(_TRIM_OUTBOX)
 
     async def enqueue(
         self,
@@ -285,6 +313,24 @@ class HumanQueue:
             if await self.redis.hsetnx(keys.conversation(conversation_id), "escalated_at", now):
                 out.append(conversation_id)
         return out
+
+    # -- retention ---------------------------------------------------------------------
+
+    async def prune_expired(self, now: float | None = None) -> int:
+        """Forget conversations whose records expired (the retention period passed since
+        their last activity); returns how many were dropped from the indexes."""
+        now = now if now is not None else time.time()
+        ids = set(await self.redis.zrange(keys.QUEUE, 0, -1))
+        ids |= set(await self.redis.zrange(keys.CLAIMED, 0, -1))
+        ids |= set(await self.redis.zrange(keys.HANDOFF_DUE, 0, -1))
+        pruned = 0
+        for conversation_id in ids:
+            pruned += await self._prune(
+                keys=[keys.QUEUE, keys.CLAIMED, keys.HANDOFF_DUE,
+                      keys.conversation(conversation_id)],
+                args=[conversation_id])
+        await self._trim_outbox(keys=[keys.OUTBOX], args=[now - self.retention_seconds])
+        return pruned
 
     # -- presence ------------------------------------------------------------------------
 

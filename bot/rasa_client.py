@@ -3,9 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 from typing import Dict, List
 
 import aiohttp
+
+# Key of the custom payload with which action_triage tells the gateway its decision.
+TRIAGE_PAYLOAD = "beacon_triage"
+
+
+@dataclass(frozen=True)
+class RasaAnswer:
+    texts: List[str]
+    outcome: str  # as decided by action_triage; "unknown" if Rasa did not say
+    topic: str | None = None
 
 
 class RasaUnavailable(Exception):
@@ -20,7 +31,7 @@ class RasaClient:
         self._health = f"{base_url}/"
         self._timeout = aiohttp.ClientTimeout(total=timeout)
 
-    async def send(self, sender: str, text: str, metadata: Dict) -> List[str]:
+    async def send(self, sender: str, text: str, metadata: Dict) -> RasaAnswer:
         try:
             async with self._http.post(
                 self._url, json={"sender": sender, "message": text, "metadata": metadata},
@@ -31,10 +42,14 @@ class RasaClient:
                 body = await response.json(content_type=None)
         except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as exc:
             raise RasaUnavailable(f"{type(exc).__name__}: {exc}") from exc
-        texts = [m["text"] for m in body or [] if isinstance(m, dict) and m.get("text")]
+        messages = [m for m in body or [] if isinstance(m, dict)] if isinstance(body, list) else []
+        texts = [m["text"] for m in messages if isinstance(m.get("text"), str) and m["text"]]
         if not texts:
             raise RasaUnavailable("Rasa answered with no message")
-        return texts
+        triage = next((m["custom"][TRIAGE_PAYLOAD] for m in messages
+                       if isinstance(m.get("custom"), dict)
+                       and isinstance(m["custom"].get(TRIAGE_PAYLOAD), dict)), {})
+        return RasaAnswer(texts, str(triage.get("outcome") or "unknown"), triage.get("topic"))
 
     async def healthy(self) -> bool:
         try:

@@ -55,6 +55,10 @@ BACK_AT = (
     "This account is not monitored 24/7. Staff will be back {when} and will follow up then. "
     "For emergencies call 911; for anything that cannot wait, call {phones.non_emergency}."
 )
+THROTTLED = (
+    "We have received your messages. You have sent a lot in a short time, so they now go "
+    "straight to our staff, who will read every one. If this is an emergency, call 911."
+)
 SPANISH_FOLLOW_UP = "Un miembro de nuestro personal le responderá aquí (en español si lo prefiere)."
 SMALLTALK = {
     "greet": (

@@ -43,7 +43,8 @@ class Services:
             net=net,
             queue=HumanQueue(redis, retention_seconds=settings.retention_seconds,
                              duty_ttl=settings.duty_ttl),
-            inbox=Inbox(redis, dedupe_ttl=settings.dedupe_ttl),
+            inbox=Inbox(redis, dedupe_ttl=settings.dedupe_ttl, rate_limit=settings.rate_limit,
+                        rate_window=settings.rate_window),
             delivery=Delivery(redis, http, settings),
             rasa=RasaClient(http, settings.rasa_url, settings.rasa_timeout),
         )

@@ -34,6 +34,13 @@ def _url(env: Mapping[str, str], name: str, default: str) -> str:
     return value
 
 
+def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...]) -> str:
+    value = (env.get(name) or choices[0]).lower()
+    if value not in choices:
+        raise SettingsError(f"{name}={value!r}: expected one of {', '.join(choices)}")
+    return value
+
+
 @dataclass(frozen=True)
 class Settings:
     redis_url: str
@@ -73,6 +80,15 @@ class Settings:
     # Console session cookies are Secure unless this is off (plain-HTTP development).
     cookie_secure: bool = True
     session_ttl: int = 12 * 3600
+    # Per-conversation flood limit: beyond this many messages in the window, a sender's
+    # messages skip Rasa and go straight to the human queue (urgent ones still get the notice).
+    rate_limit: int = 20
+    rate_window: int = 60
+    # /metrics answers loopback clients, or others that send this bearer token.
+    metrics_token: str = ""
+    # "info" (no message text or sender ids in the logs) or "debug" (development only).
+    log_level: str = "info"
+    log_format: str = "json"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -108,6 +124,11 @@ class Settings:
             dedupe_ttl=_int(env, "BEACON_DEDUPE_TTL_S", 2 * 86400),
             cookie_secure=env.get("BEACON_COOKIE_SECURE", "1").lower() not in ("0", "false"),
             session_ttl=_int(env, "BEACON_SESSION_TTL_S", 12 * 3600),
+            rate_limit=_int(env, "BEACON_RATE_LIMIT", 20),
+            rate_window=_int(env, "BEACON_RATE_WINDOW_S", 60),
+            metrics_token=env.get("BEACON_METRICS_TOKEN", ""),
+            log_level=_choice(env, "BEACON_LOG_LEVEL", ("info", "debug")),
+            log_format=_choice(env, "BEACON_LOG_FORMAT", ("json", "text")),
         )
 
     @property

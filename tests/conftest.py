@@ -23,6 +23,8 @@ from bot.settings import PROJECT_ROOT
 DATA = Path(__file__).parent / "data"
 # Rasa must not try to send telemetry or crash reports from the tests.
 os.environ["RASA_TELEMETRY_ENABLED"] = "false"
+# endpoints.yml takes the tracker retention from here (scripts/env.sh sets it for `make run`).
+os.environ.setdefault("BEACON_RETENTION_SECONDS", str(365 * 86400))
 PYTHON = sys.executable
 
 
@@ -149,3 +151,22 @@ async def platform(aiohttp_server):
     server = await aiohttp_server(fake.app)
     fake.url = str(server.make_url("")).rstrip("/")
     return fake
+
+
+@pytest.fixture
+async def offline(aiohttp_client, redis, redis_server, platform):
+    """The gateway with Rasa down (nothing listens at its URL)."""
+    from bot.app import create_app
+    from tests.gateway_support import DEAD_RASA, settings_for
+
+    return await aiohttp_client(create_app(settings_for(redis_server, DEAD_RASA, platform.url)))
+
+
+@pytest.fixture
+async def online(aiohttp_client, redis, redis_server, platform, rasa_stack):
+    """The gateway in front of the real Rasa server and action server."""
+    from bot.app import create_app
+    from tests.gateway_support import settings_for
+
+    return await aiohttp_client(create_app(settings_for(redis_server, rasa_stack["url"],
+                                                        platform.url)))

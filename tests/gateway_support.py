@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import dataclasses
 import hashlib
 import hmac
 import json
@@ -11,6 +12,8 @@ import time
 from typing import Dict, List
 
 from aiohttp import web
+
+from bot.settings import Settings
 
 META_SECRET = "meta-app-secret-for-tests"
 META_VERIFY = "verify-me"
@@ -112,3 +115,32 @@ class FakePlatform:
                 return
             await asyncio.sleep(0.05)
         raise AssertionError(f"timed out; sent so far: {self.sent}")
+
+
+DEAD_RASA = "http://127.0.0.1:1"  # nothing listens there: Rasa is down
+
+
+def settings_for(redis_server, rasa_url: str, platform_url: str, **override) -> Settings:
+    """Gateway settings for a test: the tests' Redis, the given Rasa, the fake platforms."""
+    env = {
+        "BEACON_REDIS_URL": redis_server["url"],
+        "BEACON_RASA_URL": rasa_url,
+        "BEACON_RASA_TIMEOUT_S": "20",
+        "META_APP_SECRET": META_SECRET,
+        "META_VERIFY_TOKEN": META_VERIFY,
+        "META_PAGE_ACCESS_TOKEN": "page-token",
+        "META_GRAPH_URL": platform_url,
+        "X_CONSUMER_SECRET": X_SECRET,
+        "X_ACCESS_TOKEN": "x-token",
+        "X_API_URL": platform_url,
+        "BEACON_HANDOFF_NOTICE_S": "1",
+        "BEACON_ESCALATE_AFTER_S": "3600",
+        "BEACON_ESCALATION_WEBHOOK": platform_url + "/alerts",
+        "BEACON_COOKIE_SECURE": "0",
+    }
+    return dataclasses.replace(Settings.from_env(env), **override)
+
+
+async def post_meta(client, payload: Dict):
+    body, headers = signed(payload)
+    return await client.post("/webhooks/meta", data=body, headers=headers)

@@ -13,8 +13,7 @@ import pytest
 from bot import keys
 from bot.app import create_app
 from bot.console.auth import StaffStore, check_password, hash_password
-from tests.gateway_support import messenger_item, messenger_payload, signed
-from tests.test_gateway import DEAD_RASA, settings_for
+from tests.gateway_support import DEAD_RASA, messenger_item, messenger_payload, settings_for, signed
 
 PASSWORD = "correct horse battery"
 CHROMIUM = os.environ.get("BEACON_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"

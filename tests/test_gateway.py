@@ -4,68 +4,24 @@ ordering, hand-off, Rasa down, health. Only the platforms (Graph API, X API) are
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import json
-
-import pytest
 
 from bot import keys
 from bot.app import create_app
 from bot.replies import EMERGENCY_NOTICE
-from bot.settings import Settings
 from tests.gateway_support import (
-    META_SECRET,
+    DEAD_RASA,
     META_VERIFY,
     PAGE_ID,
     X_ACCOUNT,
     X_SECRET,
     messenger_item,
     messenger_payload,
-    signed,
+    post_meta,
+    settings_for,
     x_payload,
     x_signature,
 )
-
-DEAD_RASA = "http://127.0.0.1:1"
-
-
-def settings_for(redis_server, rasa_url: str, platform_url: str, **override) -> Settings:
-    env = {
-        "BEACON_REDIS_URL": redis_server["url"],
-        "BEACON_RASA_URL": rasa_url,
-        "BEACON_RASA_TIMEOUT_S": "20",
-        "META_APP_SECRET": META_SECRET,
-        "META_VERIFY_TOKEN": META_VERIFY,
-        "META_PAGE_ACCESS_TOKEN": "page-token",
-        "META_GRAPH_URL": platform_url,
-        "X_CONSUMER_SECRET": X_SECRET,
-        "X_ACCESS_TOKEN": "x-token",
-        "X_API_URL": platform_url,
-        "BEACON_HANDOFF_NOTICE_S": "1",
-        "BEACON_ESCALATE_AFTER_S": "3600",
-        "BEACON_ESCALATION_WEBHOOK": platform_url + "/alerts",
-        "BEACON_COOKIE_SECURE": "0",
-    }
-    return dataclasses.replace(Settings.from_env(env), **override)
-
-
-@pytest.fixture
-async def offline(aiohttp_client, redis, redis_server, platform):
-    """The gateway with Rasa down (nothing listens at its URL)."""
-    return await aiohttp_client(create_app(settings_for(redis_server, DEAD_RASA, platform.url)))
-
-
-@pytest.fixture
-async def online(aiohttp_client, redis, redis_server, platform, rasa_stack):
-    """The gateway in front of the real Rasa server and action server."""
-    return await aiohttp_client(create_app(settings_for(redis_server, rasa_stack["url"],
-                                                        platform.url)))
-
-
-async def post_meta(client, payload):
-    body, headers = signed(payload)
-    return await client.post("/webhooks/meta", data=body, headers=headers)
-
 
 # -- Meta --------------------------------------------------------------------------------------
 

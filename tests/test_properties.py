@@ -13,8 +13,13 @@ from hypothesis import strategies as st
 
 from bot.app import create_app
 from bot.channels import PayloadError, meta, x
-from tests.gateway_support import messenger_item, messenger_payload, meta_signature
-from tests.test_gateway import DEAD_RASA, settings_for
+from tests.gateway_support import (
+    DEAD_RASA,
+    messenger_item,
+    messenger_payload,
+    meta_signature,
+    settings_for,
+)
 
 JSON = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),

@@ -23,9 +23,10 @@ import jinja2
 from aiohttp import web
 from aiohttp_sse import sse_response
 
-from bot import keys
+from bot import keys, metrics
 from bot.appkeys import SERVICES
 from bot.console.auth import Session, StaffStore
+from bot.logs import conversation_ref
 from bot.queue import QueueConflict
 from bot.services import Services
 
@@ -162,6 +163,8 @@ def _summary(meta: Dict[str, str], now: float) -> Dict:
         window = int(META_WINDOW - (now - last_citizen))
     return {
         "id": meta.get("id"),
+        # The pseudonym the logs use for this conversation, to find its lines.
+        "log_ref": conversation_ref(meta["id"]) if meta.get("id") else None,
         "status": meta.get("status"),
         "outcome": meta.get("outcome"),
         "channel": meta.get("channel"),
@@ -268,6 +271,7 @@ async def api_reply(request: web.Request) -> web.Response:
     sent = await services.delivery.send(conversation, meta.get("channel", ""),
                                         meta.get("sender", ""), text.strip(),
                                         human_agent=human_agent)
+    metrics.MESSAGES_OUT.labels(meta.get("channel", ""), "staff").inc()
     await services.audit(conversation, staff, "message_out", text.strip())
     await services.publish("changed", conversation)
     return web.json_response({"ok": sent.ok, "via": sent.via, "error": sent.error,

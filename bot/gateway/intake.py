@@ -15,7 +15,9 @@ import logging
 import time
 from typing import List, Set
 
+from bot import metrics
 from bot.inbox import Accepted
+from bot.logs import about
 from bot.messages import Inbound
 from bot.replies import render_replies
 from bot.safety_net import SafetyResult
@@ -51,18 +53,30 @@ async def accept(services: Services, message: Inbound, background: Set[asyncio.T
         message.channel, message.message_id, message.conversation_id, item,
         urgent=safety.flag is not None,
     )
-    if accepted.new:
-        await services.publish("message", message.conversation_id, channel=message.channel)
-    if accepted.notice:
-        # Sent from a task so the platform gets its 200 at once; kept in a set so it is
-        # neither garbage-collected nor lost at shutdown (the app awaits the set).
-        task = asyncio.create_task(fast_path(services, message, safety))
-        background.add(task)
-        task.add_done_callback(background.discard)
+    with about(message.conversation_id):
+        if not accepted.new:
+            metrics.DEDUPE_HITS.labels(message.channel).inc()
+            logger.info("retry of an accepted message dropped", extra={"channel": message.channel})
+            return accepted
+        metrics.MESSAGES_IN.labels(message.channel).inc()
+        if accepted.throttled:
+            metrics.RATE_LIMITED.labels(message.channel).inc()
+        logger.info("message accepted", extra={
+            "channel": message.channel, "safety_net": safety.flag, "notice": accepted.notice,
+            "throttled": accepted.throttled})
+        if accepted.notice:
+            # Sent from a task so the platform gets its 200 at once; kept in a set so it is
+            # neither garbage-collected nor lost at shutdown (the app awaits the set). The
+            # task inherits this block's context, so its log lines name the conversation.
+            task = asyncio.create_task(fast_path(services, message, safety, item["received"]))
+            background.add(task)
+            task.add_done_callback(background.discard)
+    await services.publish("message", message.conversation_id, channel=message.channel)
     return accepted
 
 
-async def fast_path(services: Services, message: Inbound, safety: SafetyResult) -> None:
+async def fast_path(services: Services, message: Inbound, safety: SafetyResult,
+                    received: float) -> None:
     conversation = message.conversation_id
     outcome = Outcome.CRISIS if safety.flag == "crisis" else Outcome.EMERGENCY
     try:
@@ -76,7 +90,13 @@ async def fast_path(services: Services, message: Inbound, safety: SafetyResult) 
         )
         await services.publish("urgent", conversation, outcome=outcome.value)
     except Exception:  # noqa: BLE001 - the notice must go out even if Redis hiccups
-        logger.exception("fast path could not queue", extra={"conversation": conversation})
-    for text in notice_texts(services, safety.flag or "emergency", safety.language):
+        logger.exception("fast path could not queue")
+    for i, text in enumerate(notice_texts(services, safety.flag or "emergency",
+                                          safety.language)):
         await services.delivery.send(conversation, message.channel, message.sender, text)
+        if i == 0:
+            metrics.REPLY_SECONDS.labels("notice").observe(time.time() - received)
+            logger.info("911 notice sent (fast path)",
+                        extra={"channel": message.channel, "outcome": outcome.value})
+        metrics.MESSAGES_OUT.labels(message.channel, outcome.value).inc()
         await services.audit(conversation, "bot", "message_out", text)

@@ -9,13 +9,16 @@ import time
 import aiohttp
 from redis.exceptions import RedisError
 
+from bot import metrics
 from bot.gateway.intake import notice_texts
+from bot.logs import about
 from bot.services import Services
 
 logger = logging.getLogger(__name__)
 
 TICK_SECONDS = 1.0
 SWEEP_EVERY = 5  # ticks
+PRUNE_EVERY = 600  # ticks: expired records leave the indexes within ten minutes
 
 
 async def run_monitor(services: Services, stop: asyncio.Event) -> None:
@@ -24,6 +27,10 @@ async def run_monitor(services: Services, stop: asyncio.Event) -> None:
         try:
             if tick % SWEEP_EVERY == 0:
                 await services.inbox.reannounce(await services.inbox.stranded())
+            if tick % PRUNE_EVERY == 0:
+                pruned = await services.queue.prune_expired()
+                if pruned:
+                    logger.info("retention: %d expired conversations left the queue", pruned)
             await send_due_notices(services)
             await escalate(services)
         except asyncio.CancelledError:
@@ -43,12 +50,13 @@ async def send_due_notices(services: Services) -> None:
     """A held conversation's urgent message had no staff reply in time: send the notice."""
     for meta in await services.queue.due_notices():
         conversation = meta["id"]
-        logger.warning("no staff reply to an urgent message: sending the 911 notice",
-                       extra={"conversation": conversation})
-        for text in notice_texts(services, meta.get("urgent_flag") or "emergency",
-                                 meta.get("urgent_language") or "en"):
+        with about(conversation):
+            logger.warning("no staff reply to an urgent message: sending the 911 notice")
+        flag = meta.get("urgent_flag") or "emergency"
+        for text in notice_texts(services, flag, meta.get("urgent_language") or "en"):
             await services.delivery.send(conversation, meta.get("channel", ""),
                                          meta.get("sender", ""), text)
+            metrics.MESSAGES_OUT.labels(meta.get("channel", ""), flag).inc()
             await services.audit(conversation, "bot", "message_out", text)
         await services.publish("notice_sent", conversation)
 

@@ -14,7 +14,7 @@ from typing import Callable
 from aiohttp import web
 from redis.exceptions import RedisError
 
-from bot import keys
+from bot import keys, metrics
 from bot.appkeys import BACKGROUND, SERVICES
 from bot.channels import Parsed, PayloadError, meta, x
 from bot.gateway.intake import accept
@@ -143,6 +143,33 @@ async def chat_poll(request: web.Request) -> web.Response:
 async def chat_session(request: web.Request) -> web.Response:
     """A fresh, unguessable session id for a new chat window."""
     return web.json_response({"session": secrets.token_urlsafe(24)})
+
+
+# -- Operations -----------------------------------------------------------------------------------
+
+_LOOPBACK = {"127.0.0.1", "::1"}
+
+
+@routes.get("/metrics", name="metrics")
+async def metrics_page(request: web.Request) -> web.Response:
+    """Prometheus metrics: with BEACON_METRICS_TOKEN set, for its bearer only; otherwise only
+    for direct loopback clients (a request relayed by a proxy is refused, since the proxy's
+    own address would be loopback for everyone)."""
+    services = request.app[SERVICES]
+    token = services.settings.metrics_token
+    if token:
+        given = request.headers.get("Authorization", "")
+        if not secrets.compare_digest(given.encode(), f"Bearer {token}".encode()):
+            raise web.HTTPUnauthorized(reason="metrics need the bearer token")
+    elif request.remote not in _LOOPBACK or "X-Forwarded-For" in request.headers \
+            or "Forwarded" in request.headers:
+        raise web.HTTPForbidden(reason="metrics are served to localhost only")
+    try:
+        await metrics.refresh_queue_gauges(services.redis)
+    except (RedisError, OSError) as exc:
+        logger.error("metrics: queue gauges not refreshed: %s", exc)
+    body, content_type = metrics.exposition()
+    return web.Response(body=body, headers={"Content-Type": content_type})
 
 
 # -- Health ---------------------------------------------------------------------------------------

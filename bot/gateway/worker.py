@@ -17,11 +17,13 @@ from typing import List
 
 from redis.exceptions import RedisError
 
+from bot import metrics
 from bot.gateway.intake import notice_texts
+from bot.logs import about
 from bot.messages import Inbound
 from bot.queue import Entry
 from bot.rasa_client import RasaUnavailable
-from bot.replies import render_replies, routing_reply
+from bot.replies import THROTTLED, render_replies, routing_reply
 from bot.safety_net import SafetyResult
 from bot.services import Services
 from bot.triage import Outcome, decide
@@ -54,9 +56,11 @@ async def drain(services: Services, conversation: str) -> None:
         raw = await services.inbox.head(conversation)
         if raw is not None:
             await services.inbox.refresh(conversation, token)
-            await handle(services, json.loads(raw))
+            with about(conversation):
+                await handle(services, json.loads(raw))
             if not await services.inbox.ack(conversation, token, raw):
-                logger.warning("lost the conversation lock", extra={"conversation": conversation})
+                with about(conversation):
+                    logger.warning("lost the conversation lock")
                 return
             continue
         if await services.inbox.release(conversation, token):
@@ -73,30 +77,64 @@ async def handle(services: Services, item: dict) -> None:
     if meta.get("status") == "claimed":
         await hand_off(services, message, item)
         return
+    logger.debug("message in: %r", text, extra={"channel": message.channel})
     if not text.strip():
         await route_to_person(services, message, item, "attachment only")
         return
+    if item.get("throttled"):
+        await queue_throttled(services, message, item)
+        return
+    started = time.monotonic()
     try:
-        replies = await services.rasa.send(conversation, text, {
+        answer = await services.rasa.send(conversation, text, {
             "channel": message.channel, "message_id": message.message_id,
             "account": message.account, "sender": message.sender,
         })
     except RasaUnavailable as exc:
-        logger.warning("Rasa unavailable (%s): answering with the safety net",
-                       exc, extra={"conversation": conversation})
+        metrics.RASA_UNAVAILABLE.inc()
+        logger.warning("Rasa unavailable (%s): answering with the safety net", exc,
+                       extra={"channel": message.channel})
         await route_to_person(services, message, item, f"rasa unavailable: {exc}")
         return
+    metrics.TRIAGE_SECONDS.observe(time.monotonic() - started)
+    replies = answer.texts
     if item.get("notice"):
         already = set(notice_texts(services, item["flag"], item.get("language", "en")))
         replies = [r for r in replies if r not in already]
-    await send_all(services, message, replies)
+    logger.info("answered by Rasa", extra={
+        "channel": message.channel, "outcome": answer.outcome, "topic": answer.topic,
+        "rasa_ms": round((time.monotonic() - started) * 1000, 1), "replies": len(replies)})
+    await send_all(services, message, replies, answer.outcome, item)
 
 
-async def send_all(services: Services, message: Inbound, replies: List[str]) -> None:
-    for text in replies:
+async def send_all(services: Services, message: Inbound, replies: List[str], outcome: str,
+                   item: dict | None = None) -> None:
+    for i, text in enumerate(replies):
         await services.delivery.send(message.conversation_id, message.channel, message.sender,
                                      text)
+        if i == 0 and item and not item.get("notice"):
+            # The first answer to this message (the fast path times its own notice).
+            metrics.REPLY_SECONDS.labels("bot").observe(
+                time.time() - item.get("received", time.time()))
+        metrics.MESSAGES_OUT.labels(message.channel, outcome).inc()
         await services.audit(message.conversation_id, "bot", "message_out", text)
+
+
+async def queue_throttled(services: Services, message: Inbound, item: dict) -> None:
+    """Over the sender's rate limit: staff read it; Rasa's time goes to other citizens."""
+    await services.queue.enqueue(
+        message.conversation_id, priority=1,
+        entries=[Entry("citizen", message.text, item.get("received", time.time()))],
+        fields={"outcome": "human", "channel": message.channel, "sender": message.sender,
+                "account": message.account, "reason": "rate limited",
+                "preview": message.text[:200], "last_citizen_at": message.timestamp},
+    )
+    await services.publish("queued", message.conversation_id, outcome="human")
+    logger.info("over the rate limit: queued for staff without Rasa",
+                extra={"channel": message.channel})
+    if item.get("tell_throttled"):
+        await send_all(services, message, [services.department.render(THROTTLED)], "human",
+                       item)
 
 
 async def route_to_person(services: Services, message: Inbound, item: dict, reason: str) -> None:
@@ -124,7 +162,9 @@ async def route_to_person(services: Services, message: Inbound, item: dict, reas
                 "last_citizen_at": message.timestamp},
     )
     await services.publish("queued", message.conversation_id, outcome=outcome.value)
-    await send_all(services, message, replies)
+    logger.info("routed to staff without Rasa", extra={
+        "channel": message.channel, "outcome": outcome.value, "reason": reason.split(":")[0]})
+    await send_all(services, message, replies, outcome.value, item)
 
 
 async def hand_off(services: Services, message: Inbound, item: dict) -> None:

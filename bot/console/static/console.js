@@ -75,7 +75,8 @@ async function open(id) {
     (c.claimed_by ? ` · held by ${c.claimed_by}` : "") +
     (c.reply_window_seconds != null ? ` · Meta reply window: ${c.reply_window_seconds > 0 ? waited(c.reply_window_seconds) + " left" : "closed, replies use the HUMAN_AGENT tag"}` : "") +
     (c.notice_sent ? " · 911 notice sent by the safety net" : "") +
-    (c.delivery_error ? ` · delivery error: ${c.delivery_error}` : "");
+    (c.delivery_error ? ` · delivery error: ${c.delivery_error}` : "") +
+    (c.log_ref ? ` · logs: ${c.log_ref}` : "");
   head.append(title, info);
   const list = document.getElementById("transcript");
   list.replaceChildren(...transcript.map((e) => {

@@ -1,0 +1,77 @@
+"""Structured logs: one JSON object per line, each naming the conversation it is about.
+
+Citizens' messages are sensitive, so at INFO and above a line never carries message text or
+a platform sender id: the conversation appears as ``conv`` (a short one-way hash of its id,
+the same one the console shows), never as the id itself. Text is logged only at DEBUG, the
+development switch (``BEACON_LOG_LEVEL=debug``). ``BEACON_LOG_FORMAT=text`` gives plain
+lines for a terminal.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import hashlib
+import logging
+import sys
+from typing import IO, Iterator
+
+import structlog
+from aiohttp.abc import AbstractAccessLogger
+
+_CONVERSATION: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "beacon_conversation", default=None)
+
+
+def conversation_ref(conversation_id: str) -> str:
+    """A stable pseudonym for a conversation: safe to log, shown in the console to match."""
+    return "c-" + hashlib.sha256(conversation_id.encode()).hexdigest()[:12]
+
+
+@contextlib.contextmanager
+def about(conversation_id: str) -> Iterator[None]:
+    """Every log line inside this block names the conversation (also across awaits)."""
+    token = _CONVERSATION.set(conversation_ref(conversation_id))
+    try:
+        yield
+    finally:
+        _CONVERSATION.reset(token)
+
+
+class _ConversationFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not hasattr(record, "conv"):
+            record.conv = _CONVERSATION.get()
+        return True
+
+
+class AccessLogger(AbstractAccessLogger):
+    """aiohttp's access log without the query string (web-chat polls carry a session id)."""
+
+    def log(self, request, response, time: float) -> None:  # noqa: A002 - aiohttp's name
+        self.logger.info("%s %s %s", request.method, request.path, response.status,
+                         extra={"status": response.status, "ms": round(time * 1000, 1)})
+
+
+def configure(level: str = "info", fmt: str = "json", stream: IO[str] | None = None) -> None:
+    """Route every stdlib logger (ours, aiohttp's, redis's) through one handler on stderr."""
+    shared = [
+        structlog.stdlib.add_log_level,
+        structlog.stdlib.add_logger_name,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        # ``extra={...}`` fields and the conversation pseudonym become JSON keys.
+        structlog.stdlib.ExtraAdder(),
+    ]
+    renderer = (structlog.processors.JSONRenderer(ensure_ascii=False) if fmt == "json"
+                else structlog.dev.ConsoleRenderer(colors=False))
+    formatter = structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=shared,
+        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                    structlog.processors.format_exc_info, renderer],
+    )
+    handler = logging.StreamHandler(stream or sys.stderr)
+    handler.setFormatter(formatter)
+    handler.addFilter(_ConversationFilter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.DEBUG if level.lower() == "debug" else logging.INFO)

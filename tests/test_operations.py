@@ -1,0 +1,173 @@
+"""Operations: /metrics, JSON logs without citizens' words, the per-sender rate limit and
+retention. Real Redis, the real gateway over HTTP; Rasa is down (nothing listens at its URL),
+which is all these need."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import logging
+
+import pytest
+
+from bot import keys, logs
+from bot.app import create_app
+from bot.queue import Entry, HumanQueue
+from bot.replies import EMERGENCY_NOTICE, THROTTLED
+from tests.gateway_support import (
+    DEAD_RASA,
+    PAGE_ID,
+    messenger_item,
+    messenger_payload,
+    post_meta,
+    settings_for,
+)
+
+
+async def _audit(redis, conversation: str) -> list[dict]:
+    return [json.loads(e) for e in await redis.lrange(keys.audit(conversation), 0, -1)]
+
+
+async def _wait(check, timeout: float = 30.0) -> None:
+    for _ in range(int(timeout / 0.05)):
+        if await check():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("timed out")
+
+
+# -- /metrics ----------------------------------------------------------------------------------
+
+def _sample(text: str, name: str, **labels: str) -> float:
+    """The value of one sample in Prometheus' text format."""
+    want = ",".join(f'{k}="{v}"' for k, v in labels.items())
+    for line in text.splitlines():
+        if line.startswith(f"{name}{{{want}}} " if labels else f"{name} "):
+            return float(line.rsplit(" ", 1)[1])
+    raise AssertionError(f"{name}{{{want}}} not in metrics")
+
+
+async def test_metrics_count_messages_and_read_the_queue(offline, platform, redis):
+    before = await (await offline.get("/metrics")).text()
+    seen = _sample(before, "beacon_messages_in_total", channel="messenger") \
+        if 'beacon_messages_in_total{channel="messenger"}' in before else 0.0
+    payload = messenger_payload(messenger_item("mx", "there's a man with a gun outside",
+                                               mid="m-metrics-1"))
+    await post_meta(offline, payload)
+    await post_meta(offline, payload)  # a platform retry: a dedupe hit, not a second message
+    await platform.wait_for(lambda: len(platform.texts_to("mx")) >= 2)
+    response = await offline.get("/metrics")
+    assert response.status == 200
+    assert response.headers["Content-Type"].startswith("text/plain")
+    text = await response.text()
+    assert _sample(text, "beacon_messages_in_total", channel="messenger") == seen + 1
+    assert _sample(text, "beacon_dedupe_hits_total", channel="messenger") >= 1
+    assert _sample(text, "beacon_messages_out_total", channel="messenger",
+                   outcome="emergency") >= 1
+    assert _sample(text, "beacon_reply_seconds_count", kind="notice") >= 1
+    assert _sample(text, "beacon_queue_depth", priority="urgent") == 1
+    assert _sample(text, "beacon_queue_depth", priority="normal") == 0
+    assert 0 <= _sample(text, "beacon_oldest_waiting_seconds") < 600
+
+
+async def test_metrics_are_not_public(offline, aiohttp_client, redis_server, platform, redis):
+    relayed = await offline.get("/metrics", headers={"X-Forwarded-For": "203.0.113.9"})
+    assert relayed.status == 403
+    settings = settings_for(redis_server, DEAD_RASA, platform.url, metrics_token="s3cret")
+    client = await aiohttp_client(create_app(settings, workers=False))
+    assert (await client.get("/metrics")).status == 401
+    assert (await client.get("/metrics", headers={"Authorization": "Bearer nope"})).status == 401
+    ok = await client.get("/metrics", headers={"Authorization": "Bearer s3cret"})
+    assert ok.status == 200 and "beacon_queue_depth" in await ok.text()
+
+
+# -- logs -------------------------------------------------------------------------------------
+
+@pytest.fixture
+def json_logs():
+    """Beacon's JSON logging at INFO into a buffer; the test's own handlers put back after."""
+    root = logging.getLogger()
+    saved, level = root.handlers[:], root.level
+    buffer = io.StringIO()
+    logs.configure("info", "json", stream=buffer)
+    yield buffer
+    root.handlers[:] = saved
+    root.setLevel(level)
+
+
+async def test_logs_are_json_name_the_conversation_and_hide_the_citizen(
+        json_logs, offline, platform, redis):
+    secret_text = "my neighbor Zebulon Quartermaine keeps parking on my lawn"
+    sender = "9988776655443322"
+    await post_meta(offline, messenger_payload(messenger_item(sender, secret_text)))
+    await post_meta(offline, messenger_payload(messenger_item(sender, "someone broke in and "
+                                                              "is still inside my house")))
+    await platform.wait_for(lambda: len(platform.texts_to(sender)) >= 3)
+    await asyncio.sleep(0.3)
+    lines = [json.loads(line) for line in json_logs.getvalue().splitlines()]
+    ours = [line for line in lines if line.get("logger", "").startswith("bot")]
+    assert {"message accepted", "911 notice sent (fast path)",
+            "routed to staff without Rasa"} <= {line["event"] for line in ours}
+    ref = logs.conversation_ref(f"messenger:{PAGE_ID}:{sender}")
+    assert all(line["conv"] == ref for line in ours), ours
+    assert all("timestamp" in line and "level" in line for line in lines)
+    raw = json_logs.getvalue()
+    assert "Zebulon" not in raw and "still inside" not in raw and sender not in raw
+
+
+# -- per-sender rate limit -----------------------------------------------------------------
+
+async def test_a_flooding_sender_goes_to_staff_but_emergencies_still_get_the_notice(
+        aiohttp_client, redis_server, platform, redis):
+    settings = settings_for(redis_server, DEAD_RASA, platform.url, rate_limit=3)
+    client = await aiohttp_client(create_app(settings))
+    texts = [f"complaint number {i} about the noise" for i in range(6)]
+    texts.append("he has a knife and is coming at me")
+    for i, text in enumerate(texts):
+        assert (await post_meta(client, messenger_payload(
+            messenger_item("flood", text, mid=f"flood-{i}")))).status == 200
+    # Someone else writing at the same time is not limited by the flood.
+    await post_meta(client, messenger_payload(messenger_item("calm", "what are your hours")))
+    conversation = f"messenger:{PAGE_ID}:flood"
+
+    async def all_in():
+        return len([e for e in await _audit(redis, conversation)
+                    if e["action"] == "message_in"]) == len(texts)
+    await _wait(all_in)
+    await platform.wait_for(lambda: platform.texts_to("calm"))
+    sent = platform.texts_to("flood")
+    assert sent.count(EMERGENCY_NOTICE["en"]) == 1  # over the limit, and still notified
+    assert sent.count(THROTTLED) == 1  # told once, then queued silently
+    meta = await redis.hgetall(keys.conversation(conversation))
+    assert meta["outcome"] == "emergency" and meta["priority"] == "0"
+    transcript = [json.loads(e)["text"] for e in
+                  await redis.lrange(keys.transcript(conversation), 0, -1)]
+    for text in texts:  # nothing the flooder wrote is lost
+        assert text in transcript
+    assert "rate limited" not in (await redis.hgetall(
+        keys.conversation(f"messenger:{PAGE_ID}:calm"))).get("reason", "")
+
+
+# -- retention -----------------------------------------------------------------------------
+
+async def test_records_are_removed_after_the_retention_period(redis):
+    queue = HumanQueue(redis, retention_seconds=1)
+    await queue.enqueue("old", priority=1, fields={"outcome": "human"},
+                        entries=[Entry("citizen", "hello", 1.0)])
+    await queue.claim("old", "dana")
+    await queue.enqueue("older", priority=0, fields={"outcome": "emergency"}, entries=[])
+    await redis.rpush(keys.OUTBOX, json.dumps({"ts": 0, "text": "long ago"}),
+                      json.dumps({"ts": 9e12, "text": "recent"}))
+    assert await queue.audit_log("old") and await queue.transcript("old")
+    await asyncio.sleep(1.2)
+    assert await queue.prune_expired() == 2
+    assert await queue.waiting() == [] and await queue.claimed() == []
+    for conversation in ("old", "older"):
+        assert not await redis.exists(keys.conversation(conversation),
+                                      keys.transcript(conversation), keys.audit(conversation))
+    assert [json.loads(e)["text"] for e in await redis.lrange(keys.OUTBOX, 0, -1)] == ["recent"]
+    # A conversation still within its period stays.
+    kept = HumanQueue(redis, retention_seconds=3600)
+    await kept.enqueue("new", priority=1, fields={"outcome": "human"}, entries=[])
+    assert await kept.prune_expired() == 0 and await kept.waiting() == ["new"]

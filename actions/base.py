@@ -6,9 +6,9 @@ import abc
 import logging
 
 from rasa_sdk import Action
-from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from bot import redis_client
 from bot.department import Department, load_department
 from bot.queue import HumanQueue
 from bot.settings import Settings
@@ -47,14 +47,9 @@ class BeaconAction(Action, abc.ABC):
     def queue(self) -> HumanQueue:
         if BeaconAction._queue is None:
             s = self.settings
-            redis = Redis.from_url(
-                s.redis_url,
-                decode_responses=True,
-                socket_timeout=s.redis_timeout,
-                socket_connect_timeout=s.redis_timeout,
-            )
             BeaconAction._queue = HumanQueue(
-                redis, retention_seconds=s.retention_days * 86400, duty_ttl=s.duty_ttl
+                redis_client.connect(s), retention_seconds=s.retention_seconds,
+                duty_ttl=s.duty_ttl
             )
         return BeaconAction._queue
 

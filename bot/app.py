@@ -8,8 +8,8 @@ from typing import AsyncIterator
 
 import aiohttp
 from aiohttp import web
-from redis.asyncio import Redis
 
+from bot import redis_client
 from bot.appkeys import BACKGROUND, SERVICES, SETTINGS
 from bot.department import Department, load_department
 from bot.gateway.monitor import run_monitor
@@ -46,10 +46,7 @@ def _keep(headers) -> dict:
 async def _services(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     department: Department = load_department(settings.department_file)
-    redis = Redis.from_url(settings.redis_url, decode_responses=True,
-                           socket_timeout=settings.redis_timeout,
-                           socket_connect_timeout=settings.redis_timeout,
-                           health_check_interval=30, retry_on_timeout=True)
+    redis = redis_client.connect(settings, health_check_interval=30)
     http = aiohttp.ClientSession()
     # Built now, not on the first message: an emergency must not wait for it.
     net = await asyncio.get_running_loop().run_in_executor(None, get_safety_net)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass
+from collections import OrderedDict
+from dataclasses import dataclass, field
 from typing import Dict
 
 import aiohttp
@@ -20,6 +21,29 @@ from bot.safety_net import SafetyNet
 from bot.settings import Settings
 
 
+class OfflineNotices:
+    """Message ids whose 911 notice went out while Redis was down, so that the platform's
+    retry, once Redis is back, queues the conversation without a second notice. In memory:
+    a retry that lands on another replica sends the notice again, which is the safe side."""
+
+    def __init__(self, limit: int = 10_000) -> None:
+        self._ids: OrderedDict[str, None] = OrderedDict()
+        self._limit = limit
+
+    def add(self, channel: str, message_id: str) -> bool:
+        """Remember the id; False if it was already there (the notice already went)."""
+        key = f"{channel}:{message_id}"
+        if key in self._ids:
+            return False
+        self._ids[key] = None
+        if len(self._ids) > self._limit:
+            self._ids.popitem(last=False)
+        return True
+
+    def pop(self, channel: str, message_id: str) -> bool:
+        return self._ids.pop(f"{channel}:{message_id}", 0) is None
+
+
 @dataclass
 class Services:
     settings: Settings
@@ -31,6 +55,7 @@ class Services:
     inbox: Inbox
     delivery: Delivery
     rasa: RasaClient
+    offline_notices: OfflineNotices = field(default_factory=OfflineNotices)
 
     @classmethod
     def build(cls, settings: Settings, department: Department, redis: Redis,

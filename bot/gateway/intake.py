@@ -15,6 +15,8 @@ import logging
 import time
 from typing import List, Set
 
+from redis.exceptions import RedisError
+
 from bot import metrics
 from bot.inbox import Accepted
 from bot.logs import about
@@ -49,10 +51,18 @@ async def accept(services: Services, message: Inbound, background: Set[asyncio.T
         "flag": safety.flag,
         "language": safety.language,
     }
-    accepted = await services.inbox.accept(
-        message.channel, message.message_id, message.conversation_id, item,
-        urgent=safety.flag is not None,
-    )
+    try:
+        accepted = await services.inbox.accept(
+            message.channel, message.message_id, message.conversation_id, item,
+            urgent=safety.flag is not None,
+        )
+    except (RedisError, OSError):
+        # The platform gets a 503 and retries later, but a person in danger must not wait
+        # for Redis to come back: the notice goes out now, straight to the platform.
+        if safety.flag and services.offline_notices.add(message.channel, message.message_id):
+            _spawn(background, message.conversation_id,
+                   offline_notice(services, message, safety, item["received"]))
+        raise
     with about(message.conversation_id):
         if not accepted.new:
             metrics.DEDUPE_HITS.labels(message.channel).inc()
@@ -65,18 +75,53 @@ async def accept(services: Services, message: Inbound, background: Set[asyncio.T
             "channel": message.channel, "safety_net": safety.flag, "notice": accepted.notice,
             "throttled": accepted.throttled})
         if accepted.notice:
-            # Sent from a task so the platform gets its 200 at once; kept in a set so it is
-            # neither garbage-collected nor lost at shutdown (the app awaits the set). The
-            # task inherits this block's context, so its log lines name the conversation.
-            task = asyncio.create_task(fast_path(services, message, safety, item["received"]))
-            background.add(task)
-            task.add_done_callback(background.discard)
+            # Already sent while Redis was down: the retry only queues the conversation.
+            sent = services.offline_notices.pop(message.channel, message.message_id)
+            _spawn(background, message.conversation_id,
+                   fast_path(services, message, safety, item["received"], send_notice=not sent))
     await services.publish("message", message.conversation_id, channel=message.channel)
     return accepted
 
 
+def _spawn(background: Set[asyncio.Task], conversation_id: str, coro) -> None:
+    """Run ``coro`` after the platform got its answer; kept in a set so it is neither
+    garbage-collected nor lost at shutdown (the app awaits the set). The task gets its own
+    copy of the context, naming the conversation for its log lines."""
+    with about(conversation_id):
+        task = asyncio.create_task(coro)
+    background.add(task)
+    task.add_done_callback(background.discard)
+
+
+async def offline_notice(services: Services, message: Inbound, safety: SafetyResult,
+                         received: float) -> None:
+    """Redis is down: send the notice on the platform's own API (no outbox, no audit)."""
+    logger.warning("Redis down: sending the 911 notice before the message can be stored")
+    try:
+        await _send_notice(services, message, safety, received)
+    except (RedisError, OSError) as exc:  # web chat and the outbox live in Redis
+        logger.error("could not send the notice while Redis is down: %s", exc)
+
+
+async def _send_notice(services: Services, message: Inbound, safety: SafetyResult,
+                       received: float) -> None:
+    outcome = Outcome.CRISIS if safety.flag == "crisis" else Outcome.EMERGENCY
+    for i, text in enumerate(notice_texts(services, outcome.value, safety.language)):
+        await services.delivery.send(message.conversation_id, message.channel, message.sender,
+                                     text)
+        if i == 0:
+            metrics.REPLY_SECONDS.labels("notice").observe(time.time() - received)
+            logger.info("911 notice sent (fast path)",
+                        extra={"channel": message.channel, "outcome": outcome.value})
+        metrics.MESSAGES_OUT.labels(message.channel, outcome.value).inc()
+        try:
+            await services.audit(message.conversation_id, "bot", "message_out", text)
+        except (RedisError, OSError):
+            pass  # Redis is down: the platform has the message; the log line says it went
+
+
 async def fast_path(services: Services, message: Inbound, safety: SafetyResult,
-                    received: float) -> None:
+                    received: float, *, send_notice: bool = True) -> None:
     conversation = message.conversation_id
     outcome = Outcome.CRISIS if safety.flag == "crisis" else Outcome.EMERGENCY
     try:
@@ -91,12 +136,8 @@ async def fast_path(services: Services, message: Inbound, safety: SafetyResult,
         await services.publish("urgent", conversation, outcome=outcome.value)
     except Exception:  # noqa: BLE001 - the notice must go out even if Redis hiccups
         logger.exception("fast path could not queue")
-    for i, text in enumerate(notice_texts(services, safety.flag or "emergency",
-                                          safety.language)):
-        await services.delivery.send(conversation, message.channel, message.sender, text)
-        if i == 0:
-            metrics.REPLY_SECONDS.labels("notice").observe(time.time() - received)
-            logger.info("911 notice sent (fast path)",
-                        extra={"channel": message.channel, "outcome": outcome.value})
-        metrics.MESSAGES_OUT.labels(message.channel, outcome.value).inc()
+    if send_notice:
+        await _send_notice(services, message, safety, received)
+        return
+    for text in notice_texts(services, outcome.value, safety.language):
         await services.audit(conversation, "bot", "message_out", text)

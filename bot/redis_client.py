@@ -1,0 +1,29 @@
+"""The one way Beacon opens Redis: timeouts from the settings and a retry that survives a
+Redis restart.
+
+After Redis restarts, every pooled connection is dead, and without a retry each one fails
+its next command once (an emergency's fast-path queueing among them). Retrying on a
+connection error is safe for Beacon's commands: a stale connection never delivered the
+command, and the intake script, which decides "new or retry", is idempotent by its dedupe
+marker.
+"""
+
+from __future__ import annotations
+
+from redis.asyncio import Redis
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import ConnectionError, TimeoutError
+from redis.retry import Retry
+
+from bot.settings import Settings
+
+
+def connect(settings: Settings, **extra) -> Redis:
+    return Redis.from_url(
+        settings.redis_url, decode_responses=True,
+        socket_timeout=settings.redis_timeout,
+        socket_connect_timeout=settings.redis_timeout,
+        retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), retries=3),
+        retry_on_error=[ConnectionError, TimeoutError],
+        **extra,
+    )

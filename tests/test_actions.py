@@ -12,6 +12,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from actions.base import BeaconAction
 from actions.triage import ActionTriage
 from bot import keys
+from bot.rasa_client import TRIAGE_PAYLOAD
 from bot.safety_net import get_safety_net
 from bot.settings import PROJECT_ROOT
 from bot.topics import ALL_INTENTS, FALLBACK_INTENT
@@ -56,7 +57,13 @@ def tracker(text: str, intent: str, confidence: float, sender: str = "citizen-1"
 async def run(action, t):
     dispatcher = CollectingDispatcher()
     events = await action.run(dispatcher, t, DOMAIN)
-    return [m["text"] for m in dispatcher.messages], events
+    # The last message tells the gateway the decision (for its metrics and logs), the same
+    # one the slots record; it is not for the citizen.
+    *texts, decision = dispatcher.messages
+    slots = {e["name"]: e["value"] for e in events if e["event"] == "slot"}
+    assert decision["custom"] == {TRIAGE_PAYLOAD: {"outcome": slots["outcome"],
+                                                   "topic": slots["topic"]}}
+    return [m["text"] for m in texts], events
 
 
 async def test_emergency_replies_notice_and_queues_on_top(action, redis):

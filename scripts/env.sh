@@ -12,6 +12,8 @@ export BEACON_RASA_URL="${BEACON_RASA_URL:-http://127.0.0.1:$BEACON_RASA_PORT}"
 export BEACON_STATE_DIR="${BEACON_STATE_DIR:-.beacon}"
 export BEACON_HTTP_HOST="${BEACON_HTTP_HOST:-127.0.0.1}"
 export BEACON_HTTP_PORT="${BEACON_HTTP_PORT:-8080}"
+# Niceness of Rasa and the action server (the gateway keeps 0, so its fast path comes first).
+export BEACON_RASA_NICE="${BEACON_RASA_NICE:-10}"
 # How long conversations, transcripts, audit entries and Rasa's trackers are kept.
 export BEACON_RETENTION_DAYS="${BEACON_RETENTION_DAYS:-365}"
 export BEACON_RETENTION_SECONDS=$((BEACON_RETENTION_DAYS * 86400))

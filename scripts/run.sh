@@ -41,9 +41,11 @@ if [[ -z "${RASA_AUTH_TOKEN:-}" ]]; then
   RASA_AUTH_TOKEN=$(cat "$token_file")
 fi
 
-SANIC_HOST=127.0.0.1 $PY -m rasa_sdk --actions actions --port "$BEACON_ACTION_PORT" &
+# Rasa and its action server yield the CPU to the gateway (nice): on a small machine they
+# take all of it under load, and the gateway's 911 fast path must not wait for a core.
+SANIC_HOST=127.0.0.1 nice -n "$BEACON_RASA_NICE" $PY -m rasa_sdk --actions actions --port "$BEACON_ACTION_PORT" &
 pids+=($!)
-$PY -m rasa run --model "$model" --endpoints endpoints.yml --credentials credentials.yml \
+nice -n "$BEACON_RASA_NICE" $PY -m rasa run --model "$model" --endpoints endpoints.yml --credentials credentials.yml \
   --interface 127.0.0.1 --port "$BEACON_RASA_PORT" --enable-api --auth-token "$RASA_AUTH_TOKEN" &
 pids+=($!)
 

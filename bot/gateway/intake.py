@@ -122,8 +122,14 @@ async def _send_notice(services: Services, message: Inbound, safety: SafetyResul
 
 async def fast_path(services: Services, message: Inbound, safety: SafetyResult,
                     received: float, *, send_notice: bool = True) -> None:
+    """The notice first (every millisecond counts for the person), then the queue."""
     conversation = message.conversation_id
     outcome = Outcome.CRISIS if safety.flag == "crisis" else Outcome.EMERGENCY
+    if send_notice:
+        await _send_notice(services, message, safety, received)
+    else:  # sent while Redis was down: the audit log gets it now
+        for text in notice_texts(services, outcome.value, safety.language):
+            await services.audit(conversation, "bot", "message_out", text)
     try:
         await services.queue.enqueue(
             conversation, priority=outcome.priority, entries=[],
@@ -134,10 +140,6 @@ async def fast_path(services: Services, message: Inbound, safety: SafetyResult,
                     "notice_sent_at": time.time()},
         )
         await services.publish("urgent", conversation, outcome=outcome.value)
-    except Exception:  # noqa: BLE001 - the notice must go out even if Redis hiccups
+    except (RedisError, OSError):
+        # The worker queues it too (at the top: the message is flagged), once Redis answers.
         logger.exception("fast path could not queue")
-    if send_notice:
-        await _send_notice(services, message, safety, received)
-        return
-    for text in notice_texts(services, outcome.value, safety.language):
-        await services.audit(conversation, "bot", "message_out", text)

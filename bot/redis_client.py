@@ -2,17 +2,17 @@
 Redis restart.
 
 After Redis restarts, every pooled connection is dead, and without a retry each one fails
-its next command once (an emergency's fast-path queueing among them). Retrying on a
-connection error is safe for Beacon's commands: a stale connection never delivered the
-command, and the intake script, which decides "new or retry", is idempotent by its dedupe
-marker.
+its next command once (an emergency's fast-path queueing among them). Only a connection
+error is retried: a stale connection never delivered the command. A timeout is not: the
+command may have run, and a second run of the intake script would take its own message for
+a platform retry and drop it (the caller answers 503 instead, and the platform retries).
 """
 
 from __future__ import annotations
 
 from redis.asyncio import Redis
 from redis.backoff import ExponentialBackoff
-from redis.exceptions import ConnectionError, TimeoutError
+from redis.exceptions import ConnectionError
 from redis.retry import Retry
 
 from bot.settings import Settings
@@ -24,6 +24,6 @@ def connect(settings: Settings, **extra) -> Redis:
         socket_timeout=settings.redis_timeout,
         socket_connect_timeout=settings.redis_timeout,
         retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), retries=3),
-        retry_on_error=[ConnectionError, TimeoutError],
+        retry_on_error=[ConnectionError],
         **extra,
     )

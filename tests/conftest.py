@@ -106,6 +106,7 @@ def rasa_stack(redis_server, model_path) -> Iterator[Dict[str, str]]:
         "BEACON_REDIS_DB": "0",
         "BEACON_ACTION_URL": f"http://127.0.0.1:{action_port}/webhook",
         "SANIC_HOST": "127.0.0.1",
+        "SANIC_KEEP_ALIVE_TIMEOUT": "75",  # as scripts/run.sh: see there
         "RASA_TELEMETRY_ENABLED": "false",
     }
     logs = Path(tempfile.mkdtemp(prefix="beacon-rasa-logs-"))

@@ -143,6 +143,7 @@ class RasaStack:
             "BEACON_REDIS_DB": "0",
             "BEACON_ACTION_URL": f"http://127.0.0.1:{self.action_port}/webhook",
             "SANIC_HOST": "127.0.0.1",
+            "SANIC_KEEP_ALIVE_TIMEOUT": "75",  # as scripts/run.sh: see there
             "RASA_TELEMETRY_ENABLED": "false",
         }
         self.actions = Service(

@@ -2,9 +2,11 @@
 answered message, with the model already trained.
 
 The message goes in through the web chat (the one channel that needs no platform secret) and
-the clock stops when its answer can be read back. Every port is a free one and the state
-directory is temporary, so this runs beside anything else on the machine. Ctrl-C (SIGINT)
-then stops the stack the way a person would.
+the clock stops when its answer can be read back. Until Rasa has loaded, the gateway answers
+by itself (the safety net, and "a person will follow up"); the question is then asked again
+until Rasa's own answer comes back, which is the second time reported. Every port is a free
+one and the state directory is temporary, so this runs beside anything else on the
+machine. Ctrl-C (SIGINT) then stops the stack the way a person would.
 
 Usage: .venv/bin/python bench/cold_start.py [--runs 3]
 """
@@ -26,6 +28,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 QUESTION = "what are your lobby hours?"
+# How the gateway's own answer begins when Rasa cannot answer yet (bot/replies.py).
+FALLBACK = ("This account is not monitored", "A member of our staff")
 
 
 def free_port() -> int:
@@ -60,7 +64,7 @@ def one_run(timeout: float) -> dict:
                             stderr=subprocess.STDOUT, start_new_session=True)
     marks: dict = {}
     try:
-        session = None
+        session, seen = None, 0
         while time.monotonic() - started < timeout:
             if proc.poll() is not None:
                 raise RuntimeError(f"run.sh exited with {proc.returncode}; see {log.name}")
@@ -74,17 +78,26 @@ def one_run(timeout: float) -> dict:
                     if sent is None:
                         session = None
             else:
-                body = _json(f"{base}/chat/api/messages?session={session}&after=0")
-                if body and body["messages"]:
-                    marks["first_answer_s"] = time.monotonic() - started
-                    marks["answer"] = body["messages"][0]["text"][:80]
-                    return marks
-            time.sleep(0.1)
+                body = _json(f"{base}/chat/api/messages?session={session}&after={seen}")
+                for reply in (body or {}).get("messages", []):
+                    seen += 1
+                    now = time.monotonic() - started
+                    if "first_answer_s" not in marks:
+                        marks["first_answer_s"], marks["answer"] = now, reply["text"][:80]
+                    if not reply["text"].startswith(FALLBACK):
+                        marks["first_rasa_answer_s"] = now
+                        return marks
+                if body and body["messages"] and "first_rasa_answer_s" not in marks:
+                    # Answered by the safety net while Rasa loads: ask again, as a person would.
+                    _json(f"{base}/chat/api/messages", {"session": session, "text": QUESTION})
+            time.sleep(0.1 if session is None else 0.5)
         raise TimeoutError(f"no answer within {timeout}s; see {log.name}")
     finally:
-        os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C does; run.sh stops Redis last
         try:
+            os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C does; run.sh stops Redis last
             proc.wait(60)
+        except ProcessLookupError:
+            pass  # run.sh had already stopped (its log says why)
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
         log.close()
@@ -100,11 +113,13 @@ def main() -> int:
         marks = one_run(args.timeout)
         results.append(marks)
         print(f"run {i + 1}: gateway up {marks['gateway_up_s']:.1f} s, first answer "
-              f"{marks['first_answer_s']:.1f} s ({marks['answer']!r}...)", file=sys.stderr)
+              f"{marks['first_answer_s']:.1f} s ({marks['answer']!r}...), first from Rasa "
+              f"{marks['first_rasa_answer_s']:.1f} s", file=sys.stderr)
     firsts = [r["first_answer_s"] for r in results]
     print(f"\n| measure | median of {len(results)} | min | max |\n|---|---|---|---|")
     for key, label in (("gateway_up_s", "run command to gateway answering"),
-                       ("first_answer_s", "run command to first answered message")):
+                       ("first_answer_s", "run command to first answered message"),
+                       ("first_rasa_answer_s", "run command to first answer from Rasa")):
         values = [r[key] for r in results]
         print(f"| {label} | {statistics.median(values):.1f} s | {min(values):.1f} s | "
               f"{max(values):.1f} s |")

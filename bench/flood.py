@@ -164,7 +164,8 @@ def main() -> int:
     results = asyncio.run(main_async(args))
     print(f"\n{args.citizens} calm citizens x {args.questions} FAQ questions; flood = one "
           f"sender, {args.flood} messages; {os.cpu_count()} cores\n")
-    print("| run | calm p50 | calm p95 | calm p99 | calm citizens done in | flood replies |")
+    print("| run | calm p50 | calm p95 | calm p99 | calm citizens done in "
+          "| flood replies by then |")
     print("|---|---|---|---|---|---|")
     for r in results:
         print(f"| {r['run']} | {r['p50_ms']:.0f} ms | {r['p95_ms']:.0f} ms | "

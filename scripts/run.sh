@@ -8,6 +8,7 @@ bash scripts/bootstrap.sh
 source scripts/env.sh
 PY=.venv/bin/python
 mkdir -p "$BEACON_STATE_DIR/redis" "$BEACON_STATE_DIR/logs"
+BEACON_STATE_DIR=$(cd "$BEACON_STATE_DIR" && pwd)  # relative or absolute, from here on absolute
 
 pids=()
 cleanup() {
@@ -21,9 +22,9 @@ cleanup() {
 }
 trap cleanup INT TERM EXIT
 
-redis-server --bind 127.0.0.1 --port "$BEACON_REDIS_PORT" --dir "$PWD/$BEACON_STATE_DIR/redis" \
+redis-server --bind 127.0.0.1 --port "$BEACON_REDIS_PORT" --dir "$BEACON_STATE_DIR/redis" \
   --appendonly yes --appendfsync everysec --save 60 1 --protected-mode yes \
-  --logfile "$PWD/$BEACON_STATE_DIR/logs/redis.log" &
+  --logfile "$BEACON_STATE_DIR/logs/redis.log" &
 pids+=($!)
 for _ in $(seq 50); do
   redis-cli -p "$BEACON_REDIS_PORT" ping >/dev/null 2>&1 && break

@@ -83,7 +83,8 @@ class Services:
     async def audit(self, conversation_id: str, actor: str, action: str, detail: str = "") -> None:
         """Append to the conversation's audit log (every message in and out)."""
         entry = {"ts": time.time(), "actor": actor, "action": action, "detail": detail}
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.rpush(keys.audit(conversation_id), json.dumps(entry, ensure_ascii=False))
-            pipe.expire(keys.audit(conversation_id), self.settings.retention_seconds)
-            await pipe.execute()
+        # Two plain commands, not a pipeline: redis-py retries a single command on a dead
+        # pooled connection (after a Redis restart) but not a pipeline, and losing an audit
+        # entry is worse than a moment without a TTL (the next entry sets it again).
+        await self.redis.rpush(keys.audit(conversation_id), json.dumps(entry, ensure_ascii=False))
+        await self.redis.expire(keys.audit(conversation_id), self.settings.retention_seconds)

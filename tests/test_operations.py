@@ -57,6 +57,10 @@ async def test_metrics_count_messages_and_read_the_queue(offline, platform, redi
     await post_meta(offline, payload)
     await post_meta(offline, payload)  # a platform retry: a dedupe hit, not a second message
     await platform.wait_for(lambda: len(platform.texts_to("mx")) >= 2)
+
+    async def queued():  # the fast path queues right after sending the notice
+        return await redis.zscore(keys.QUEUE, f"messenger:{PAGE_ID}:mx") is not None
+    await _wait(queued)
     response = await offline.get("/metrics")
     assert response.status == 200
     assert response.headers["Content-Type"].startswith("text/plain")

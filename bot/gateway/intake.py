@@ -127,10 +127,10 @@ async def fast_path(services: Services, message: Inbound, safety: SafetyResult,
     outcome = Outcome.CRISIS if safety.flag == "crisis" else Outcome.EMERGENCY
     if send_notice:
         await _send_notice(services, message, safety, received)
-    else:  # sent while Redis was down: the audit log gets it now
-        for text in notice_texts(services, outcome.value, safety.language):
-            await services.audit(conversation, "bot", "message_out", text)
     try:
+        if not send_notice:  # sent while Redis was down: the audit log gets it now
+            for text in notice_texts(services, outcome.value, safety.language):
+                await services.audit(conversation, "bot", "message_out", text)
         await services.queue.enqueue(
             conversation, priority=outcome.priority, entries=[],
             fields={"outcome": outcome.value, "channel": message.channel,

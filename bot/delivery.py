@@ -19,6 +19,7 @@ import aiohttp
 from redis.asyncio import Redis
 
 from bot import keys, metrics
+from bot.channels import meta, x
 from bot.messages import INSTAGRAM, MESSENGER, WEBCHAT, X
 from bot.settings import Settings
 
@@ -71,6 +72,13 @@ class Delivery:
         if via is None:
             await self.record_outbox(conversation_id, channel, recipient, text, human_agent)
             return Sent(True, "outbox")
+        # Platform ids were checked at intake; checked again here because a staff reply or a
+        # stored conversation also reaches this point, and an id must never shape a request.
+        valid = meta.valid_id if via == "meta" else x.valid_id
+        if valid(recipient) is None:
+            logger.error("delivery to %s refused: invalid recipient id", channel,
+                         extra={"channel": channel})
+            return Sent(False, via, "invalid recipient id")
         if via == "meta":
             url = f"{self.settings.meta_graph_url}{META_SEND_PATH}"
             params = {"access_token": self.settings.meta_page_access_token}
@@ -83,7 +91,7 @@ class Delivery:
                 bodies.append(body)
             headers: Dict[str, str] = {}
         else:
-            url = f"{self.settings.x_api_url}/2/dm_conversations/with/{recipient}/messages"
+            url = x.send_url(self.settings.x_api_url, recipient)
             params = {}
             bodies = [{"text": text}]
             headers = {"Authorization": f"Bearer {self.settings.x_access_token}"}

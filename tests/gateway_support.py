@@ -34,11 +34,23 @@ def x_signature(body: bytes, secret: str = X_SECRET) -> str:
 _counter = [0]
 
 
+def psid(name: str) -> str:
+    """A page-scoped id (digits, as Meta sends them) that stands for a readable test name."""
+    if name.isdigit():
+        return name
+    return str(int(hashlib.sha256(name.encode()).hexdigest()[:14], 16))
+
+
+def conv_id(name: str) -> str:
+    """The conversation id Beacon gives a Messenger citizen named ``name`` in a test."""
+    return f"messenger:{PAGE_ID}:{psid(name)}"
+
+
 def messenger_item(sender: str, text: str, mid: str | None = None) -> Dict:
     """One `messaging` item as Meta documents it for a text message."""
     _counter[0] += 1
     return {
-        "sender": {"id": sender},
+        "sender": {"id": psid(sender)},
         "recipient": {"id": PAGE_ID},
         "timestamp": int(time.time() * 1000),
         "message": {"mid": mid or f"m_{sender}_{_counter[0]}_{time.time_ns()}", "text": text},
@@ -106,7 +118,7 @@ class FakePlatform:
 
     def texts_to(self, recipient: str) -> List[str]:
         return [s["body"]["message"]["text"] for s in self.sent
-                if s["platform"] == "meta" and s["body"]["recipient"]["id"] == recipient]
+                if s["platform"] == "meta" and s["body"]["recipient"]["id"] == psid(recipient)]
 
     async def wait_for(self, predicate, timeout: float = 30.0) -> None:
         deadline = time.monotonic() + timeout

@@ -13,7 +13,14 @@ import pytest
 from bot import keys
 from bot.app import create_app
 from bot.console.auth import StaffStore, check_password, hash_password
-from tests.gateway_support import DEAD_RASA, messenger_item, messenger_payload, settings_for, signed
+from tests.gateway_support import (
+    DEAD_RASA,
+    conv_id,
+    messenger_item,
+    messenger_payload,
+    settings_for,
+    signed,
+)
 
 PASSWORD = "correct horse battery"
 CHROMIUM = os.environ.get("BEACON_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
@@ -160,7 +167,7 @@ async def test_console_in_chromium(server, platform, redis, aiohttp_client):
                                     in platform.texts_to("citizen-z"), timeout=15)
             await page.locator("#transcript li.staff").first.wait_for(timeout=10000)
             await page.click("#resolve")
-            conversation = "messenger:1029384756:citizen-z"
+            conversation = conv_id("citizen-z")
             for _ in range(50):
                 if (await redis.hget(keys.conversation(conversation), "status")) == "resolved":
                     break

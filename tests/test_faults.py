@@ -24,7 +24,7 @@ from bot.app import create_app
 from bot.replies import EMERGENCY_NOTICE
 from tests.gateway_support import (
     DEAD_RASA,
-    PAGE_ID,
+    conv_id,
     messenger_item,
     messenger_payload,
     post_meta,
@@ -36,10 +36,6 @@ FINGERPRINTING = "how do i get fingerprinted"
 ADDRESS = "what's the station's address"
 EMERGENCY = "theres a man with a gun at the school right now"
 PERSON = "can someone call me back about my case"
-
-
-def conversation(sender: str) -> str:
-    return f"messenger:{PAGE_ID}:{sender}"
 
 
 async def eventually(probe: Callable[[], Awaitable[object]], what: str,
@@ -113,7 +109,7 @@ async def test_redis_killed_and_restarted_mid_traffic(own_redis, platform, aioht
     texts["rk-5"] = EMERGENCY
     for sender in senders:
         assert await send(gateway, sender, texts[sender], mid=f"{sender}-1") == 200
-    ids = [conversation(s) for s in senders]
+    ids = [conv_id(s) for s in senders]
 
     db = Redis.from_url(own_redis.url, decode_responses=True)
     try:
@@ -125,7 +121,7 @@ async def test_redis_killed_and_restarted_mid_traffic(own_redis, platform, aioht
         await eventually(all_queued, "every conversation queued (Rasa is down)")
         queue_before = await db.zrange(keys.QUEUE, 0, -1, withscores=True)
         transcripts_before = {c: await db.lrange(keys.transcript(c), 0, -1) for c in ids}
-        assert queue_before[0][0] == conversation("rk-5")  # the emergency first
+        assert queue_before[0][0] == conv_id("rk-5")  # the emergency first
     finally:
         await db.close(close_connection_pool=True)
 
@@ -161,7 +157,7 @@ async def test_redis_killed_and_restarted_mid_traffic(own_redis, platform, aioht
 
     db = Redis.from_url(own_redis.url, decode_responses=True)
     try:
-        late = conversation("rk-late")
+        late = conv_id("rk-late")
 
         async def late_processed() -> bool:
             return bool(platform.texts_to("rk-late")) and await db.zscore(keys.QUEUE, late) \
@@ -180,7 +176,7 @@ async def test_redis_killed_and_restarted_mid_traffic(own_redis, platform, aioht
             assert before, conversation_id
             assert await db.lrange(keys.transcript(conversation_id), 0, -1) == before
         for sender in senders:
-            citizen = [json.loads(e)["text"] for e in transcripts_before[conversation(sender)]
+            citizen = [json.loads(e)["text"] for e in transcripts_before[conv_id(sender)]
                        if json.loads(e)["role"] == "citizen"]
             assert citizen == [texts[sender]]
         await asyncio.sleep(1.0)
@@ -188,7 +184,7 @@ async def test_redis_killed_and_restarted_mid_traffic(own_redis, platform, aioht
 
         # The emergency's retry, now that Redis is back: queued at the top, no second notice.
         assert (await post_meta(gateway, danger)).status == 200
-        danger_id = conversation("rk-danger")
+        danger_id = conv_id("rk-danger")
 
         async def danger_queued() -> bool:
             return await db.zscore(keys.QUEUE, danger_id) is not None \
@@ -244,7 +240,7 @@ async def test_rasa_killed_and_restarted(stack, redis, redis_server, platform, d
 
     # An emergency: the 911 notice first, then the conversation is queued as an emergency.
     assert await send(gateway, "rs-2", EMERGENCY) == 200
-    emergency = conversation("rs-2")
+    emergency = conv_id("rs-2")
 
     async def emergency_routed() -> bool:
         meta = await redis.hgetall(keys.conversation(emergency))
@@ -260,7 +256,7 @@ async def test_rasa_killed_and_restarted(stack, redis, redis_server, platform, d
 
     # A question: a person will follow up.
     assert await send(gateway, "rs-3", PERSON) == 200
-    person = conversation("rs-3")
+    person = conv_id("rs-3")
     await eventually(lambda: _queued_with_reason(redis, person), "the question routed")
     meta = await redis.hgetall(keys.conversation(person))
     assert meta["outcome"] == "human" and meta["reason"].startswith("rasa unavailable")
@@ -276,7 +272,7 @@ async def test_rasa_killed_and_restarted(stack, redis, redis_server, platform, d
                             and platform.texts_to("rs-4"), 120)
     assert platform.texts_to("rs-1")[1] == department.faq_answer("hours_location")
     assert platform.texts_to("rs-4") == [department.faq_answer("fingerprinting")]
-    assert await redis.zscore(keys.QUEUE, conversation("rs-4")) is None  # answered, not queued
+    assert await redis.zscore(keys.QUEUE, conv_id("rs-4")) is None  # answered, not queued
     assert await health(gateway) == (200, {"redis": "up", "rasa": "up"})
 
 
@@ -296,7 +292,7 @@ async def test_action_server_killed_and_restarted(stack, redis, redis_server, pl
     # Rasa is up but its action fails: its REST channel answers []. The citizen still gets
     # an answer from the gateway, and a person follows up.
     assert await send(gateway, "ak-1", FINGERPRINTING) == 200
-    failed = conversation("ak-1")
+    failed = conv_id("ak-1")
     await eventually(lambda: _queued_with_reason(redis, failed),
                      "the message routed to a person")
     meta = await redis.hgetall(keys.conversation(failed))
@@ -371,7 +367,7 @@ async def test_burst_across_two_gateways_and_two_rasa_servers(
     sender, count = "burst2x2", 40
     texts = [f"burst {i:02d} of {count}: question about my parking ticket" for i in range(count)]
     pattern = re.compile(rf"burst \d\d of {count}: question about my parking ticket")
-    burst = conversation(sender)
+    burst = conv_id(sender)
     async with InboxAppends(redis_server["url"], burst, pattern) as appends:
         statuses = await asyncio.gather(*(
             send(gateways[i % 2], sender, text, mid=f"{sender}-{i}")
@@ -435,7 +431,7 @@ async def test_webhook_retries_at_scale(stack, rasa_stack, redis, redis_server, 
             assert await asyncio.gather(*copies) == [200] * len(copies)
 
     await asyncio.gather(*(converse(c, sender) for c, sender in enumerate(senders)))
-    ids = [conversation(s) for s in senders]
+    ids = [conv_id(s) for s in senders]
 
     async def all_answered() -> bool:
         return all(len(platform.texts_to(s)) >= len(SCALE_TEXTS) for s in senders) \

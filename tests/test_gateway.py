@@ -12,9 +12,9 @@ from bot.replies import EMERGENCY_NOTICE
 from tests.gateway_support import (
     DEAD_RASA,
     META_VERIFY,
-    PAGE_ID,
     X_ACCOUNT,
     X_SECRET,
+    conv_id,
     messenger_item,
     messenger_payload,
     post_meta,
@@ -97,7 +97,7 @@ async def test_burst_from_one_sender_is_processed_in_order(online, platform, red
     for i, text in enumerate(texts):  # each POST returns once accepted, long before Rasa
         assert (await post_meta(online, messenger_payload(
             messenger_item("burst", text, mid=f"burst-{i}")))).status == 200
-    conversation = f"messenger:{PAGE_ID}:burst"
+    conversation = conv_id("burst")
     await platform.wait_for(lambda: len(platform.texts_to("burst")) >= len(texts), timeout=90)
     log = [json.loads(e) for e in await redis.lrange(keys.audit(conversation), 0, -1)]
     assert [e["detail"] for e in log if e["action"] == "message_in"] == texts
@@ -118,7 +118,7 @@ async def test_burst_across_two_gateway_processes_stays_in_order(
         client = first if i % 2 == 0 else second
         assert (await post_meta(client, messenger_payload(
             messenger_item("two", text, mid=f"two-{i}")))).status == 200
-    conversation = f"messenger:{PAGE_ID}:two"
+    conversation = conv_id("two")
     for _ in range(300):
         log = [json.loads(e) for e in await redis.lrange(keys.audit(conversation), 0, -1)]
         seen = [e["detail"] for e in log if e["action"] == "message_in"]
@@ -136,7 +136,7 @@ async def test_emergency_notice_goes_out_while_rasa_is_down(offline, platform, r
     texts = platform.texts_to("e1")
     assert texts[0] == EMERGENCY_NOTICE["en"]
     assert texts.count(EMERGENCY_NOTICE["en"]) == 1
-    conversation = f"messenger:{PAGE_ID}:e1"
+    conversation = conv_id("e1")
     assert await redis.zrange(keys.QUEUE, 0, 0) == [conversation]
     meta = await redis.hgetall(keys.conversation(conversation))
     assert meta["priority"] == "0" and meta["outcome"] == "emergency"
@@ -147,9 +147,9 @@ async def test_rasa_down_routes_to_a_person(offline, platform, redis):
     await platform.wait_for(lambda: platform.texts_to("d1"))
     assert "not monitored 24/7" in platform.texts_to("d1")[0] \
         or "nobody is on duty" in platform.texts_to("d1")[0]
-    meta = await redis.hgetall(keys.conversation(f"messenger:{PAGE_ID}:d1"))
+    meta = await redis.hgetall(keys.conversation(conv_id("d1")))
     assert meta["outcome"] == "human" and meta["reason"].startswith("rasa unavailable")
-    transcript = await redis.lrange(keys.transcript(f"messenger:{PAGE_ID}:d1"), 0, -1)
+    transcript = await redis.lrange(keys.transcript(conv_id("d1")), 0, -1)
     assert "what time do you open" in transcript[0]
 
 
@@ -157,7 +157,7 @@ async def test_emergency_with_rasa_up_does_not_repeat_the_notice(online, platfor
     await post_meta(online, messenger_payload(
         messenger_item("e2", "someone is breaking into my house right now")))
     await platform.wait_for(lambda: platform.texts_to("e2"))
-    conversation = f"messenger:{PAGE_ID}:e2"
+    conversation = conv_id("e2")
     # Wait until Rasa's action has answered too (it records the intent it saw).
     for _ in range(300):
         if await redis.hget(keys.conversation(conversation), "intent"):
@@ -177,7 +177,7 @@ async def held_by_staff(client, platform, redis, sender: str, first_message: str
     queue = HumanQueue(redis, retention_seconds=3600)
     await post_meta(client, messenger_payload(messenger_item(sender, first_message)))
     await platform.wait_for(lambda: platform.texts_to(sender))
-    conversation = f"messenger:{PAGE_ID}:{sender}"
+    conversation = conv_id(sender)
     await queue.claim(conversation, "officer-lee")
     return queue, conversation
 
@@ -220,7 +220,7 @@ async def test_attachment_only_goes_to_a_person(offline, platform, redis):
         {"type": "image", "payload": {"url": "https://example.invalid/p.jpg"}}]}
     await post_meta(offline, messenger_payload(item))
     await platform.wait_for(lambda: platform.texts_to("att"))
-    meta = await redis.hgetall(keys.conversation(f"messenger:{PAGE_ID}:att"))
+    meta = await redis.hgetall(keys.conversation(conv_id("att")))
     assert meta["outcome"] == "human"
 
 
@@ -249,6 +249,38 @@ async def test_x_crc_and_signed_dm(offline, platform):
     response = await offline.post("/webhooks/x", data=own,
                                   headers={"x-twitter-webhooks-signature": x_signature(own)})
     assert (await response.json())["received"] == 0
+
+
+async def test_x_crc_cannot_sign_a_forged_delivery(offline, platform):
+    """The attack of issue 8 item 1: ask the CRC endpoint to "sign" a JSON body, then post
+    that body with the answer as its signature. The CRC endpoint refuses such a token."""
+    forged = json.dumps(x_payload("../../../2/tweets?", "fake emergency, gun at the school"))
+    crc = await offline.get("/webhooks/x", params={"crc_token": forged})
+    assert crc.status == 400
+    # Had it answered, this is the header the attacker would send: refused either way.
+    import base64
+    import hashlib
+    import hmac
+    token = "sha256=" + base64.b64encode(hmac.new(X_SECRET.encode(), forged.encode(),
+                                                  hashlib.sha256).digest()).decode()
+    assert token == x_signature(forged.encode())  # the same HMAC, hence the token's shape rule
+    signed_by_secret = await offline.post("/webhooks/x", data=forged.encode(),
+                                          headers={"x-twitter-webhooks-signature": token})
+    # Even a body signed with the real secret cannot smuggle a path into the send URL.
+    assert signed_by_secret.status == 200 and (await signed_by_secret.json())["received"] == 0
+    await asyncio.sleep(0.5)
+    assert not [s for s in platform.sent if s["platform"] == "x"]
+
+
+async def test_delivery_refuses_an_invalid_recipient(offline, platform):
+    from bot.appkeys import SERVICES
+
+    delivery = offline.app[SERVICES].delivery
+    sent = await delivery.send("x:4455:evil", "x", "../../2/tweets?", "hello")
+    assert not sent.ok and sent.error == "invalid recipient id"
+    sent = await delivery.send("messenger:1:evil", "messenger", "1/../me", "hello")
+    assert not sent.ok
+    assert platform.sent == []
 
 
 # -- web chat, outbox, health -------------------------------------------------------------------
@@ -316,5 +348,5 @@ async def test_unclaimed_emergency_escalates_once(aiohttp_client, redis, redis_s
     await asyncio.sleep(2.5)
     alerts = [s["body"] for s in platform.sent if s["platform"] == "alert"]
     assert len(alerts) == 1
-    assert alerts[0]["conversation"] == f"messenger:{PAGE_ID}:esc"
+    assert alerts[0]["conversation"] == conv_id("esc")
     assert alerts[0]["outcome"] == "emergency" and "unclaimed" in alerts[0]["text"]

@@ -17,7 +17,7 @@ from bot.queue import Entry, HumanQueue
 from bot.replies import EMERGENCY_NOTICE, THROTTLED
 from tests.gateway_support import (
     DEAD_RASA,
-    PAGE_ID,
+    conv_id,
     messenger_item,
     messenger_payload,
     post_meta,
@@ -59,7 +59,7 @@ async def test_metrics_count_messages_and_read_the_queue(offline, platform, redi
     await platform.wait_for(lambda: len(platform.texts_to("mx")) >= 2)
 
     async def queued():  # the fast path queues right after sending the notice
-        return await redis.zscore(keys.QUEUE, f"messenger:{PAGE_ID}:mx") is not None
+        return await redis.zscore(keys.QUEUE, conv_id("mx")) is not None
     await _wait(queued)
     response = await offline.get("/metrics")
     assert response.status == 200
@@ -113,7 +113,7 @@ async def test_logs_are_json_name_the_conversation_and_hide_the_citizen(
     ours = [line for line in lines if line.get("logger", "").startswith("bot")]
     assert {"message accepted", "911 notice sent (fast path)",
             "routed to staff without Rasa"} <= {line["event"] for line in ours}
-    ref = logs.conversation_ref(f"messenger:{PAGE_ID}:{sender}")
+    ref = logs.conversation_ref(conv_id(sender))
     assert all(line["conv"] == ref for line in ours), ours
     assert all("timestamp" in line and "level" in line for line in lines)
     raw = json_logs.getvalue()
@@ -133,7 +133,7 @@ async def test_a_flooding_sender_goes_to_staff_but_emergencies_still_get_the_not
             messenger_item("flood", text, mid=f"flood-{i}")))).status == 200
     # Someone else writing at the same time is not limited by the flood.
     await post_meta(client, messenger_payload(messenger_item("calm", "what are your hours")))
-    conversation = f"messenger:{PAGE_ID}:flood"
+    conversation = conv_id("flood")
 
     async def all_in():
         return len([e for e in await _audit(redis, conversation)
@@ -150,7 +150,7 @@ async def test_a_flooding_sender_goes_to_staff_but_emergencies_still_get_the_not
     for text in texts:  # nothing the flooder wrote is lost
         assert text in transcript
     assert "rate limited" not in (await redis.hgetall(
-        keys.conversation(f"messenger:{PAGE_ID}:calm"))).get("reason", "")
+        keys.conversation(conv_id("calm")))).get("reason", "")
 
 
 # -- retention -----------------------------------------------------------------------------

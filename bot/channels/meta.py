@@ -9,19 +9,35 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 from typing import List, Mapping
 
 from bot.channels import Parsed, PayloadError
 from bot.messages import INSTAGRAM, MESSENGER, Inbound
 
 OBJECTS = {"page": MESSENGER, "instagram": INSTAGRAM}
+# Page ids, page-scoped ids (PSID) and Instagram-scoped ids (IGSID) are decimal numbers.
+_ID = re.compile(r"[0-9]{1,32}")
+# Message ids: "m_..." on Messenger, base64 on Instagram.
+_MID = re.compile(r"[A-Za-z0-9_\-.:=+/]{1,512}")
+
+
+def valid_id(value: object) -> str | None:
+    """The id as a string when it is a Meta page/user id (digits), else None."""
+    text = str(value) if isinstance(value, (str, int)) and not isinstance(value, bool) else ""
+    return text if _ID.fullmatch(text) else None
+
+
+def _same(given: str, expected: str) -> bool:
+    """Constant-time comparison that takes any text (compare_digest refuses non-ASCII str)."""
+    return hmac.compare_digest(given.encode("utf-8", "replace"), expected.encode("utf-8"))
 
 
 def verify_challenge(params: Mapping[str, str], verify_token: str) -> str | None:
     """The ``hub.challenge`` to echo when the subscription request carries our token."""
     if not verify_token or params.get("hub.mode") != "subscribe":
         return None
-    if not hmac.compare_digest(str(params.get("hub.verify_token", "")), verify_token):
+    if not _same(str(params.get("hub.verify_token", "")), verify_token):
         return None
     return params.get("hub.challenge")
 
@@ -30,7 +46,7 @@ def signature_valid(app_secret: str, body: bytes, header: str | None) -> bool:
     if not app_secret or not header or not header.startswith("sha256="):
         return False
     expected = hmac.new(app_secret.encode(), body, hashlib.sha256).hexdigest()
-    return hmac.compare_digest(header[len("sha256="):].strip().lower(), expected)
+    return _same(header[len("sha256="):].strip().lower(), expected)
 
 
 def parse(payload: object) -> Parsed:
@@ -48,7 +64,10 @@ def parse(payload: object) -> Parsed:
         if not isinstance(entry, dict) or not isinstance(entry.get("messaging", []), list):
             ignored += 1
             continue
-        account = str(entry.get("id", ""))
+        account = valid_id(entry.get("id"))
+        if account is None:
+            ignored += len(entry.get("messaging", [])) or 1
+            continue
         for item in entry.get("messaging", []):
             message = _message(channel, account, item)
             if message is None:
@@ -63,8 +82,9 @@ def _message(channel: str, account: str, item: object) -> Inbound | None:
     if not isinstance(item, dict):
         return None
     sender = item.get("sender")
-    sender_id = sender.get("id") if isinstance(sender, dict) else None
-    if not isinstance(sender_id, (str, int)) or str(sender_id) == account:
+    # Ids go into Redis keys, log pseudonyms and send requests: only digits get that far.
+    sender_id = valid_id(sender.get("id")) if isinstance(sender, dict) else None
+    if sender_id is None or sender_id == account:
         return None
     timestamp = item.get("timestamp")
     ts = float(timestamp) / 1000 if isinstance(timestamp, (int, float)) else 0.0
@@ -74,14 +94,16 @@ def _message(channel: str, account: str, item: object) -> Inbound | None:
             return None
         mid = message.get("mid")
         text = message.get("text", "")
-        if not isinstance(mid, str) or not mid or not isinstance(text, str):
+        if not isinstance(mid, str) or not _MID.fullmatch(mid) or not isinstance(text, str):
             return None
         attachments = message.get("attachments") or []
         kinds = tuple(str(a.get("type", "file")) for a in attachments
                       if isinstance(a, dict)) if isinstance(attachments, list) else ()
-        return Inbound(channel, account, str(sender_id), mid, text, ts, kinds)
+        return Inbound(channel, account, sender_id, mid, text, ts, kinds)
     postback = item.get("postback")
     if isinstance(postback, dict) and isinstance(postback.get("title"), str):
         mid = postback.get("mid") or f"postback:{sender_id}:{timestamp}"
-        return Inbound(channel, account, str(sender_id), str(mid), postback["title"], ts)
+        if not isinstance(mid, str) or not _MID.fullmatch(mid):
+            return None
+        return Inbound(channel, account, sender_id, mid, postback["title"], ts)
     return None  # read, delivery, reaction, referral...

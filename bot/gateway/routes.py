@@ -85,7 +85,10 @@ async def x_crc(request: web.Request) -> web.Response:
     token = request.query.get("crc_token")
     if not settings.x_consumer_secret or not token:
         raise web.HTTPBadRequest(reason="crc_token missing or X not configured")
-    return web.json_response(x.crc_response(settings.x_consumer_secret, token))
+    try:
+        return web.json_response(x.crc_response(settings.x_consumer_secret, token))
+    except PayloadError as exc:
+        raise web.HTTPBadRequest(reason=str(exc)) from None
 
 
 @routes.post("/webhooks/x", name="x_webhook")

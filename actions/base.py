@@ -10,6 +10,7 @@ from redis.exceptions import RedisError
 
 from bot import redis_client
 from bot.department import Department, load_department
+from bot.notice_window import NoticeWindow
 from bot.queue import HumanQueue
 from bot.settings import Settings
 
@@ -26,6 +27,7 @@ class BeaconAction(Action, abc.ABC):
     _settings: Settings | None = None
     _department: Department | None = None
     _queue: HumanQueue | None = None
+    _window: NoticeWindow | None = None
 
     @abc.abstractmethod
     def name(self) -> str:
@@ -52,6 +54,12 @@ class BeaconAction(Action, abc.ABC):
                 duty_ttl=s.duty_ttl
             )
         return BeaconAction._queue
+
+    @property
+    def window(self) -> NoticeWindow:
+        if BeaconAction._window is None:
+            BeaconAction._window = NoticeWindow(self.queue.redis, self.settings.notice_window)
+        return BeaconAction._window
 
     async def monitoring(self) -> bool:
         """Whether anyone is on duty; with Redis down, assume nobody (the safe answer)."""

@@ -36,9 +36,20 @@ def transcript_entries(events: List[Dict[str, Any]], replies: List[str], now: fl
     return entries
 
 
+def latest_metadata(tracker: Tracker) -> Dict[str, Any]:
+    """The gateway's metadata for the latest message.
+
+    Rasa 3.6 keeps a message's metadata on its ``user`` event, not in the parse data that
+    ``latest_message`` holds (the NLU graph outputs only text, intent and entities)."""
+    for event in reversed(tracker.events):
+        if event.get("event") == "user":
+            return event.get("metadata") or {}
+    return tracker.latest_message.get("metadata") or {}
+
+
 def queue_fields(tracker: Tracker, triaged: Triaged) -> Dict[str, Any]:
     # The gateway names the platform in the message metadata; Rasa only knows "rest".
-    metadata = tracker.latest_message.get("metadata") or {}
+    metadata = latest_metadata(tracker)
     return {
         "channel": metadata.get("channel") or tracker.get_latest_input_channel() or "unknown",
         "sender": tracker.sender_id,
@@ -66,13 +77,21 @@ class ActionTriage(BeaconAction):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[str, Any]
     ) -> List[Dict[str, Any]]:
         now = time.time()
+        # The gateway says when its intake sent the notice for this very message (and so
+        # opened the window): then this message is not a follow-up of itself.
+        metadata = latest_metadata(tracker)
+        context = None if metadata.get("notice") else await self.window.outcome(
+            tracker.sender_id)
         triaged = triage_parse(
             tracker.latest_message,
             self.department,
             monitoring=await self.monitoring(),
             now=dt.datetime.fromtimestamp(now, dt.timezone.utc),
+            urgent_context=context,
         )
         outcome = triaged.decision.outcome
+        if outcome.urgent and not triaged.decision.followup and not metadata.get("notice"):
+            await self.window.open(tracker.sender_id, outcome.value)
         if outcome.routed:
             try:
                 await self.queue.enqueue(

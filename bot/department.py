@@ -94,6 +94,9 @@ class Department(_Strict):
     holidays: List[Holiday] = []
     faq: Dict[str, NonEmpty]
     canned_replies: Dict[str, NonEmpty] = {}
+    # One line per language Beacon does not answer in (ISO 639-1 code -> text), sent to a
+    # citizen who writes in it; each must tell them to call 911.
+    other_languages: Dict[constr(regex=r"^[a-z]{2,3}$"), NonEmpty] = {}
 
     class Config(_Strict.Config):
         keep_untouched = (cached_property,)
@@ -126,6 +129,13 @@ class Department(_Strict):
             raise ValueError(f"missing answer(s) for topic(s): {', '.join(missing)}")
         if unknown:
             raise ValueError(f"unknown topic(s): {', '.join(unknown)}")
+        return value
+
+    @validator("other_languages")
+    def _says_call_911(cls, value: Dict[str, str]) -> Dict[str, str]:
+        for code, text in value.items():
+            if "911" not in text and "{phones.emergency}" not in text:
+                raise ValueError(f"{code}: the line must tell the citizen to call 911")
         return value
 
     # -- derived facts -------------------------------------------------------------------
@@ -173,7 +183,7 @@ class Department(_Strict):
 
     def check_references(self) -> None:
         """Raise :class:`DepartmentFileError` naming the first text with an unknown fact."""
-        for section in ("faq", "canned_replies"):
+        for section in ("faq", "canned_replies", "other_languages"):
             for key, text in getattr(self, section).items():
                 for name in _PLACEHOLDER.findall(text):
                     if name not in self.facts:

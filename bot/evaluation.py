@@ -19,11 +19,20 @@ class Report:
     outcome_accuracy: float
     confusion: Dict[str, Counter] = field(default_factory=dict)
     errors: List[str] = field(default_factory=list)
+    # The intake tier alone (rules + urgency model): what the gateway's fast path acts on.
+    intake_recall: float = 0.0
+    # Crisis messages that got the crisis outcome, i.e. the 988 line.
+    crisis_988: float = 0.0
+    counts: Dict[str, int] = field(default_factory=dict)
 
-    def format(self) -> str:
+    def format(self, misses: bool = True) -> str:
+        """The figures and confusion; ``misses`` adds every wrong message (never for a blind
+        set: whoever reads its misses turns it into a regression set)."""
         lines = [
-            f"messages: {self.total}",
+            f"messages: {self.total} ({', '.join(f'{k} {v}' for k, v in self.counts.items())})",
             f"emergency+crisis recall: {self.urgent_recall:.3f}",
+            f"intake tier alone (rules + urgency model) recall: {self.intake_recall:.3f}",
+            f"crisis given the 988 line: {self.crisis_988:.3f}",
             f"false alarms (non-urgent given the 911 notice): {self.false_alarm_rate:.3f}",
             f"FAQ topic accuracy: {self.faq_topic_accuracy:.3f}",
             f"overall outcome accuracy: {self.outcome_accuracy:.3f}",
@@ -34,7 +43,7 @@ class Report:
         for gold in OUTCOMES:
             row = self.confusion.get(gold, Counter())
             lines.append(f"{gold:>11} " + " ".join(f"{row.get(o, 0):>9}" for o in OUTCOMES))
-        if self.errors:
+        if self.errors and misses:
             lines += ["", f"errors ({len(self.errors)}):", *self.errors]
         return "\n".join(lines)
 
@@ -50,6 +59,7 @@ def evaluate(gold: Sequence[Mapping], predicted: Sequence[Mapping]) -> Report:
     confusion: Dict[str, Counter] = {o: Counter() for o in OUTCOMES}
     errors: List[str] = []
     urgent = urgent_hit = calm = false_alarm = faq = faq_hit = correct = 0
+    intake_hit = crisis = crisis_hit = 0
     for g, p in zip(gold, predicted, strict=True):
         got = p.get("outcome")
         confusion[g["outcome"]][got] += 1
@@ -57,9 +67,13 @@ def evaluate(gold: Sequence[Mapping], predicted: Sequence[Mapping]) -> Report:
         if g["outcome"] in URGENT:
             urgent += 1
             urgent_hit += got in URGENT
+            intake_hit += p.get("safety_net") is not None
         else:
             calm += 1
             false_alarm += got in URGENT
+        if g["outcome"] == "crisis":
+            crisis += 1
+            crisis_hit += got == "crisis"
         if g["outcome"] == "faq":
             faq += 1
             faq_hit += got == "faq" and p.get("topic") == g.get("topic")
@@ -79,4 +93,7 @@ def evaluate(gold: Sequence[Mapping], predicted: Sequence[Mapping]) -> Report:
         outcome_accuracy=_ratio(correct, len(gold)),
         confusion=confusion,
         errors=errors,
+        intake_recall=_ratio(intake_hit, urgent),
+        crisis_988=_ratio(crisis_hit, crisis),
+        counts=dict(Counter(g["outcome"] for g in gold)),
     )

@@ -19,32 +19,40 @@ from redis.asyncio import Redis
 from bot import keys
 
 # KEYS[1] seen marker, KEYS[2] inbox list, KEYS[3] work list, KEYS[4] pending set,
-# KEYS[5] conversation hash, KEYS[6] the conversation's rate-limit window (hash)
+# KEYS[5] conversation hash, KEYS[6] the conversation's rate-limit window (hash),
+# KEYS[7] the conversation's notice window (string: the outcome the notice was sent for)
 # ARGV[1] conversation id, ARGV[2] JSON item (without "notice"), ARGV[3] dedupe TTL seconds,
-# ARGV[4] '1' when the safety net flagged the message, ARGV[5] messages allowed per window,
-# ARGV[6] window seconds
+# ARGV[4] the safety net's flag ('' when none), ARGV[5] messages allowed per window,
+# ARGV[6] window seconds, ARGV[7] notice window seconds
 # Returns {0, '', 0, 0} for a message seen before (nothing is written), else
 # {1, status, notice, throttled}: the conversation's queue status ('' when none), 1 when the
 # gateway must send the 911 notice now, 1 when the sender is over the rate limit.
 # The notice must not go out while staff hold the conversation (they answer; the hand-off
-# timer sends it if they do not). The item records both decisions, so the worker drops the
-# notice from Rasa's answer instead of sending it twice, and a throttled message skips Rasa
-# (it still reaches staff). A flagged message is never throttled.
+# timer sends it if they do not), nor again within the notice window (one notice per burst;
+# the window is claimed here, atomically, so two flagged messages at once send one notice).
+# The item records the decisions, so the worker drops the notice from Rasa's answer instead
+# of sending it twice, treats a message inside the window as a follow-up of the urgent
+# conversation, and lets a throttled message skip Rasa (it still reaches staff). A flagged
+# message is never throttled.
 _INTAKE = """
 if redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[3]) == false then return {0, '', 0, 0} end
 local status = redis.call('HGET', KEYS[5], 'status') or ''
 local notice = 0
-if ARGV[4] == '1' and status ~= 'claimed' then notice = 1 end
+local in_window = redis.call('EXISTS', KEYS[7]) == 1
+if ARGV[4] ~= '' and status ~= 'claimed' then
+  if redis.call('SET', KEYS[7], ARGV[4], 'NX', 'EX', ARGV[7]) then notice = 1 end
+end
 local count = redis.call('HINCRBY', KEYS[6], 'n', 1)
 if count == 1 then redis.call('EXPIRE', KEYS[6], ARGV[6]) end
 local throttled = 0
 local item = cjson.decode(ARGV[2])
-if count > tonumber(ARGV[5]) and ARGV[4] ~= '1' then
+if count > tonumber(ARGV[5]) and ARGV[4] == '' then
   throttled = 1
   -- The sender is told once per window; later messages are queued silently.
   item['tell_throttled'] = (redis.call('HSETNX', KEYS[6], 'told', '1') == 1)
 end
 item['notice'] = (notice == 1)
+item['urgent_context'] = in_window
 item['throttled'] = (throttled == 1)
 redis.call('RPUSH', KEYS[2], cjson.encode(item))
 redis.call('SADD', KEYS[4], ARGV[1])
@@ -86,23 +94,26 @@ class Inbox:
     """Intake, locking and acknowledgement over one Redis client."""
 
     def __init__(self, redis: Redis, *, dedupe_ttl: int, rate_limit: int = 20,
-                 rate_window: int = 60, lock_ttl_ms: int = 60_000) -> None:
+                 rate_window: int = 60, lock_ttl_ms: int = 60_000,
+                 notice_window: int = 600) -> None:
         self.redis = redis
         self.dedupe_ttl = dedupe_ttl
         self.rate_limit = rate_limit
         self.rate_window = rate_window
         self.lock_ttl_ms = lock_ttl_ms
+        self.notice_window = notice_window
         self._intake = redis.register_script(_INTAKE)
         self._release = redis.register_script(_RELEASE)
         self._ack = redis.register_script(_ACK)
 
     async def accept(self, channel: str, message_id: str, conversation_id: str,
-                     item: Dict, *, urgent: bool) -> Accepted:
+                     item: Dict, *, flag: str | None) -> Accepted:
         new, status, notice, throttled = await self._intake(
             keys=[keys.seen(channel, message_id), keys.inbox(conversation_id), keys.WORK,
-                  keys.PENDING, keys.conversation(conversation_id), keys.rate(conversation_id)],
+                  keys.PENDING, keys.conversation(conversation_id), keys.rate(conversation_id),
+                  keys.notice_window(conversation_id)],
             args=[conversation_id, json.dumps(item, ensure_ascii=False), self.dedupe_ttl,
-                  "1" if urgent else "0", self.rate_limit, self.rate_window],
+                  flag or "", self.rate_limit, self.rate_window, self.notice_window],
         )
         return Accepted(new=bool(new), status=status, notice=bool(notice),
                         throttled=bool(throttled))

@@ -70,6 +70,13 @@ def rate(conversation_id: str) -> str:
     return f"{PREFIX}:rate:{conversation_id}"
 
 
+def notice_window(conversation_id: str) -> str:
+    """Set (with a TTL of the notice window) when the conversation got the 911 notice; its
+    value is the outcome ("emergency" or "crisis"). While it exists the notice is not sent
+    again, and follow-ups are treated as part of the urgent conversation."""
+    return f"{PREFIX}:notice:{conversation_id}"
+
+
 def conversation_lock(conversation_id: str) -> str:
     """Held (with a TTL) by the one worker processing the conversation's inbox."""
     return f"{PREFIX}:convlock:{conversation_id}"

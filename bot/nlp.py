@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import unicodedata
 from functools import cache
 from pathlib import Path
 
@@ -12,13 +11,6 @@ from spacy.lang.en.stop_words import STOP_WORDS as EN_STOP
 from spacy.lang.es.stop_words import STOP_WORDS as ES_STOP
 from spacy.language import Language
 
-# Zero-width and bidi control characters: invisible, and they split words for the matcher.
-_INVISIBLE = dict.fromkeys(
-    [0x200B, 0x200C, 0x200D, 0x2060, 0xFEFF, 0x200E, 0x200F, *range(0x202A, 0x202F),
-     *range(0x2066, 0x206A)]
-)
-_QUOTES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u201c": '"', "\u201d": '"', "\u00b4": "'"})
-_ELONGATED = re.compile(r"([^\W\d_])\1{2,}")
 # Words that only one of the two languages uses, so that the overlap ("a", "me") does not vote.
 _ES_ONLY = frozenset(ES_STOP - EN_STOP) | {
     "ayuda", "policía", "policia", "casa", "hay", "está", "esta", "por", "favor", "quiero",
@@ -26,16 +18,6 @@ _ES_ONLY = frozenset(ES_STOP - EN_STOP) | {
     "dónde", "donde", "multa", "carro", "coche",
 }
 _EN_ONLY = frozenset(EN_STOP - ES_STOP) | {"help", "please", "police", "my", "is", "the"}
-
-
-def normalize(text: str) -> str:
-    """Lower-case, fold look-alike characters, drop invisible ones, shorten elongations.
-
-    "HELLLLP!!" becomes "hellp!!": runs of three or more letters are cut to two, which
-    keeps real double letters ("kill", "speed") intact.
-    """
-    text = unicodedata.normalize("NFKC", text).translate(_INVISIBLE).translate(_QUOTES)
-    return _ELONGATED.sub(r"\1\1", text.lower())
 
 
 def blank_pipeline(lang: str) -> Language:
@@ -60,8 +42,51 @@ def save_pipeline(lang: str, path: Path) -> Path:
     return path
 
 
+# Languages whose speakers US cities serve most after English and Spanish (the department
+# file holds one line for each), and others the identifier may name instead of them.
+OTHER_LANGUAGES = ("zh", "vi", "tl", "ar", "ko", "ru", "ht", "fr")
+_IDENTIFIED = ("en", "es", *OTHER_LANGUAGES, "pt", "de", "it", "pl", "uk", "ja", "hi", "fa",
+               "ur", "pa", "bn", "he", "th", "el", "am", "so", "hy", "km", "lo", "my")
+_LATIN = re.compile(r"[A-Za-z\u00C0-\u024F\u1E00-\u1EFF]")
+# A Latin-script message counts as another language only when the identifier is this sure
+# and it has this many words: short English and Spanish slang ("ok", "lol", "k bueno") is
+# noise to a character model, and answering it in English is the safer mistake.
+_OTHER_LATIN_MIN_PROB = 0.95
+_OTHER_LATIN_MIN_WORDS = 4
+
+
+@cache
+def _identifier():
+    """py3langid's model (shipped in the wheel), restricted to the languages above."""
+    from py3langid.langid import MODEL_FILE, LanguageIdentifier
+
+    identifier = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
+    identifier.set_languages(list(_IDENTIFIED))
+    return identifier
+
+
 def detect_language(text: str) -> str:
-    """'es' when the message reads as Spanish, else 'en' (English is the department's default)."""
+    """The message's language: 'en', 'es', or another ISO 639-1 code.
+
+    Messages in another script (Chinese, Arabic, Korean, Cyrillic...) are named by the
+    identifier; Latin-script ones only when it is sure (see above), else English or Spanish
+    by the words only one of the two uses (English is the department's default)."""
+    letters = [c for c in text if c.isalpha()]
+    if letters:
+        latin = sum(bool(_LATIN.match(c)) for c in letters)
+        if latin < len(letters) / 2:
+            language, _ = _identifier().classify(text)
+            if language not in ("en", "es"):
+                return language
+        elif len(text.split()) >= _OTHER_LATIN_MIN_WORDS:
+            language, probability = _identifier().classify(text)
+            if language not in ("en", "es") and probability >= _OTHER_LATIN_MIN_PROB:
+                return language
+    return _english_or_spanish(text)
+
+
+def _english_or_spanish(text: str) -> str:
+    """'es' when the message reads as Spanish, else 'en'."""
     words = re.findall(r"[^\W\d_]+", text.lower())
     es = sum(w in _ES_ONLY for w in words) + 2 * sum(c in "ñ¿¡áéíóú" for c in text.lower())
     en = sum(w in _EN_ONLY for w in words)

@@ -59,6 +59,14 @@ THROTTLED = (
     "We have received your messages. You have sent a lot in a short time, so they now go "
     "straight to our staff, who will read every one. If this is an emergency, call 911."
 )
+# A follow-up inside the notice window (bot.keys.notice_window): the conversation is urgent,
+# so no FAQ answer or "someone will follow up" that would contradict the notice.
+URGENT_FOLLOW_UP = {
+    "en": ("We have added this to your urgent message for our staff. If anyone is in danger "
+           "now, call 911."),
+    "es": ("Agregamos esto a su mensaje urgente para nuestro personal. Si alguien está en "
+           "peligro ahora, llame al 911."),
+}
 SPANISH_FOLLOW_UP = "Un miembro de nuestro personal le responderá aquí (en español si lo prefiere)."
 SMALLTALK = {
     "greet": (
@@ -96,9 +104,19 @@ def render_replies(
     now: dt.datetime,
     language: str = "en",
 ) -> List[str]:
-    """The messages the citizen gets, in order; urgent notices always come first."""
+    """The messages the citizen gets, in order; urgent notices always come first.
+
+    In a language Beacon does not answer in, the department's one line in that language
+    comes first (it says to call 911 and that a person will read the message)."""
     spanish = language == "es"
     replies: List[str] = []
+    if decision.followup:
+        return [URGENT_FOLLOW_UP["es" if spanish else "en"]]
+    other = department.other_languages.get(language)
+    if other:
+        replies.append(department.render(other))
+        if not decision.outcome.urgent:
+            return replies
     if decision.outcome.urgent:
         if spanish:
             replies.append(EMERGENCY_NOTICE["es"])

@@ -32,6 +32,11 @@ class Triaged:
             "intent": self.intent,
             "confidence": round(self.confidence, 4),
             "safety_net": self.safety.flag,
+            # Which intake tier flagged it ("rules" or "model"; None when neither did): what
+            # the gateway's fast path acts on before Rasa answers.
+            "tier": self.safety.tier,
+            "urgency": round(self.safety.urgency, 4),
+            "language": self.safety.language,
             "replies": self.replies,
         }
 
@@ -43,6 +48,7 @@ def triage_parse(
     monitoring: bool,
     now: dt.datetime,
     net: SafetyNet | None = None,
+    urgent_context: str | None = None,
 ) -> Triaged:
     """Decide and render replies for one parsed message.
 
@@ -59,7 +65,8 @@ def triage_parse(
         if isinstance(raw_safety, dict)
         else (net or get_safety_net()).check(text)
     )
-    decision = decide(intent, confidence, safety, parse_data.get("intent_ranking") or [])
+    decision = decide(intent, confidence, safety, parse_data.get("intent_ranking") or [],
+                      urgent_context=urgent_context)
     replies = render_replies(
         decision, department, monitoring=monitoring, now=now, language=safety.language
     )

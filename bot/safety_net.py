@@ -1,8 +1,13 @@
-"""The deterministic safety net: emergency and crisis language, English and Spanish.
+"""The safety net: emergency and crisis language, by rules and by the urgency model.
 
 It runs inside Rasa's NLU pipeline (``bot.nlu_component``) and, without Rasa, in the
-gateway and the CLI. It is rule-based on purpose: it catches what the classifier misses
-(typos, run-ons, urgency buried after a "thanks"), and its rules can be read and tested.
+gateway's intake, the CLI and the Rasa-down path: one :meth:`SafetyNet.check`, so all of
+them flag the same messages. Two tiers:
+
+* rules (spaCy Matcher, English and Spanish): precise, readable, tested one by one; they
+  catch what a classifier misses (typos, run-ons, urgency buried after a "thanks");
+* the urgency model (``bot.urgency``): danger described by the situation rather than by a
+  crime word, at a threshold chosen by cross-validation; it decides only when no rule fired.
 
 A match is taken back when it is
 
@@ -28,24 +33,15 @@ from spacy.matcher import Matcher
 from spacy.tokens import Doc, Span
 
 from bot import safety_patterns as sp
-from bot.nlp import detect_language, normalize, shared_pipeline
+from bot.nlp import detect_language, shared_pipeline
+from bot.text import normalize, spell_out
+from bot.urgency import UrgencyModel
 
 # The key under which the result travels in Rasa's parse data.
 SAFETY_NET_KEY = "safety_net"
 EMERGENCY = "emergency"
 CRISIS = "crisis"
 
-# Spelled-out contractions, so that patterns and negation see one form ("can not").
-_CONTRACTIONS = [
-    (re.compile(r"\bwon'?t\b"), "will not"),
-    (re.compile(r"\bcan'?t\b|\bcannot\b"), "can not"),
-    (re.compile(r"\bain'?t\b"), "is not"),
-    (re.compile(r"\b(do|does|did|is|are|was|were|have|has|had|could|would|should)n'?t\b"),
-     r"\1 not"),
-    (re.compile(r"\bi'?m\b"), "i am"),
-    (re.compile(r"\b(you|we|they)'re\b"), r"\1 are"),
-    (re.compile(r"\b(he|she|it|someone|somebody|there|that)'s\b"), r"\1 is"),
-]
 _PRESENT_AUX = frozenset("is are am 's 're está esta están estan estoy estamos".split())
 _PAST_AUX = frozenset("was were had did fue fueron estaba estaban había habia".split())
 _NEGATION_WINDOW = 3
@@ -79,6 +75,9 @@ class SafetyResult:
     language: str
     hits: Tuple[Hit, ...] = ()
     cues: Tuple[str, ...] = ()
+    # Which tier raised the flag ("rules" or "model"), and the model's P(urgent).
+    tier: str | None = None
+    urgency: float = 0.0
 
     def as_dict(self) -> Dict:
         return {
@@ -86,6 +85,8 @@ class SafetyResult:
             "language": self.language,
             "hits": [asdict(h) for h in self.hits],
             "cues": list(self.cues),
+            "tier": self.tier,
+            "urgency": round(self.urgency, 4),
         }
 
     @classmethod
@@ -95,14 +96,9 @@ class SafetyResult:
             language=data.get("language", "en"),
             hits=tuple(Hit(**h) for h in data.get("hits", [])),
             cues=tuple(data.get("cues", [])),
+            tier=data.get("tier"),
+            urgency=float(data.get("urgency") or 0.0),
         )
-
-
-def spell_out(text: str) -> str:
-    """Expand contractions after :func:`normalize` ("can't" and "cant" -> "can not")."""
-    for pattern, replacement in _CONTRACTIONS:
-        text = pattern.sub(replacement, text)
-    return text
 
 
 def compile_pattern(nlp: Language, text: str) -> List[Dict]:
@@ -146,9 +142,12 @@ def _build(lang: str, groups: Dict[str, Sequence[str]], negators: frozenset) -> 
 
 
 class SafetyNet:
-    """Compiled English and Spanish rules; :meth:`check` is pure and thread-safe to call."""
+    """Compiled English and Spanish rules and, when given, the urgency model.
 
-    def __init__(self) -> None:
+    :meth:`check` is pure and thread-safe to call. ``SafetyNet()`` is the rules alone."""
+
+    def __init__(self, urgency: UrgencyModel | None = None) -> None:
+        self.urgency = urgency
         self._languages = (
             _build(
                 "en",
@@ -175,8 +174,15 @@ class SafetyNet:
         active = {h.label.split(".")[0] for h in hits if h.active}
         flag = CRISIS if CRISIS in active else EMERGENCY if EMERGENCY in active else None
         cues = tuple(sorted({h.label for h in hits if h.active and h.label.startswith("cue.")}))
+        tier = "rules" if flag else None
+        score = 0.0
+        if self.urgency is not None:
+            model_flag, score = self.urgency.flag(text or "")
+            if flag is None and model_flag is not None:
+                flag, tier = model_flag, "model"
         return SafetyResult(
-            flag=flag, language=detect_language(clean), hits=tuple(hits), cues=cues
+            flag=flag, language=detect_language(clean), hits=tuple(hits), cues=cues,
+            tier=tier, urgency=score,
         )
 
     def _hits(self, compiled: _Language, doc: Doc) -> Iterable[Hit]:
@@ -287,5 +293,8 @@ def _dedupe(hits: List[Hit]) -> List[Hit]:
 
 @cache
 def get_safety_net() -> SafetyNet:
-    """The process's safety net, compiled on first use (about a second), never at import."""
-    return SafetyNet()
+    """The process's safety net (rules and the current urgency model), built on first use
+    (about a second), never at import."""
+    from bot import urgency
+
+    return SafetyNet(urgency.current())

@@ -15,6 +15,7 @@ from bot import keys
 from bot.delivery import Delivery
 from bot.department import Department
 from bot.inbox import Inbox
+from bot.notice_window import NoticeWindow
 from bot.queue import HumanQueue
 from bot.rasa_client import RasaClient
 from bot.safety_net import SafetyNet
@@ -55,6 +56,7 @@ class Services:
     inbox: Inbox
     delivery: Delivery
     rasa: RasaClient
+    window: NoticeWindow
     offline_notices: OfflineNotices = field(default_factory=OfflineNotices)
 
     @classmethod
@@ -69,9 +71,11 @@ class Services:
             queue=HumanQueue(redis, retention_seconds=settings.retention_seconds,
                              duty_ttl=settings.duty_ttl),
             inbox=Inbox(redis, dedupe_ttl=settings.dedupe_ttl, rate_limit=settings.rate_limit,
-                        rate_window=settings.rate_window),
+                        rate_window=settings.rate_window,
+                        notice_window=settings.notice_window),
             delivery=Delivery(redis, http, settings),
             rasa=RasaClient(http, settings.rasa_url, settings.rasa_timeout),
+            window=NoticeWindow(redis, settings.notice_window),
         )
 
     async def publish(self, kind: str, conversation_id: str = "", **data: object) -> None:

@@ -67,6 +67,9 @@ class Settings:
     # A held conversation whose citizen writes something urgent gets the 911 notice anyway
     # when no staff reply follows within this many seconds.
     handoff_notice_after: int = 60
+    # After the 911 notice, a conversation stays urgent this long: the full notice is not
+    # repeated for every message of a burst, and follow-ups get no contradicting answer.
+    notice_window: int = 600
     # An unclaimed emergency or crisis older than this raises the escalation alert.
     escalate_after: int = 120
     escalation_webhook: str = ""
@@ -116,6 +119,7 @@ class Settings:
             x_access_token=env.get("X_ACCESS_TOKEN", ""),
             x_api_url=_url(env, "X_API_URL", "https://api.twitter.com"),
             handoff_notice_after=_int(env, "BEACON_HANDOFF_NOTICE_S", 60),
+            notice_window=_int(env, "BEACON_NOTICE_WINDOW_S", 600),
             escalate_after=_int(env, "BEACON_ESCALATE_AFTER_S", 120),
             escalation_webhook=env.get("BEACON_ESCALATION_WEBHOOK", ""),
             max_body_bytes=_int(env, "BEACON_MAX_BODY_BYTES", 256 * 1024),

@@ -59,7 +59,13 @@ def ensure_spacy_pipeline(root: Path = PROJECT_ROOT) -> Path:
 
 
 def train(root: Path = PROJECT_ROOT, force: bool = False) -> Path:
-    """Train unless a model for exactly these inputs exists; return the model's path."""
+    """Train unless a model for exactly these inputs exists; return the model's path.
+
+    The urgency model (seconds) is trained first: the gateway, the CLI and Rasa's pipeline
+    component all load it, and Rasa's own training does not need it."""
+    from bot import urgency
+
+    urgency.train(root, force=force)
     ensure_spacy_pipeline(root)
     target = model_path(root)
     if target.exists() and not force:

@@ -5,12 +5,22 @@ The Rasa action, the CLI, the gateway (when Rasa is down) and the tests all call
 
 Order of precedence, safety first:
 
-1. The safety net's crisis flag, then its emergency flag: deterministic rules win.
-2. The classifier's urgent intents (``crisis``, ``emergency``) at modest confidence.
-3. When the classifier is unsure and anything looks urgent (an urgent intent near the top
-   of the ranking, or a weak cue such as "help" or "gun"), the emergency notice: a false
-   alarm costs a citizen one extra paragraph, a miss can cost a life.
+1. The safety net's crisis flag, then its emergency flag (its rules, or the urgency model at
+   the threshold cross-validation chose): the same flag the gateway's intake acted on.
+2. A message in a language Beacon does not answer in goes to a person (the intent model
+   knows English and Spanish only; its guess on Chinese or Arabic text is noise).
+3. The intent classifier's urgent intents (``crisis``, ``emergency``) as its top intent.
 4. Otherwise the top intent, with unsure or unknown ones going to a person.
+
+Inside a conversation's notice window (the 911 notice went out minutes ago) every message
+but smalltalk is a follow-up of the urgent conversation: it stays urgent, at the top of the
+queue, and gets a short acknowledgement instead of the notice again or of an answer that
+would contradict it ("he's got something in his hand now" is not a question for the FAQ).
+
+An earlier rule sent the notice whenever the classifier was unsure and an urgent intent had
+0.15 of the ranking, or a weak cue ("help", "gun") appeared: on text unlike the training
+data (timers, translations, tweets) the classifier is always unsure, so that rule fired on
+everything unfamiliar. The urgency model replaces it with a calibrated score.
 """
 
 from __future__ import annotations
@@ -28,14 +38,12 @@ from bot.topics import (
     topic_of,
 )
 
+# The languages the intent model was trained on and Beacon answers in.
+ANSWERED_LANGUAGES = ("en", "es")
 # An urgent top intent needs only this much confidence to count.
 URGENT_MIN_CONFIDENCE = 0.30
 # Any other top intent needs this much, or the message goes to a person.
 MIN_CONFIDENCE = 0.45
-# The classifier counts as "unsure" below this top confidence ...
-UNSURE_BELOW = 0.70
-# ... and then an urgent intent with at least this much in the ranking sends the notice.
-URGENT_RUNNER_UP = 0.15
 
 
 class Outcome(str, enum.Enum):
@@ -68,8 +76,10 @@ class Decision:
     outcome: Outcome
     topic: str | None
     reason: str
-    # The intent the decision rests on (the classifier's top one, or the urgent runner-up).
+    # The intent the decision rests on (the classifier's top one).
     intent: str | None = None
+    # A follow-up inside the notice window: urgent, but the notice is not repeated.
+    followup: bool = False
 
 
 def decide(
@@ -77,17 +87,34 @@ def decide(
     confidence: float,
     safety: SafetyResult,
     ranking: Sequence[Mapping] = (),
+    urgent_context: str | None = None,
 ) -> Decision:
     """Turn the classifier's view and the safety net's flags into one outcome.
 
     ``ranking`` is Rasa's ``intent_ranking`` (dicts with ``name`` and ``confidence``); when
     Rasa's FallbackClassifier replaced the intent with ``nlu_fallback``, the ranking still
-    holds what the classifier thought.
+    holds what the classifier thought. ``urgent_context`` is the outcome whose notice window
+    is open in this conversation (None when there is none, or when this message opened it).
     """
+    decision = _decide(intent, confidence, safety, ranking)
+    if urgent_context in (CRISIS, EMERGENCY) and decision.outcome is not Outcome.SMALLTALK:
+        # The graver of the two outcomes stands: a crisis stays a crisis.
+        outcome = Outcome.CRISIS if CRISIS in (urgent_context, decision.outcome.value) \
+            else Outcome.EMERGENCY
+        return Decision(outcome, None, f"follow-up in an urgent conversation "
+                        f"({decision.reason})", decision.intent, followup=True)
+    return decision
+
+
+def _decide(intent: str | None, confidence: float, safety: SafetyResult,
+            ranking: Sequence[Mapping]) -> Decision:
+    tier = safety.tier or "rules"
     if safety.flag == CRISIS:
-        return Decision(Outcome.CRISIS, None, "safety net: crisis language", intent)
+        return Decision(Outcome.CRISIS, None, f"safety net ({tier}): crisis", intent)
     if safety.flag == EMERGENCY:
-        return Decision(Outcome.EMERGENCY, None, "safety net: emergency language", intent)
+        return Decision(Outcome.EMERGENCY, None, f"safety net ({tier}): emergency", intent)
+    if safety.language not in ANSWERED_LANGUAGES:
+        return Decision(Outcome.HUMAN, None, f"language: {safety.language}", intent)
 
     scores = {r.get("name"): float(r.get("confidence") or 0.0) for r in ranking}
     if intent and intent not in scores:
@@ -97,18 +124,6 @@ def decide(
 
     if top in URGENT_INTENTS and top_score >= URGENT_MIN_CONFIDENCE:
         return Decision(_urgent(top), None, f"classifier: {top} {top_score:.2f}", top)
-    if top_score < UNSURE_BELOW:
-        runner = max(URGENT_INTENTS, key=lambda name: scores.get(name, 0.0))
-        if scores.get(runner, 0.0) >= URGENT_RUNNER_UP:
-            return Decision(
-                _urgent(runner), None,
-                f"unsure ({top} {top_score:.2f}) and {runner} {scores[runner]:.2f}", runner,
-            )
-        if safety.cues:
-            return Decision(
-                Outcome.EMERGENCY, None,
-                f"unsure ({top} {top_score:.2f}) and urgent cues {', '.join(safety.cues)}", top,
-            )
     if top is None or top_score < MIN_CONFIDENCE:
         return Decision(Outcome.HUMAN, None, f"unsure ({top} {top_score:.2f})", top)
     topic = topic_of(top)

@@ -25,18 +25,22 @@ async def reset_services():
     if BeaconAction._queue is not None:
         await BeaconAction._queue.redis.close(close_connection_pool=True)
     BeaconAction._settings = BeaconAction._department = BeaconAction._queue = None
+    BeaconAction._window = None
 
 
 @pytest.fixture
-async def action(redis_server, monkeypatch):
+async def action(redis_server, redis, monkeypatch):
     monkeypatch.setenv("BEACON_REDIS_URL", redis_server["url"])
     monkeypatch.setenv("BEACON_REDIS_TIMEOUT_MS", "500")
+    # Each test starts a fresh conversation: no notice window left by an earlier one.
+    await redis.delete(keys.notice_window("citizen-1"))
     await reset_services()
     yield ActionTriage()
     await reset_services()
 
 
-def tracker(text: str, intent: str, confidence: float, sender: str = "citizen-1") -> Tracker:
+def tracker(text: str, intent: str, confidence: float, sender: str = "citizen-1",
+            metadata: dict | None = None) -> Tracker:
     now = time.time()
     parse = {
         "text": text,
@@ -49,7 +53,7 @@ def tracker(text: str, intent: str, confidence: float, sender: str = "citizen-1"
         {"event": "user", "text": "hello", "timestamp": now - 30, "parse_data": {}},
         {"event": "bot", "text": "Hi! This is the automated assistant", "timestamp": now - 29},
         {"event": "user", "text": text, "timestamp": now - 1, "parse_data": parse,
-         "input_channel": "rest"},
+         "input_channel": "rest", "metadata": metadata or {}},
     ]
     return Tracker(sender, {}, parse, events, False, None, None, "action_listen")
 
@@ -98,6 +102,30 @@ async def test_human_after_hours_vs_on_duty(action, redis):
     texts, _ = await run(action, tracker("hello? anyone there", "human", 0.9, sender="c-2"))
     assert texts[-1] == "A member of our staff will reply here shortly."
     assert await redis.zrange(keys.QUEUE, 0, -1) == ["citizen-1", "c-2"]
+
+
+async def test_an_urgent_answer_opens_the_notice_window(action, redis, department):
+    """The notice came from Rasa's turn (no intake flag): the action opens the window, so
+    the next message, a question, is a follow-up of the urgent conversation."""
+    from bot.replies import URGENT_FOLLOW_UP
+
+    await run(action, tracker("i dont want to be alive anymore", "crisis", 0.8))
+    assert await redis.get(keys.notice_window("citizen-1")) == "crisis"
+    texts, events = await run(action, tracker("what are your lobby hours",
+                                              "faq_hours_location", 0.95))
+    assert texts == [URGENT_FOLLOW_UP["en"]]
+    assert {"event": "slot", "name": "outcome", "value": "crisis", "timestamp": None} in events
+    meta = await redis.hgetall(keys.conversation("citizen-1"))
+    assert meta["priority"] == "0" and meta["outcome"] == "crisis"
+
+
+async def test_the_message_that_opened_the_window_is_not_its_own_followup(action, redis):
+    # Intake flagged it, sent the notice and opened the window (the gateway says so in the
+    # metadata): Rasa's answer is the full notice, which the gateway drops as already sent.
+    await redis.set(keys.notice_window("citizen-1"), "emergency", ex=60)
+    texts, _ = await run(action, tracker("someone is breaking in right now", "emergency", 0.9,
+                                         metadata={"notice": True}))
+    assert "call 911" in texts[0] and len(texts) > 1
 
 
 async def test_crisis_includes_988(action, redis):

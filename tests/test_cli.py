@@ -32,7 +32,7 @@ def test_triage_cli_writes_only_json_lines(model_path, redis_server):
     assert len(records) == 5
     lobby, shooting, bad_json, no_text, crisis = records
     assert set(lobby) == {"text", "outcome", "topic", "intent", "confidence", "safety_net",
-                          "replies"}
+                          "tier", "urgency", "language", "replies"}
     assert (lobby["outcome"], lobby["topic"]) == ("faq", "hours_location")
     assert shooting["outcome"] == "emergency" and "call 911" in shooting["replies"][0]
     assert "error" in bad_json and "error" in no_text

@@ -18,6 +18,7 @@ from tests.gateway_support import (
     messenger_item,
     messenger_payload,
     post_meta,
+    psid,
     settings_for,
     x_payload,
     x_signature,
@@ -140,6 +141,63 @@ async def test_emergency_notice_goes_out_while_rasa_is_down(offline, platform, r
     assert await redis.zrange(keys.QUEUE, 0, 0) == [conversation]
     meta = await redis.hgetall(keys.conversation(conversation))
     assert meta["priority"] == "0" and meta["outcome"] == "emergency"
+
+
+async def test_model_only_emergency_gets_the_notice_at_intake_with_rasa_stopped(
+        offline, platform, redis):
+    """The urgency model, not a rule, recognises it; Rasa is down; the notice goes first."""
+    from tests.test_urgency import model_only_urgent
+
+    (text,) = model_only_urgent(limit=1)
+    await post_meta(offline, messenger_payload(messenger_item("tier1", text)))
+    await platform.wait_for(lambda: platform.texts_to("tier1"))
+    texts = platform.texts_to("tier1")
+    assert texts[0] in (EMERGENCY_NOTICE["en"], EMERGENCY_NOTICE["es"]), texts
+    meta = await redis.hgetall(keys.conversation(conv_id("tier1")))
+    assert meta["priority"] == "0" and meta["tier"] == "model" and meta["notice_sent_at"]
+
+
+async def test_one_notice_per_burst_and_followups_stay_urgent(offline, platform, redis):
+    """Two urgent messages and a question in a row: one notice, no FAQ or routing answer
+    that would contradict it, and the conversation stays at the top of the queue."""
+    from bot.replies import URGENT_FOLLOW_UP
+
+    for text in ("someone is breaking into my house right now",
+                 "he has a knife and he is coming up the stairs",
+                 "what are your lobby hours"):
+        await post_meta(offline, messenger_payload(messenger_item("burst911", text)))
+    await platform.wait_for(
+        lambda: platform.texts_to("burst911").count(URGENT_FOLLOW_UP["en"]) >= 2)
+    texts = platform.texts_to("burst911")
+    assert texts[0] == EMERGENCY_NOTICE["en"]
+    assert texts.count(EMERGENCY_NOTICE["en"]) == 1
+    assert not any("lobby" in t.lower() or "shortly" in t for t in texts), texts
+    meta = await redis.hgetall(keys.conversation(conv_id("burst911")))
+    assert meta["priority"] == "0" and meta["outcome"] == "emergency"
+    assert await redis.zrange(keys.QUEUE, 0, 0) == [conv_id("burst911")]
+
+
+async def test_a_new_notice_after_the_window(aiohttp_client, redis, redis_server, platform):
+    client = await aiohttp_client(create_app(settings_for(
+        redis_server, DEAD_RASA, platform.url, notice_window=1)))
+    await post_meta(client, messenger_payload(
+        messenger_item("win1", "someone is breaking into my house right now")))
+    await platform.wait_for(lambda: platform.texts_to("win1"))
+    await asyncio.sleep(1.5)
+    await post_meta(client, messenger_payload(
+        messenger_item("win1", "he came back, he is kicking the door in")))
+    await platform.wait_for(
+        lambda: platform.texts_to("win1").count(EMERGENCY_NOTICE["en"]) == 2)
+
+
+async def test_other_language_gets_its_line_and_goes_to_staff(offline, platform, redis,
+                                                              department):
+    await post_meta(offline, messenger_payload(
+        messenger_item("lang1", "我的车被拖走了，我应该去哪里取车？")))
+    await platform.wait_for(lambda: platform.texts_to("lang1"))
+    assert platform.texts_to("lang1")[0] == department.other_languages["zh"]
+    meta = await redis.hgetall(keys.conversation(conv_id("lang1")))
+    assert meta["language"] == "zh" and meta["outcome"] == "human"
 
 
 async def test_rasa_down_routes_to_a_person(offline, platform, redis):
@@ -314,7 +372,7 @@ async def test_no_credentials_means_outbox(aiohttp_client, redis, redis_server, 
             break
         await asyncio.sleep(0.1)
     entry = json.loads((await redis.lrange(keys.OUTBOX, 0, 0))[0])
-    assert entry["recipient"] == "ob" and entry["channel"] == "messenger"
+    assert entry["recipient"] == psid("ob") and entry["channel"] == "messenger"
     assert platform.sent == []
 
 

@@ -35,13 +35,21 @@ def ranking(**scores):
         # The safety net overrides a confident, calm classifier.
         ("greet", 0.99, SafetyResult(flag="emergency", language="en"), {}, Outcome.EMERGENCY, None),
         ("emergency", 0.99, SafetyResult(flag="crisis", language="en"), {}, Outcome.CRISIS, None),
-        # Unsure, and an urgent intent is in the running: the notice goes out.
+        # The urgency model's flag counts like a rule's.
+        ("faq_hours_location", 0.9, SafetyResult(flag="crisis", language="en", tier="model"),
+         {}, Outcome.CRISIS, None),
+        # An urgent runner-up or a weak cue no longer sends the notice: on unfamiliar text the
+        # classifier is always unsure, and the urgency model owns "unsure but urgent".
         ("nlu_fallback", 0.45, CALM, {"nlu_fallback": 0.45, "report": 0.4, "emergency": 0.25},
-         Outcome.EMERGENCY, None),
-        ("report", 0.55, CALM, {"report": 0.55, "crisis": 0.2}, Outcome.CRISIS, None),
-        # Unsure, nothing urgent in the ranking, but urgent words: the notice goes out.
-        ("human", 0.5, CUE, {"human": 0.5, "report": 0.3}, Outcome.EMERGENCY, None),
-        # Confident and calm: a cue alone ("help") does not cry wolf.
+         Outcome.HUMAN, None),
+        ("report", 0.55, CALM, {"report": 0.55, "crisis": 0.2}, Outcome.REPORT, None),
+        ("human", 0.5, CUE, {"human": 0.5, "report": 0.3}, Outcome.HUMAN, None),
+        # Another language: a person reads it (the intent model knows English and Spanish).
+        ("faq_careers", 0.9, SafetyResult(flag=None, language="zh"), {}, Outcome.HUMAN, None),
+        ("emergency", 0.9, SafetyResult(flag=None, language="ko"), {}, Outcome.HUMAN, None),
+        ("greet", 0.9, SafetyResult(flag="emergency", language="vi"), {}, Outcome.EMERGENCY,
+         None),
+        # A cue alone ("help") does not cry wolf.
         ("faq_records_request", 0.9, CUE, {}, Outcome.FAQ, "records_request"),
         # Unsure, nothing urgent: a person looks at it.
         ("nlu_fallback", 0.45, CALM, {"nlu_fallback": 0.45, "faq_careers": 0.3, "report": 0.2},
@@ -114,3 +122,58 @@ def test_smalltalk_bot_challenge_says_automated(department):
     replies = render_replies(Decision(Outcome.SMALLTALK, None, "t", "bot_challenge"),
                              department, monitoring=False, now=TUESDAY_NIGHT)
     assert "automated assistant" in replies[0] and "not a person" in replies[0]
+
+
+# -- the notice window: follow-ups of an urgent conversation --------------------------------
+
+@pytest.mark.parametrize(("intent", "context", "outcome"), [
+    ("faq_hours_location", "emergency", Outcome.EMERGENCY),  # "he's got something in his hand"
+    ("human", "emergency", Outcome.EMERGENCY),
+    ("report", "crisis", Outcome.CRISIS),
+    ("crisis", "emergency", Outcome.CRISIS),  # the graver outcome stands
+    ("emergency", "crisis", Outcome.CRISIS),
+])
+def test_followups_stay_urgent(intent, context, outcome, department):
+    decision = decide(intent, 0.9, CALM, urgent_context=context)
+    assert decision.outcome is outcome and decision.followup
+    replies = render_replies(decision, department, monitoring=True, now=TUESDAY_MORNING)
+    # One short line: no repeated notice, no FAQ answer, no "a person will follow up".
+    assert len(replies) == 1 and "911" in replies[0]
+    assert replies[0] != EMERGENCY_NOTICE["en"]
+    assert department.faq_answer("hours_location") not in replies
+
+
+def test_smalltalk_after_an_emergency_is_answered_as_smalltalk():
+    decision = decide("thanks", 0.95, CALM, urgent_context="emergency")
+    assert decision.outcome is Outcome.SMALLTALK and not decision.followup
+
+
+def test_no_window_no_followup():
+    decision = decide("faq_hours_location", 0.95, CALM, urgent_context=None)
+    assert decision.outcome is Outcome.FAQ and not decision.followup
+
+
+def test_spanish_followup_line(department):
+    decision = decide("faq_hours_location", 0.9, SafetyResult(flag=None, language="es"),
+                      urgent_context="emergency")
+    (line,) = render_replies(decision, department, monitoring=False, now=TUESDAY_NIGHT,
+                             language="es")
+    assert "911" in line and "peligro" in line
+
+
+# -- other languages -------------------------------------------------------------------------
+
+@pytest.mark.parametrize("language", ["zh", "vi", "tl", "ar", "ko", "ru", "ht", "fr"])
+def test_other_language_gets_its_one_line(language, department):
+    decision = decide("faq_careers", 0.9, SafetyResult(flag=None, language=language))
+    replies = render_replies(decision, department, monitoring=False, now=TUESDAY_NIGHT,
+                             language=language)
+    assert replies == [department.other_languages[language]] and "911" in replies[0]
+
+
+def test_other_language_urgent_gets_its_line_and_the_notice(department):
+    decision = decide(None, 0.0, SafetyResult(flag="crisis", language="ru"))
+    replies = render_replies(decision, department, monitoring=False, now=TUESDAY_NIGHT,
+                             language="ru")
+    assert replies[0] == department.other_languages["ru"]
+    assert replies[1] == EMERGENCY_NOTICE["en"] and any("988" in r for r in replies)

@@ -1,10 +1,11 @@
 """What happens to a platform message before the webhook is acknowledged.
 
-1. The safety net runs on it (about a millisecond).
+1. The safety net runs on it: its rules and the urgency model (about a millisecond).
 2. One Redis script drops a retried delivery, appends the message to its conversation's
-   inbox and decides whether the 911 notice goes out now.
-3. If it does, the notice is sent at once, without waiting for Rasa, and the conversation
-   goes to the top of the human queue. Everything else happens in the workers.
+   inbox and decides whether the 911 notice goes out now (not while staff hold the
+   conversation, and once per notice window).
+3. A flagged message goes to the top of the human queue at once, with the notice sent
+   first when it is due, without waiting for Rasa. Everything else happens in the workers.
 """
 
 from __future__ import annotations
@@ -54,7 +55,7 @@ async def accept(services: Services, message: Inbound, background: Set[asyncio.T
     try:
         accepted = await services.inbox.accept(
             message.channel, message.message_id, message.conversation_id, item,
-            urgent=safety.flag is not None,
+            flag=safety.flag,
         )
     except (RedisError, OSError):
         # The platform gets a 503 and retries later, but a person in danger must not wait
@@ -72,13 +73,16 @@ async def accept(services: Services, message: Inbound, background: Set[asyncio.T
         if accepted.throttled:
             metrics.RATE_LIMITED.labels(message.channel).inc()
         logger.info("message accepted", extra={
-            "channel": message.channel, "safety_net": safety.flag, "notice": accepted.notice,
+            "channel": message.channel, "safety_net": safety.flag, "tier": safety.tier,
+            "language": safety.language, "notice": accepted.notice,
             "throttled": accepted.throttled})
-        if accepted.notice:
+        if safety.flag and accepted.status != "claimed":
             # Already sent while Redis was down: the retry only queues the conversation.
             sent = services.offline_notices.pop(message.channel, message.message_id)
             _spawn(background, message.conversation_id,
-                   fast_path(services, message, safety, item["received"], send_notice=not sent))
+                   fast_path(services, message, safety, item["received"],
+                             send_notice=accepted.notice and not sent,
+                             sent_offline=sent))
     await services.publish("message", message.conversation_id, channel=message.channel)
     return accepted
 
@@ -121,24 +125,27 @@ async def _send_notice(services: Services, message: Inbound, safety: SafetyResul
 
 
 async def fast_path(services: Services, message: Inbound, safety: SafetyResult,
-                    received: float, *, send_notice: bool = True) -> None:
-    """The notice first (every millisecond counts for the person), then the queue."""
+                    received: float, *, send_notice: bool = True,
+                    sent_offline: bool = False) -> None:
+    """The notice first when it is due (every millisecond counts for the person), then the
+    queue: a flagged message inside the notice window only raises the queue flag."""
     conversation = message.conversation_id
     outcome = Outcome.CRISIS if safety.flag == "crisis" else Outcome.EMERGENCY
     if send_notice:
         await _send_notice(services, message, safety, received)
     try:
-        if not send_notice:  # sent while Redis was down: the audit log gets it now
+        if sent_offline:  # sent while Redis was down: the audit log gets it now
             for text in notice_texts(services, outcome.value, safety.language):
                 await services.audit(conversation, "bot", "message_out", text)
-        await services.queue.enqueue(
-            conversation, priority=outcome.priority, entries=[],
-            fields={"outcome": outcome.value, "channel": message.channel,
-                    "sender": message.sender, "account": message.account,
-                    "safety_net": safety.flag, "language": safety.language,
-                    "preview": message.text[:200], "last_citizen_at": message.timestamp,
-                    "notice_sent_at": time.time()},
-        )
+        fields = {"outcome": outcome.value, "channel": message.channel,
+                  "sender": message.sender, "account": message.account,
+                  "safety_net": safety.flag, "tier": safety.tier,
+                  "language": safety.language, "preview": message.text[:200],
+                  "last_citizen_at": message.timestamp}
+        if send_notice or sent_offline:
+            fields["notice_sent_at"] = time.time()
+        await services.queue.enqueue(conversation, priority=outcome.priority, entries=[],
+                                     fields=fields)
         await services.publish("urgent", conversation, outcome=outcome.value)
     except (RedisError, OSError):
         # The worker queues it too (at the top: the message is flagged), once Redis answers.

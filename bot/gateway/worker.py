@@ -89,6 +89,7 @@ async def handle(services: Services, item: dict) -> None:
         answer = await services.rasa.send(conversation, text, {
             "channel": message.channel, "message_id": message.message_id,
             "account": message.account, "sender": message.sender,
+            "notice": bool(item.get("notice")),
         })
     except RasaUnavailable as exc:
         metrics.RASA_UNAVAILABLE.inc()
@@ -139,8 +140,12 @@ async def queue_throttled(services: Services, message: Inbound, item: dict) -> N
 
 async def route_to_person(services: Services, message: Inbound, item: dict, reason: str) -> None:
     """No Rasa answer (down, failing, or nothing to read): safety net decides, staff follow up."""
+    # The intake's flag is the safety net's: its rules and the urgency model, so an urgent
+    # message gets the notice here too, with no Rasa at all.
     safety = SafetyResult(flag=item.get("flag"), language=item.get("language", "en"))
-    decision = decide(None, 0.0, safety)
+    context = None if item.get("notice") else await services.window.outcome(
+        message.conversation_id)
+    decision = decide(None, 0.0, safety, urgent_context=context)
     now = dt.datetime.now(dt.timezone.utc)
     monitoring = await services.queue.is_monitoring()
     if item.get("notice"):
@@ -148,8 +153,9 @@ async def route_to_person(services: Services, message: Inbound, item: dict, reas
     else:
         replies = render_replies(decision, services.department, monitoring=monitoring,
                                  now=now, language=safety.language)
-        if decision.outcome.urgent:
+        if decision.outcome.urgent and not decision.followup:
             replies.append(routing_reply(services.department, monitoring, now))
+            await services.window.open(message.conversation_id, decision.outcome.value)
     entries = [Entry("citizen", message.text or f"[{', '.join(message.attachments)}]",
                      item.get("received", time.time()))]
     entries += [Entry("bot", r, entries[0].ts + (i + 1) / 1000) for i, r in enumerate(replies)]

@@ -1,0 +1,189 @@
+"""Triage quality on text the authors did not write, per set, and k-fold figures.
+
+Sets:
+* ``blind``: tests/data/blind.jsonl, written by helpers who saw only data/LABELING.md and the
+  outcome table (never data/nlu/, the rules or older sets); per language as well;
+* ``regression``: tests/data/heldout.jsonl, which informed earlier fixes (not a blind figure);
+* every ``../shared/outside/*.jsonl`` present: public text by real people (crisis or
+  not_urgent only), measured, never trained or tuned on.
+
+Per set: urgent recall (the final outcome), the intake tier alone (rules + urgency model:
+what the gateway's fast path acts on before Rasa answers, and all there is while Rasa is
+down), crisis given the 988 line, false alarms (a 911 notice on a non-urgent message), FAQ
+topic and outcome accuracy; the urgency model's own k-fold figures over the training data
+(from its model file), and the cost of the intake tier per message (mean, p99, worst).
+
+Usage: .venv/bin/python bench/triage_quality.py [--sets blind,regression,outside]
+       [--json results/quality.json] [--misses SET]   (--misses prints a set's misses;
+       reading them makes that set a regression set: say so beside its next figure)
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import json
+import platform
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Dict, List
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bot.department import load_department  # noqa: E402
+from bot.engine import Triager  # noqa: E402
+from bot.evaluation import evaluate  # noqa: E402
+from bot.safety_net import get_safety_net  # noqa: E402
+from bot.settings import Settings  # noqa: E402
+from bot.training import current_model  # noqa: E402
+
+OUTSIDE = ROOT.parent / "shared" / "outside"
+URGENT = ("emergency", "crisis")
+
+
+def read(path: Path) -> List[Dict]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()
+            if line.strip()]
+
+
+def pct(values: List[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+
+
+async def predict(triager: Triager, rows: List[Dict]) -> List[Dict]:
+    now = dt.datetime(2026, 11, 24, 22, 0, tzinfo=dt.timezone.utc)
+    return [(await triager.triage(r["text"], monitoring=False, now=now)).as_record()
+            for r in rows]
+
+
+def outside_figures(rows: List[Dict], predicted: List[Dict]) -> Dict:
+    """Outside sets are labelled crisis/emergency/not_urgent only."""
+    urgent = [p for r, p in zip(rows, predicted, strict=True) if r["outcome"] in URGENT]
+    crisis = [p for r, p in zip(rows, predicted, strict=True) if r["outcome"] == "crisis"]
+    calm = [p for r, p in zip(rows, predicted, strict=True) if r["outcome"] not in URGENT]
+    out: Dict = {"messages": len(rows)}
+    if urgent:
+        out["urgent_recall"] = sum(p["outcome"] in URGENT for p in urgent) / len(urgent)
+        out["intake_recall"] = sum(p["safety_net"] is not None for p in urgent) / len(urgent)
+    if crisis:
+        out["crisis_988"] = sum(p["outcome"] == "crisis" for p in crisis) / len(crisis)
+    if calm:
+        out["false_alarms"] = sum(p["outcome"] in URGENT for p in calm) / len(calm)
+        out["intake_false_alarms"] = sum(p["safety_net"] is not None for p in calm) / len(calm)
+    return out
+
+
+def labelled_figures(rows: List[Dict], predicted: List[Dict]) -> Dict:
+    report = evaluate(rows, predicted)
+    calm = [p for r, p in zip(rows, predicted, strict=True) if r["outcome"] not in URGENT]
+    return {
+        "messages": report.total, "urgent_recall": report.urgent_recall,
+        "intake_recall": report.intake_recall, "crisis_988": report.crisis_988,
+        "false_alarms": report.false_alarm_rate,
+        "intake_false_alarms": (sum(p["safety_net"] is not None for p in calm) / len(calm)
+                                if calm else 0.0),
+        "faq_topic": report.faq_topic_accuracy, "outcome": report.outcome_accuracy,
+    }
+
+
+def tier_cost(texts: List[str]) -> Dict:
+    """The intake tier (SafetyNet.check: rules + model) per message, as the gateway runs it."""
+    net = get_safety_net()
+    times = []
+    for text in texts:
+        start = time.perf_counter()
+        net.check(text)
+        times.append((time.perf_counter() - start) * 1000)
+    return {"mean_ms": sum(times) / len(times), "p99_ms": pct(times, 99), "max_ms": max(times)}
+
+
+def row(name: str, f: Dict) -> str:
+    def cell(key: str) -> str:
+        return f"{f[key]:.3f}" if key in f else "—"
+    return (f"| {name} | {f['messages']} | {cell('urgent_recall')} | {cell('intake_recall')} | "
+            f"{cell('crisis_988')} | {cell('false_alarms')} | {cell('intake_false_alarms')} | "
+            f"{cell('faq_topic')} | {cell('outcome')} |")
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sets", default="blind,regression,outside")
+    parser.add_argument("--json", type=Path)
+    parser.add_argument("--misses", default="", help="print this set's misses")
+    args = parser.parse_args()
+    wanted = set(args.sets.split(","))
+
+    start = time.perf_counter()
+    triager = Triager.load(current_model(), load_department(Settings.from_env().department_file))
+    print(f"model loaded in {time.perf_counter() - start:.1f} s", file=sys.stderr)
+
+    sets: Dict[str, List[Dict]] = {}
+    if "blind" in wanted:
+        sets["blind"] = read(ROOT / "tests/data/blind.jsonl")
+    if "regression" in wanted:
+        sets["regression (held-out, informed earlier fixes)"] = read(
+            ROOT / "tests/data/heldout.jsonl")
+    if "outside" in wanted and OUTSIDE.is_dir():
+        for path in sorted(OUTSIDE.glob("*.jsonl")):
+            sets[f"outside: {path.stem}"] = read(path)
+
+    results: Dict[str, Dict] = {}
+    all_texts: List[str] = []
+    for name, rows in sets.items():
+        predicted = await predict(triager, rows)
+        all_texts += [r["text"] for r in rows]
+        if name.startswith("outside"):
+            results[name] = outside_figures(rows, predicted)
+        else:
+            results[name] = labelled_figures(rows, predicted)
+            if name == "blind":
+                by_language = defaultdict(list)
+                for r, p in zip(rows, predicted, strict=True):
+                    group = r.get("lang", "en") if r.get("lang") in ("en", "es") else "other"
+                    by_language[group].append((r, p))
+                for group, pairs in sorted(by_language.items()):
+                    results[f"blind, {group}"] = labelled_figures(
+                        [r for r, _ in pairs], [p for _, p in pairs])
+        if args.misses and name.startswith(args.misses):
+            for r, p in zip(rows, predicted, strict=True):
+                wrong = p["outcome"] != r["outcome"] if not name.startswith("outside") else (
+                    (p["outcome"] in URGENT) != (r["outcome"] in URGENT))
+                if wrong:
+                    print(f"MISS {r['outcome']:>10} -> {p['outcome']:<10} "
+                          f"[{p['intent']} {p['confidence']} {p['tier']}] {r['text'][:110]!r}")
+
+    from bot import urgency
+
+    model = urgency.current()
+    print(f"\n{dt.date.today()}, {platform.machine()}, {platform.python_version()}, "
+          f"`{' '.join(sys.argv)}`\n")
+    print("| set | messages | urgent recall | intake tier recall | crisis given 988 | "
+          "false alarms | intake-tier false alarms | FAQ topic | outcome |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for name, figures in results.items():
+        print(row(name, figures))
+    if model is not None:
+        chosen = model.report["chosen"]
+        print(f"\nurgency model, {model.report['folds']}-fold cross-validation over "
+              f"{sum(model.report['examples'].values())} training examples "
+              f"({model.report['examples']}): C={model.report['c']}, threshold "
+              f"{chosen['threshold']:.3f}, out-of-fold urgent recall {chosen['recall']:.3f}, "
+              f"false alarms {chosen['false_alarms']:.3f}, crisis as crisis "
+              f"{chosen['crisis_as_crisis']:.3f}")
+    cost = tier_cost(all_texts)
+    print(f"intake tier per message over {len(all_texts)} messages: mean "
+          f"{cost['mean_ms']:.2f} ms, p99 {cost['p99_ms']:.2f} ms, worst {cost['max_ms']:.2f} ms")
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps({"sets": results, "tier_cost": cost,
+                                         "urgency": model.report if model else None},
+                                        indent=1))
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

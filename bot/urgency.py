@@ -1,0 +1,260 @@
+"""The urgency model: a machine-learned score for "this message needs the 911 notice now".
+
+The safety net's rules are precise but narrow: danger described by the situation ("my dad
+won't wake up", "bought a rope today, just wanted somebody to know") has no crime word for a
+rule to match. Rasa's intent model sees those, but only after a full Rasa turn (seconds under
+load, never while Rasa is down). This model sits beside the rules at intake: a logistic
+regression over character and word n-grams, trained on the same ``data/nlu/`` examples
+(emergency, crisis, everything else), about a millisecond per message, no TensorFlow.
+
+One object, used by the gateway's intake, the Rasa pipeline component, the CLI and the
+Rasa-down path (through :class:`bot.safety_net.SafetyNet`), so all four agree.
+
+Its settings and its threshold are chosen by stratified k-fold cross-validation over the
+training data only (:func:`train`): recall first (out-of-fold urgent recall of at least
+``TARGET_RECALL``), then the fewest false alarms, i.e. the highest threshold that keeps that
+recall. The figures that chose them are stored with the model and printed by
+``python -m bot train`` and ``bench/triage_quality.py``.
+
+The model file is a joblib pickle that ``python -m bot train`` writes on this machine and
+only this project reads; it never crosses a trust boundary (nothing loads a model from a
+request, a queue or another host).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Dict, List, Sequence, Tuple
+
+import numpy as np
+import yaml
+
+from bot.settings import PROJECT_ROOT
+from bot.text import normalize, spell_out
+
+logger = logging.getLogger(__name__)
+
+CALM = "calm"
+EMERGENCY = "emergency"
+CRISIS = "crisis"
+LABELS = (CALM, EMERGENCY, CRISIS)
+
+# Bump when features or training change: part of the model file's fingerprint.
+VERSION = "1"
+FOLDS = 5
+SEED = 20261130
+# Regularisation strengths tried by cross-validation (inverse: larger fits the data closer).
+C_GRID = (2.0, 8.0, 32.0)
+# Recall first: the threshold keeps at least this share of urgent training examples flagged
+# when each is scored by a model that never saw it (out of fold).
+TARGET_RECALL = 0.97
+# Examples this long or longer are cut, as the gateway cuts messages.
+MAX_CHARS = 4000
+_ENTITY = re.compile(r"\[([^\]]+)\]\([^)]*\)|\[([^\]]+)\]\{[^}]*\}")
+
+
+def prepare(text: str) -> str:
+    """The text the features see: the safety net's clean-up (case, look-alikes, contractions)."""
+    return spell_out(normalize(text[:MAX_CHARS]))
+
+
+def label_of(intent: str) -> str:
+    return intent if intent in (EMERGENCY, CRISIS) else CALM
+
+
+def load_examples(nlu_dir: Path) -> Tuple[List[str], List[str]]:
+    """Every training example in ``data/nlu/*.yml`` with its urgency label, in file order."""
+    texts: List[str] = []
+    labels: List[str] = []
+    for path in sorted(nlu_dir.rglob("*.yml")):
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        for block in data.get("nlu") or []:
+            intent = block.get("intent") if isinstance(block, dict) else None
+            if not intent:
+                continue  # synonyms, lookups, regexes
+            for line in str(block.get("examples") or "").splitlines():
+                line = line.strip()
+                if not line.startswith("- "):
+                    continue
+                text = _ENTITY.sub(lambda m: m.group(1) or m.group(2), line[2:]).strip()
+                if text:
+                    texts.append(text)
+                    labels.append(label_of(intent))
+    return texts, labels
+
+
+def _pipeline(c: float):
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import FeatureUnion, Pipeline
+
+    features = FeatureUnion([
+        # Character n-grams inside word boundaries carry typos, elongations and Spanish.
+        ("chars", TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), min_df=2,
+                                  sublinear_tf=True, preprocessor=prepare, lowercase=False)),
+        # Word uni- and bigrams carry phrasing ("not breathing", "no quiero vivir").
+        ("words", TfidfVectorizer(analyzer="word", ngram_range=(1, 2), min_df=1,
+                                  token_pattern=r"(?u)\b\w+\b", sublinear_tf=True,
+                                  preprocessor=prepare, lowercase=False)),
+    ])
+    classifier = LogisticRegression(C=c, class_weight="balanced", max_iter=5000,
+                                    solver="lbfgs", random_state=SEED)
+    return Pipeline([("features", features), ("classifier", classifier)])
+
+
+def _proba(pipeline, texts: Sequence[str]) -> np.ndarray:
+    """Columns in LABELS order, whatever order the classifier stored its classes in."""
+    raw = pipeline.predict_proba(list(texts))
+    order = [list(pipeline.classes_).index(label) for label in LABELS]
+    return raw[:, order]
+
+
+def out_of_fold(texts: Sequence[str], labels: Sequence[str], c: float,
+                folds: int = FOLDS) -> np.ndarray:
+    """Each example's probabilities from a model trained on the other folds."""
+    from sklearn.model_selection import StratifiedKFold
+
+    y = np.array(labels)
+    oof = np.zeros((len(texts), len(LABELS)))
+    splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=SEED)
+    for train_idx, test_idx in splitter.split(np.zeros(len(y)), y):
+        model = _pipeline(c).fit([texts[i] for i in train_idx], y[train_idx])
+        oof[test_idx] = _proba(model, [texts[i] for i in test_idx])
+    return oof
+
+
+@dataclass(frozen=True)
+class Operating:
+    """One threshold on P(urgent) and what it does out of fold."""
+
+    threshold: float
+    recall: float
+    false_alarms: float
+    crisis_as_crisis: float
+
+
+def operating_point(oof: np.ndarray, labels: Sequence[str], threshold: float) -> Operating:
+    y = np.array(labels)
+    urgent = y != CALM
+    p_urgent = oof[:, 1] + oof[:, 2]
+    flagged = p_urgent >= threshold
+    crisis = y == CRISIS
+    as_crisis = flagged & (oof[:, 2] >= oof[:, 1])
+    return Operating(
+        threshold=float(threshold),
+        recall=float(flagged[urgent].mean()) if urgent.any() else 1.0,
+        false_alarms=float(flagged[~urgent].mean()) if (~urgent).any() else 0.0,
+        crisis_as_crisis=float(as_crisis[crisis].mean()) if crisis.any() else 1.0,
+    )
+
+
+def choose_threshold(oof: np.ndarray, labels: Sequence[str],
+                     target_recall: float = TARGET_RECALL) -> Operating:
+    """The highest threshold whose out-of-fold urgent recall is at least ``target_recall``."""
+    y = np.array(labels)
+    p_urgent = (oof[:, 1] + oof[:, 2])[y != CALM]
+    # Flagging the k highest-scored urgent examples needs a threshold at the k-th score.
+    needed = int(np.ceil(target_recall * len(p_urgent)))
+    threshold = float(np.sort(p_urgent)[::-1][needed - 1]) if needed else 1.0
+    return operating_point(oof, labels, threshold)
+
+
+@dataclass
+class UrgencyModel:
+    """The fitted pipeline, its threshold, and the cross-validation figures that chose them."""
+
+    pipeline: object
+    threshold: float
+    report: Dict = field(default_factory=dict)
+
+    def probabilities(self, text: str) -> Tuple[float, float]:
+        """(P(emergency), P(crisis)) for one message."""
+        _, emergency, crisis = _proba(self.pipeline, [text])[0]
+        return float(emergency), float(crisis)
+
+    def flag(self, text: str) -> Tuple[str | None, float]:
+        """("emergency" | "crisis" | None, P(urgent)) for one message."""
+        emergency, crisis = self.probabilities(text)
+        urgent = emergency + crisis
+        if urgent < self.threshold:
+            return None, urgent
+        return (CRISIS if crisis >= emergency else EMERGENCY), urgent
+
+
+def fingerprint(root: Path = PROJECT_ROOT) -> str:
+    """A hash of the training examples, this module's version and scikit-learn's."""
+    import sklearn
+
+    digest = hashlib.sha256(f"urgency {VERSION} sklearn {sklearn.__version__}".encode())
+    for path in sorted((root / "data/nlu").rglob("*.yml")):
+        digest.update(str(path.relative_to(root)).encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def model_path(root: Path = PROJECT_ROOT) -> Path:
+    return root / "models" / f"urgency-{fingerprint(root)}.joblib"
+
+
+def train(root: Path = PROJECT_ROOT, force: bool = False) -> Path:
+    """Choose C and the threshold by k-fold cross-validation, fit on everything, save."""
+    import joblib
+
+    target = model_path(root)
+    if target.exists() and not force:
+        logger.info("urgency model is up to date: %s", target)
+        return target
+    texts, labels = load_examples(root / "data/nlu")
+    grid = []
+    for c in C_GRID:
+        oof = out_of_fold(texts, labels, c)
+        point = choose_threshold(oof, labels)
+        grid.append((point.false_alarms, -point.crisis_as_crisis, c, point, oof))
+        logger.info("C=%s: threshold %.3f, out-of-fold recall %.3f, false alarms %.3f",
+                    c, point.threshold, point.recall, point.false_alarms)
+    # Recall is fixed by the threshold rule; among the settings, the fewest false alarms.
+    _, _, best_c, best, oof = min(grid, key=lambda g: g[:3])
+    counts = {label: labels.count(label) for label in LABELS}
+    report = {
+        "examples": counts,
+        "folds": FOLDS,
+        "target_recall": TARGET_RECALL,
+        "c": best_c,
+        "grid": [{"c": g[2], **g[3].__dict__} for g in grid],
+        "chosen": best.__dict__,
+        "curve": [operating_point(oof, labels, t).__dict__
+                  for t in (0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8)],
+    }
+    model = UrgencyModel(_pipeline(best_c).fit(texts, np.array(labels)), best.threshold, report)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    for old in target.parent.glob("urgency-*.joblib"):
+        old.unlink()
+    joblib.dump(model, target)
+    logger.info("urgency model: C=%s threshold %.3f (out-of-fold recall %.3f, false alarms "
+                "%.3f) -> %s", best_c, best.threshold, best.recall, best.false_alarms, target)
+    return target
+
+
+def load(path: Path) -> UrgencyModel:
+    import joblib
+
+    model = joblib.load(path)
+    if not isinstance(model, UrgencyModel):
+        raise TypeError(f"{path} is not an urgency model")
+    return model
+
+
+@cache
+def current() -> UrgencyModel | None:
+    """The model for the current training data, or None (with an error logged) if untrained."""
+    path = model_path()
+    if not path.exists():
+        logger.error("no urgency model for the current data (%s): the intake tier runs on "
+                     "rules alone until `python -m bot train` is run", path.name)
+        return None
+    return load(path)

@@ -1,0 +1,118 @@
+"""The urgency model: trained from data/nlu/ by `python -m bot train`, with its threshold
+chosen by k-fold cross-validation; one SafetyNet.check for intake, Rasa, CLI and Rasa-down."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from bot import urgency
+from bot.nlp import detect_language
+from bot.safety_net import SafetyNet, get_safety_net
+
+
+@pytest.fixture(scope="module")
+def model() -> urgency.UrgencyModel:
+    loaded = urgency.current()
+    assert loaded is not None, "run `python -m bot train` first (make test does)"
+    return loaded
+
+
+def model_only_urgent(limit: int = 3) -> list[str]:
+    """Urgent training examples the rules miss and the model flags: what only the tier sees."""
+    rules, tier = SafetyNet(), get_safety_net()
+    texts, labels = urgency.load_examples(urgency.PROJECT_ROOT / "data/nlu")
+    found = []
+    for text, label in zip(texts, labels, strict=True):
+        if label == urgency.EMERGENCY and rules.check(text).flag is None:
+            result = tier.check(text)
+            if result.flag and result.tier == "model":
+                found.append(text)
+                if len(found) == limit:
+                    break
+    return found
+
+
+def test_threshold_and_settings_come_from_cross_validation(model):
+    report = model.report
+    assert report["folds"] >= 5 and report["target_recall"] == urgency.TARGET_RECALL
+    chosen = report["chosen"]
+    assert chosen["threshold"] == pytest.approx(model.threshold)
+    assert chosen["recall"] >= urgency.TARGET_RECALL
+    # Among the C values tried, the chosen one has the fewest out-of-fold false alarms.
+    assert chosen["false_alarms"] == min(g["false_alarms"] for g in report["grid"])
+    assert report["c"] in urgency.C_GRID
+
+
+def test_choose_threshold_keeps_the_target_recall():
+    labels = ["calm"] * 4 + ["emergency"] * 4
+    oof = np.array([[0.9, 0.1, 0.0], [0.8, 0.2, 0.0], [0.4, 0.6, 0.0], [0.95, 0.05, 0.0],
+                    [0.1, 0.9, 0.0], [0.3, 0.7, 0.0], [0.5, 0.3, 0.2], [0.85, 0.15, 0.0]])
+    point = urgency.choose_threshold(oof, labels, target_recall=0.75)
+    assert point.threshold == pytest.approx(0.5) and point.recall == 0.75
+    assert point.false_alarms == 0.25  # the 0.6 calm row
+    everything = urgency.choose_threshold(oof, labels, target_recall=1.0)
+    assert everything.recall == 1.0 and everything.threshold == pytest.approx(0.15)
+
+
+def test_model_file_is_named_for_its_training_data(tmp_path):
+    (tmp_path / "data/nlu").mkdir(parents=True)
+    (tmp_path / "data/nlu/a.yml").write_text('version: "3.1"\nnlu:\n- intent: greet\n'
+                                             '  examples: |\n    - hi\n')
+    first = urgency.fingerprint(tmp_path)
+    (tmp_path / "data/nlu/a.yml").write_text('version: "3.1"\nnlu:\n- intent: greet\n'
+                                             '  examples: |\n    - hello\n')
+    assert urgency.fingerprint(tmp_path) != first
+
+
+def test_examples_read_every_file_and_label(tmp_path):
+    (tmp_path / "x.yml").write_text(
+        'version: "3.1"\nnlu:\n- intent: crisis\n  examples: |\n    - i want to [die](x)\n'
+        '- intent: faq_careers\n  examples: |\n    - jobs?\n- synonym: a\n  examples: |\n'
+        '    - b\n')
+    texts, labels = urgency.load_examples(tmp_path)
+    assert texts == ["i want to die", "jobs?"] and labels == ["crisis", "calm"]
+
+
+def test_the_tier_flags_what_the_rules_miss(model):
+    found = model_only_urgent()
+    assert found, "the model should flag some urgent training examples the rules miss"
+    for text in found:
+        result = get_safety_net().check(text)
+        assert result.tier == "model" and result.urgency >= model.threshold
+
+
+def test_unfamiliar_text_has_no_evidence_of_danger(model):
+    # No known n-gram: the score falls to the calm side, not to a coin toss.
+    for text in ("", "有人", "ℵℶℷ"):
+        flag, score = model.flag(text)
+        assert flag is None and score < model.threshold
+
+
+@pytest.mark.parametrize(("text", "language"), [
+    ("我的车被拖走了，我应该去哪里取车？", "zh"),
+    ("Xe của tôi bị kéo đi rồi, tôi phải đến đâu để lấy lại?", "vi"),
+    ("Saan ko po makukuha ang kopya ng police report ko para sa insurance?", "tl"),
+    ("أين يمكنني الحصول على نسخة من تقرير الشرطة الخاص بي؟", "ar"),
+    ("경찰 보고서 사본은 어디서 받을 수 있나요?", "ko"),
+    ("Где я могу получить копию полицейского отчета?", "ru"),
+    ("Kote mwen ka jwenn yon kopi rapò lapolis la, tanpri?", "ht"),
+    ("Où puis-je obtenir une copie de mon rapport de police, s'il vous plaît ?", "fr"),
+    ("where can i get a copy of my police report", "en"),
+    ("donde puedo sacar una copia del reporte de policia", "es"),
+    ("ok", "en"), ("lol", "en"), ("gracias", "es"), ("k bueno", "es"),
+])
+def test_language_detection(text, language):
+    assert detect_language(text) == language
+
+
+def test_the_tier_needs_no_tensorflow():
+    """The gateway's intake loads it: no TensorFlow (nor spaCy) behind it."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from bot import urgency; urgency.current(); "
+            "print('tensorflow' in sys.modules, 'spacy' in sys.modules)")
+    run = subprocess.run([sys.executable, "-c", code], cwd=urgency.PROJECT_ROOT,
+                         capture_output=True, text=True, timeout=120)
+    assert run.stdout.split() == ["False", "False"], run.stderr[-2000:]

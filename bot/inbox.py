@@ -9,8 +9,10 @@ loses nothing and no two workers ever handle one conversation at once.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import secrets
+import time
 from dataclasses import dataclass
 from typing import Dict, List
 
@@ -82,6 +84,20 @@ return 1
 """
 
 
+# KEYS[1] conversation lock; ARGV[1] token, ARGV[2] TTL ms. Extends the lock if it is ours.
+_REFRESH = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+return 1
+"""
+
+# KEYS[1] conversation lock; ARGV[1] token. Deletes the lock if it is ours.
+_UNLOCK = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
+return 1
+"""
+
+
 @dataclass(frozen=True)
 class Accepted:
     new: bool
@@ -105,6 +121,8 @@ class Inbox:
         self._intake = redis.register_script(_INTAKE)
         self._release = redis.register_script(_RELEASE)
         self._ack = redis.register_script(_ACK)
+        self._refresh = redis.register_script(_REFRESH)
+        self._unlock = redis.register_script(_UNLOCK)
 
     async def accept(self, channel: str, message_id: str, conversation_id: str,
                      item: Dict, *, flag: str | None) -> Accepted:
@@ -118,6 +136,22 @@ class Inbox:
         return Accepted(new=bool(new), status=status, notice=bool(notice),
                         throttled=bool(throttled))
 
+    async def record_notice(self, channel: str, message_id: str) -> None:
+        """The fast path's notice for this message went out (see ``keys.notice_sent``)."""
+        await self.redis.set(keys.notice_sent(channel, message_id), "1", ex=self.dedupe_ttl)
+
+    async def notice_confirmed(self, channel: str, message_id: str, wait: float) -> bool:
+        """Whether the fast path sent this message's notice, waiting up to ``wait`` seconds
+        for it (it runs beside the worker, perhaps in another gateway process)."""
+        key = keys.notice_sent(channel, message_id)
+        deadline = time.monotonic() + wait
+        while True:
+            if await self.redis.exists(key):
+                return True
+            if time.monotonic() >= deadline:
+                return False
+            await asyncio.sleep(0.05)
+
     async def next_conversation(self, timeout: float = 1.0) -> str | None:
         popped = await self.redis.brpop(keys.WORK, timeout=timeout)
         return popped[1] if popped else None
@@ -128,10 +162,22 @@ class Inbox:
                                   px=self.lock_ttl_ms)
         return token if ok else None
 
-    async def refresh(self, conversation_id: str, token: str) -> None:
-        lock = keys.conversation_lock(conversation_id)
-        if await self.redis.get(lock) == token:
-            await self.redis.pexpire(lock, self.lock_ttl_ms)
+    async def refresh(self, conversation_id: str, token: str) -> bool:
+        """Extend the lock; False when it is no longer ours."""
+        return bool(await self._refresh(keys=[keys.conversation_lock(conversation_id)],
+                                        args=[token, self.lock_ttl_ms]))
+
+    async def unlock(self, conversation_id: str, token: str) -> None:
+        """Give the conversation up after a failure: its messages stay in the inbox and the
+        sweeper hands it out again."""
+        await self._unlock(keys=[keys.conversation_lock(conversation_id)], args=[token])
+
+    async def attempt(self, conversation_id: str, message_id: str) -> int:
+        """Count one more start at handling a message; returns the count."""
+        key = keys.attempts(conversation_id)
+        count = await self.redis.hincrby(key, message_id, 1)
+        await self.redis.expire(key, self.dedupe_ttl)
+        return int(count)
 
     async def head(self, conversation_id: str) -> str | None:
         return await self.redis.lindex(keys.inbox(conversation_id), 0)

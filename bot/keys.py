@@ -70,6 +70,34 @@ def rate(conversation_id: str) -> str:
     return f"{PREFIX}:rate:{conversation_id}"
 
 
+def notice_sent(channel: str, message_id: str) -> str:
+    """Set once the fast path's 911 notice for this message reached the platform: a fact,
+    recorded after the send, which the worker waits for before dropping the notice from
+    Rasa's answer (without it, the worker sends the notice itself)."""
+    return f"{PREFIX}:noticed:{channel}:{message_id}"
+
+
+def attempts(conversation_id: str) -> str:
+    """Hash: message id -> how many times a worker started handling it (capped)."""
+    return f"{PREFIX}:attempts:{conversation_id}"
+
+
+def answer(channel: str, message_id: str) -> str:
+    """Rasa's answer to one message (JSON), kept so a retried message does not go to Rasa
+    again (its tracker would hold the message twice)."""
+    return f"{PREFIX}:answer:{channel}:{message_id}"
+
+
+def reply_sent(channel: str, message_id: str, index: int) -> str:
+    """Set after reply ``index`` to one message reached the platform: a retried message
+    sends only the replies that did not."""
+    return f"{PREFIX}:replied:{channel}:{message_id}:{index}"
+
+
+# List of messages that failed MAX_ATTEMPTS times (JSON, newest first), shown in the console.
+DEAD_LETTERS = f"{PREFIX}:dead_letters"
+
+
 def notice_window(conversation_id: str) -> str:
     """Set (with a TTL of the notice window) when the conversation got the 911 notice; its
     value is the outcome ("emergency" or "crisis"). While it exists the notice is not sent

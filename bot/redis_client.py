@@ -6,14 +6,18 @@ its next command once (an emergency's fast-path queueing among them). Only a con
 error is retried: a stale connection never delivered the command. A timeout is not: the
 command may have run, and a second run of the intake script would take its own message for
 a platform retry and drop it (the caller answers 503 instead, and the platform retries).
+
+The retry must be ``redis.asyncio.retry.Retry``: the synchronous ``redis.retry.Retry`` that
+this module used before returns the asyncio client's coroutine un-awaited, so no command was
+ever retried (a pooled connection killed by a restart or ``CLIENT KILL`` failed at once).
 """
 
 from __future__ import annotations
 
 from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError
-from redis.retry import Retry
 
 from bot.settings import Settings
 
@@ -23,7 +27,8 @@ def connect(settings: Settings, **extra) -> Redis:
         settings.redis_url, decode_responses=True,
         socket_timeout=settings.redis_timeout,
         socket_connect_timeout=settings.redis_timeout,
-        retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), retries=3),
+        retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), retries=3,
+                    supported_errors=(ConnectionError,)),
         retry_on_error=[ConnectionError],
         **extra,
     )

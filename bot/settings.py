@@ -70,6 +70,9 @@ class Settings:
     # After the 911 notice, a conversation stays urgent this long: the full notice is not
     # repeated for every message of a burst, and follow-ups get no contradicting answer.
     notice_window: int = 600
+    # A worker's hold on a conversation; refreshed every third of it while a message is in
+    # hand, so a slow Rasa or platform never lets a second worker start the same message.
+    lock_ttl_s: int = 60
     # An unclaimed emergency or crisis older than this raises the escalation alert.
     escalate_after: int = 120
     escalation_webhook: str = ""
@@ -120,6 +123,7 @@ class Settings:
             x_api_url=_url(env, "X_API_URL", "https://api.twitter.com"),
             handoff_notice_after=_int(env, "BEACON_HANDOFF_NOTICE_S", 60),
             notice_window=_int(env, "BEACON_NOTICE_WINDOW_S", 600),
+            lock_ttl_s=_int(env, "BEACON_LOCK_TTL_S", 60),
             escalate_after=_int(env, "BEACON_ESCALATE_AFTER_S", 120),
             escalation_webhook=env.get("BEACON_ESCALATION_WEBHOOK", ""),
             max_body_bytes=_int(env, "BEACON_MAX_BODY_BYTES", 256 * 1024),

@@ -17,6 +17,7 @@ import time
 from typing import Awaitable, Callable, Dict, Iterator, List
 
 import pytest
+from aiohttp import web
 from redis.asyncio import Redis
 
 from bot import keys
@@ -460,3 +461,71 @@ async def test_webhook_retries_at_scale(stack, rasa_stack, redis, redis_server, 
         assert [e["text"] for e in transcript if e["role"] == "citizen"] == list(SCALE_TEXTS)
     queued = await redis.zrange(keys.QUEUE, 0, -1)
     assert sorted(queued) == sorted(ids)  # the request for a person, once per conversation
+
+
+# -- issue 8, item 3: a slow message is handled once; a failing one does not loop ---------------
+
+class SlowRasa:
+    """Rasa's REST channel, answering after ``delay`` seconds, counting calls."""
+
+    def __init__(self, delay: float) -> None:
+        self.delay = delay
+        self.calls: list = []
+        self.app = web.Application()
+        self.app.router.add_post("/webhooks/rest/webhook", self._answer)
+        self.app.router.add_get("/", self._health)
+
+    async def _health(self, request: web.Request) -> web.Response:
+        return web.Response(text="ok")
+
+    async def _answer(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        self.calls.append(body["message"])
+        await asyncio.sleep(self.delay)
+        return web.json_response([
+            {"recipient_id": body["sender"], "text": "first reply"},
+            {"recipient_id": body["sender"], "text": "second reply"},
+            {"recipient_id": body["sender"],
+             "custom": {"beacon_triage": {"outcome": "human", "topic": None}}}])
+
+
+async def test_a_rasa_slower_than_the_lock_is_asked_once(aiohttp_client, aiohttp_server,
+                                                        redis, redis_server, platform):
+    rasa = SlowRasa(delay=5)
+    server = await aiohttp_server(rasa.app)
+    client = await aiohttp_client(create_app(settings_for(
+        redis_server, str(server.make_url("")).rstrip("/"), platform.url, lock_ttl_s=2)))
+    await post_meta(client, messenger_payload(messenger_item("slow1", "can someone call me")))
+    await platform.wait_for(lambda: "second reply" in platform.texts_to("slow1"), timeout=30)
+    await asyncio.sleep(4)  # time for a second worker to (wrongly) start the message again
+    assert rasa.calls == ["can someone call me"]
+    assert platform.texts_to("slow1") == ["first reply", "second reply"]
+
+
+async def test_a_message_that_keeps_failing_goes_to_staff_and_dead_letters(
+        aiohttp_client, redis, redis_server, platform, monkeypatch):
+    from bot.appkeys import SERVICES
+
+    client = await aiohttp_client(create_app(settings_for(redis_server, DEAD_RASA,
+                                                          platform.url)))
+    services = client.app[SERVICES]
+
+    async def broken(*args, **kwargs):
+        raise RuntimeError("a defect in delivery")
+
+    monkeypatch.setattr(services.delivery, "send", broken)
+    await post_meta(client, messenger_payload(messenger_item("dead1", "hello is anyone there")))
+    conversation = conv_id("dead1")
+
+    async def given_up():
+        return bool(await redis.lrange(keys.DEAD_LETTERS, 0, -1)) \
+            and await redis.llen(keys.inbox(conversation)) == 0
+
+    deadline = time.monotonic() + 40
+    while not await given_up():
+        assert time.monotonic() < deadline, "the failing message was never given up"
+        await asyncio.sleep(0.2)
+    (entry,) = [json.loads(e) for e in await redis.lrange(keys.DEAD_LETTERS, 0, -1)]
+    assert entry["conversation"] == conversation and "3 times" in entry["reason"]
+    meta = await redis.hgetall(keys.conversation(conversation))
+    assert meta["status"] == "waiting" and meta["reason"].startswith("dead letter")

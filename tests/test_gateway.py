@@ -200,6 +200,18 @@ async def test_other_language_gets_its_line_and_goes_to_staff(offline, platform,
     assert meta["language"] == "zh" and meta["outcome"] == "human"
 
 
+async def test_a_failed_fast_path_notice_is_sent_by_the_worker(offline, platform, redis):
+    """Issue 8, item 2: "notice sent" is a fact recorded after the send. The platform refuses
+    the fast path's notice (503 on every attempt), so the worker sends it."""
+    platform.fail_next = 3  # the fast path's three attempts at the notice
+    await post_meta(offline, messenger_payload(
+        messenger_item("nf1", "someone is breaking into my house right now")))
+    await platform.wait_for(lambda: EMERGENCY_NOTICE["en"] in platform.texts_to("nf1"),
+                            timeout=30)
+    meta = await redis.hgetall(keys.conversation(conv_id("nf1")))
+    assert meta["priority"] == "0"
+
+
 async def test_rasa_down_routes_to_a_person(offline, platform, redis):
     await post_meta(offline, messenger_payload(messenger_item("d1", "what time do you open")))
     await platform.wait_for(lambda: platform.texts_to("d1"))

@@ -108,11 +108,14 @@ async def offline_notice(services: Services, message: Inbound, safety: SafetyRes
 
 
 async def _send_notice(services: Services, message: Inbound, safety: SafetyResult,
-                       received: float) -> None:
+                       received: float) -> bool:
+    """Send the notice; True only when every part of it reached the platform."""
     outcome = Outcome.CRISIS if safety.flag == "crisis" else Outcome.EMERGENCY
+    delivered = True
     for i, text in enumerate(notice_texts(services, outcome.value, safety.language)):
-        await services.delivery.send(message.conversation_id, message.channel, message.sender,
-                                     text)
+        sent = await services.delivery.send(message.conversation_id, message.channel,
+                                            message.sender, text)
+        delivered = delivered and sent.ok
         if i == 0:
             metrics.REPLY_SECONDS.labels("notice").observe(time.time() - received)
             logger.info("911 notice sent (fast path)",
@@ -122,6 +125,7 @@ async def _send_notice(services: Services, message: Inbound, safety: SafetyResul
             await services.audit(message.conversation_id, "bot", "message_out", text)
         except (RedisError, OSError):
             pass  # Redis is down: the platform has the message; the log line says it went
+    return delivered
 
 
 async def fast_path(services: Services, message: Inbound, safety: SafetyResult,
@@ -131,9 +135,17 @@ async def fast_path(services: Services, message: Inbound, safety: SafetyResult,
     queue: a flagged message inside the notice window only raises the queue flag."""
     conversation = message.conversation_id
     outcome = Outcome.CRISIS if safety.flag == "crisis" else Outcome.EMERGENCY
+    delivered = sent_offline
     if send_notice:
-        await _send_notice(services, message, safety, received)
+        try:
+            delivered = await _send_notice(services, message, safety, received)
+        except Exception:  # noqa: BLE001 - the worker sends it then; nothing else may stop
+            logger.exception("fast path could not send the notice; the worker will")
+            delivered = False
     try:
+        if delivered:
+            # The fact the worker waits for; recorded after the send, never before it.
+            await services.inbox.record_notice(message.channel, message.message_id)
         if sent_offline:  # sent while Redis was down: the audit log gets it now
             for text in notice_texts(services, outcome.value, safety.language):
                 await services.audit(conversation, "bot", "message_out", text)
@@ -142,7 +154,7 @@ async def fast_path(services: Services, message: Inbound, safety: SafetyResult,
                   "safety_net": safety.flag, "tier": safety.tier,
                   "language": safety.language, "preview": message.text[:200],
                   "last_citizen_at": message.timestamp}
-        if send_notice or sent_offline:
+        if delivered:
             fields["notice_sent_at"] = time.time()
         await services.queue.enqueue(conversation, priority=outcome.priority, entries=[],
                                      fields=fields)

@@ -9,6 +9,8 @@ Redis loses nothing: the sweeper hands stranded conversations out again.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import dataclasses
 import datetime as dt
 import json
 import logging
@@ -17,18 +19,26 @@ from typing import List
 
 from redis.exceptions import RedisError
 
-from bot import metrics
+from bot import keys, metrics
 from bot.gateway.intake import notice_texts
 from bot.logs import about
 from bot.messages import Inbound
 from bot.queue import Entry
-from bot.rasa_client import RasaUnavailable
+from bot.rasa_client import RasaAnswer, RasaUnavailable
 from bot.replies import THROTTLED, render_replies, routing_reply
 from bot.safety_net import SafetyResult
 from bot.services import Services
 from bot.triage import Outcome, decide
 
 logger = logging.getLogger(__name__)
+
+# How long a worker waits for the fast path to confirm the notice it is sending (beside the
+# worker, perhaps in another process) before sending Rasa's notice itself: a second notice
+# is a small cost, none at all is not.
+NOTICE_CONFIRM_WAIT_S = 3.0
+# Starts at one message before it goes to staff and the dead-letter list.
+MAX_ATTEMPTS = 3
+DEAD_LETTER_LIMIT = 1000
 
 
 async def run_worker(services: Services, stop: asyncio.Event) -> None:
@@ -49,22 +59,82 @@ async def run_worker(services: Services, stop: asyncio.Event) -> None:
 
 
 async def drain(services: Services, conversation: str) -> None:
+    """Handle a conversation's messages in order while holding its lock.
+
+    The lock is kept alive for as long as a message is in hand (a slow Rasa or platform must
+    not let a second worker start the same message). A message whose handling fails is
+    retried by the sweeper; after MAX_ATTEMPTS starts it goes to staff and to the dead-letter
+    list instead, so one bad message never blocks the conversation."""
     token = await services.inbox.lock(conversation)
     if token is None:
         return  # another worker holds it and will see this message too
-    while True:
-        raw = await services.inbox.head(conversation)
-        if raw is not None:
-            await services.inbox.refresh(conversation, token)
-            with about(conversation):
-                await handle(services, json.loads(raw))
-            if not await services.inbox.ack(conversation, token, raw):
+    heartbeat = asyncio.create_task(_keep_lock(services, conversation, token))
+    done = False
+    try:
+        while True:
+            raw = await services.inbox.head(conversation)
+            if raw is not None:
                 with about(conversation):
-                    logger.warning("lost the conversation lock")
+                    await handle_or_give_up(services, json.loads(raw))
+                if not await services.inbox.ack(conversation, token, raw):
+                    with about(conversation):
+                        logger.warning("lost the conversation lock")
+                    done = True
+                    return
+                continue
+            if await services.inbox.release(conversation, token):
+                done = True
                 return
-            continue
-        if await services.inbox.release(conversation, token):
-            return
+    finally:
+        heartbeat.cancel()
+        if not done:
+            # Failed or cancelled mid-message: let the sweeper hand it out again now rather
+            # than after the lock expires.
+            with contextlib.suppress(RedisError, OSError):
+                await services.inbox.unlock(conversation, token)
+
+
+async def _keep_lock(services: Services, conversation: str, token: str) -> None:
+    every = services.inbox.lock_ttl_ms / 3000
+    while True:
+        await asyncio.sleep(every)
+        try:
+            if not await services.inbox.refresh(conversation, token):
+                with about(conversation):
+                    logger.warning("conversation lock lost while handling a message")
+                return
+        except (RedisError, OSError) as exc:
+            logger.error("could not refresh the conversation lock: %s", exc)
+
+
+async def handle_or_give_up(services: Services, item: dict) -> None:
+    """Handle one message; after MAX_ATTEMPTS failed starts, hand it to staff instead."""
+    message = Inbound.from_dict(item["inbound"])
+    attempt = await services.inbox.attempt(message.conversation_id, message.message_id)
+    if attempt > MAX_ATTEMPTS:
+        await dead_letter(services, message, item, f"failed {MAX_ATTEMPTS} times")
+        return
+    await handle(services, item)
+
+
+async def dead_letter(services: Services, message: Inbound, item: dict, reason: str) -> None:
+    logger.error("message given up after repeated failures: %s", reason,
+                 extra={"channel": message.channel})
+    await services.redis.lpush(keys.DEAD_LETTERS, json.dumps({
+        "conversation": message.conversation_id, "message_id": message.message_id,
+        "channel": message.channel, "reason": reason, "ts": time.time()}))
+    await services.redis.ltrim(keys.DEAD_LETTERS, 0, DEAD_LETTER_LIMIT - 1)
+    await services.redis.expire(keys.DEAD_LETTERS, services.settings.retention_seconds)
+    flagged = item.get("flag") is not None
+    await services.queue.enqueue(
+        message.conversation_id, priority=0 if flagged else 1,
+        entries=[Entry("citizen", message.text or f"[{', '.join(message.attachments)}]",
+                       item.get("received", time.time()))],
+        fields={"channel": message.channel, "sender": message.sender,
+                "account": message.account, "reason": f"dead letter: {reason}",
+                "preview": message.text[:200], "last_citizen_at": message.timestamp},
+    )
+    await services.publish("dead_letter", message.conversation_id)
 
 
 async def handle(services: Services, item: dict) -> None:
@@ -86,11 +156,7 @@ async def handle(services: Services, item: dict) -> None:
         return
     started = time.monotonic()
     try:
-        answer = await services.rasa.send(conversation, text, {
-            "channel": message.channel, "message_id": message.message_id,
-            "account": message.account, "sender": message.sender,
-            "notice": bool(item.get("notice")),
-        })
+        answer = await _answer(services, message, text, item)
     except RasaUnavailable as exc:
         metrics.RASA_UNAVAILABLE.inc()
         logger.warning("Rasa unavailable (%s): answering with the safety net", exc,
@@ -99,7 +165,8 @@ async def handle(services: Services, item: dict) -> None:
         return
     metrics.TRIAGE_SECONDS.observe(time.monotonic() - started)
     replies = answer.texts
-    if item.get("notice"):
+    if item.get("notice") and await services.inbox.notice_confirmed(
+            message.channel, message.message_id, wait=NOTICE_CONFIRM_WAIT_S):
         already = set(notice_texts(services, item["flag"], item.get("language", "en")))
         replies = [r for r in replies if r not in already]
     logger.info("answered by Rasa", extra={
@@ -108,11 +175,35 @@ async def handle(services: Services, item: dict) -> None:
     await send_all(services, message, replies, answer.outcome, item)
 
 
+async def _answer(services: Services, message: Inbound, text: str, item: dict) -> RasaAnswer:
+    """Rasa's answer, asked once per message: a retried message reuses the stored one."""
+    key = keys.answer(message.channel, message.message_id)
+    stored = await services.redis.get(key)
+    if stored:
+        data = json.loads(stored)
+        return RasaAnswer(data["texts"], data["outcome"], data.get("topic"))
+    answer = await services.rasa.send(message.conversation_id, text, {
+        "channel": message.channel, "message_id": message.message_id,
+        "account": message.account, "sender": message.sender,
+        "notice": bool(item.get("notice")),
+    })
+    await services.redis.set(key, json.dumps(dataclasses.asdict(answer)),
+                             ex=services.settings.dedupe_ttl)
+    return answer
+
+
 async def send_all(services: Services, message: Inbound, replies: List[str], outcome: str,
                    item: dict | None = None) -> None:
+    """Send a message's replies in order; each is sent once, even if the message is handled
+    again after a crash or a lost lock (a reply is marked after it reached the platform)."""
     for i, text in enumerate(replies):
-        await services.delivery.send(message.conversation_id, message.channel, message.sender,
-                                     text)
+        mark = keys.reply_sent(message.channel, message.message_id, i) if item else None
+        if mark and await services.redis.exists(mark):
+            continue
+        sent = await services.delivery.send(message.conversation_id, message.channel,
+                                            message.sender, text)
+        if mark and sent.ok:
+            await services.redis.set(mark, "1", ex=services.settings.dedupe_ttl)
         if i == 0 and item and not item.get("notice"):
             # The first answer to this message (the fast path times its own notice).
             metrics.REPLY_SECONDS.labels("bot").observe(
@@ -148,7 +239,8 @@ async def route_to_person(services: Services, message: Inbound, item: dict, reas
     decision = decide(None, 0.0, safety, urgent_context=context)
     now = dt.datetime.now(dt.timezone.utc)
     monitoring = await services.queue.is_monitoring()
-    if item.get("notice"):
+    if item.get("notice") and await services.inbox.notice_confirmed(
+            message.channel, message.message_id, wait=NOTICE_CONFIRM_WAIT_S):
         replies = [routing_reply(services.department, monitoring, now)]
     else:
         replies = render_replies(decision, services.department, monitoring=monitoring,

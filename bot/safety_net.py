@@ -177,7 +177,7 @@ class SafetyNet:
         tier = "rules" if flag else None
         score = 0.0
         if self.urgency is not None:
-            model_flag, score = self.urgency.flag(text or "")
+            model_flag, score = self.urgency.flag(text or "", hits)
             if flag is None and model_flag is not None:
                 flag, tier = model_flag, "model"
         return SafetyResult(

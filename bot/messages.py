@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Dict, Tuple
 
+from bot.text import storable
+
 # Channel names, as stored in the queue and shown in the console.
 MESSENGER = "messenger"
 INSTAGRAM = "instagram"
@@ -29,6 +31,10 @@ class Inbound:
     text: str
     timestamp: float
     attachments: Tuple[str, ...] = field(default=())
+
+    def __post_init__(self) -> None:
+        # Every adapter builds one: the one place where platform text becomes storable.
+        object.__setattr__(self, "text", storable(self.text))
 
     @property
     def conversation_id(self) -> str:

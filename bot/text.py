@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 import re
 import unicodedata
 
@@ -24,6 +25,20 @@ _CONTRACTIONS = [
     (re.compile(r"\b(you|we|they)'re\b"), r"\1 are"),
     (re.compile(r"\b(he|she|it|someone|somebody|there|that)'s\b"), r"\1 is"),
 ]
+
+
+def same_secret(given: object, expected: str) -> bool:
+    """Constant-time comparison of a client's token with ours, for any input: the stdlib's
+    ``compare_digest`` raises TypeError on a non-ASCII ``str`` (a 500 for a crafted token)."""
+    if not isinstance(given, str) or not expected:
+        return False
+    return hmac.compare_digest(given.encode("utf-8", "replace"), expected.encode("utf-8"))
+
+
+def storable(text: str) -> str:
+    """The text with lone surrogates ("\\ud800", valid JSON but not UTF-8) and NULs replaced,
+    so it can be stored, logged and sent like any other."""
+    return text.encode("utf-8", "replace").decode("utf-8").replace("\x00", "\ufffd")
 
 
 def normalize(text: str) -> str:

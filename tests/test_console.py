@@ -4,6 +4,7 @@ without reloading, claim it, reply, resolve."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -177,3 +178,16 @@ async def test_console_in_chromium(server, platform, redis, aiohttp_client):
                                                     "beacon-console.png"))
         finally:
             await browser.close()
+
+
+async def test_the_queue_shows_dead_letters(aiohttp_client, server, redis):
+    """Issue 8, item 3: a message the workers gave up on is listed for staff, with why."""
+    await redis.lpush(keys.DEAD_LETTERS, json.dumps({
+        "conversation": "messenger:1:2", "message_id": "m_1", "channel": "messenger",
+        "reason": "failed 3 times", "ts": 1764460800.0}))
+    client = await aiohttp_client(server)
+    csrf = await login(client)
+    queue = await (await client.get("/console/api/queue",
+                                    headers={"X-CSRF-Token": csrf})).json()
+    assert queue["dead_letters"][0]["reason"] == "failed 3 times"
+    assert queue["dead_letters"][0]["conversation"] == "messenger:1:2"

@@ -14,6 +14,7 @@ from typing import List, Mapping
 
 from bot.channels import Parsed, PayloadError
 from bot.messages import INSTAGRAM, MESSENGER, Inbound
+from bot.text import same_secret
 
 OBJECTS = {"page": MESSENGER, "instagram": INSTAGRAM}
 # Page ids, page-scoped ids (PSID) and Instagram-scoped ids (IGSID) are decimal numbers.
@@ -28,16 +29,13 @@ def valid_id(value: object) -> str | None:
     return text if _ID.fullmatch(text) else None
 
 
-def _same(given: str, expected: str) -> bool:
-    """Constant-time comparison that takes any text (compare_digest refuses non-ASCII str)."""
-    return hmac.compare_digest(given.encode("utf-8", "replace"), expected.encode("utf-8"))
 
 
 def verify_challenge(params: Mapping[str, str], verify_token: str) -> str | None:
     """The ``hub.challenge`` to echo when the subscription request carries our token."""
     if not verify_token or params.get("hub.mode") != "subscribe":
         return None
-    if not _same(str(params.get("hub.verify_token", "")), verify_token):
+    if not same_secret(str(params.get("hub.verify_token", "")), verify_token):
         return None
     return params.get("hub.challenge")
 
@@ -46,7 +44,7 @@ def signature_valid(app_secret: str, body: bytes, header: str | None) -> bool:
     if not app_secret or not header or not header.startswith("sha256="):
         return False
     expected = hmac.new(app_secret.encode(), body, hashlib.sha256).hexdigest()
-    return _same(header[len("sha256="):].strip().lower(), expected)
+    return same_secret(header[len("sha256="):].strip().lower(), expected)
 
 
 def parse(payload: object) -> Parsed:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-import hmac
 import io
 import json
 import logging
@@ -29,6 +28,7 @@ from bot.console.auth import Session, StaffStore
 from bot.logs import conversation_ref
 from bot.queue import QueueConflict
 from bot.services import Services
+from bot.text import same_secret
 
 logger = logging.getLogger(__name__)
 HERE = Path(__file__).parent
@@ -71,7 +71,7 @@ async def auth_middleware(request: web.Request, handler) -> web.StreamResponse:
         sent = request.headers.get("X-CSRF-Token")
         if sent is None and request.content_type == "application/x-www-form-urlencoded":
             sent = (await request.post()).get("csrf")
-        if not sent or not hmac.compare_digest(str(sent), session.csrf):
+        if not same_secret(sent, session.csrf):
             raise web.HTTPForbidden(reason="missing or wrong CSRF token")
     return await handler(request)
 
@@ -111,7 +111,7 @@ async def login_form(request: web.Request) -> web.Response:
 async def login(request: web.Request) -> web.Response:
     form = await request.post()
     sent, cookie = str(form.get("csrf", "")), request.cookies.get(LOGIN_COOKIE, "")
-    if not sent or not hmac.compare_digest(sent, cookie):
+    if not same_secret(sent, cookie or ""):
         raise web.HTTPForbidden(reason="missing or wrong CSRF token")
     session = await staff_store(request).login(str(form.get("name", "")).strip().lower(),
                                                str(form.get("password", "")))
@@ -197,6 +197,10 @@ async def api_queue(request: web.Request) -> web.Response:
         "held": [_summary(m, now) for m in held if m],
         "on_duty": await services.queue.on_duty(),
         "me": session_of(request).staff,
+        # Messages the workers gave up on (bot.gateway.worker.dead_letter): each is also in
+        # the queue with its transcript; this list says which and why.
+        "dead_letters": [json.loads(e) for e in
+                         await services.redis.lrange(keys.DEAD_LETTERS, 0, 49)],
     })
 
 
@@ -290,14 +294,25 @@ async def api_export(request: web.Request) -> web.Response:
         writer = csv.DictWriter(out, fieldnames=["time", "actor", "action", "detail"])
         writer.writeheader()
         for e in entries:
-            writer.writerow({"time": _iso(e["ts"]), "actor": e.get("actor"),
-                             "action": e.get("action"), "detail": e.get("detail", "")})
+            writer.writerow({"time": _iso(e["ts"]), "actor": _cell(e.get("actor")),
+                             "action": _cell(e.get("action")),
+                             "detail": _cell(e.get("detail", ""))})
         return web.Response(text=out.getvalue(), content_type="text/csv", headers={
             "Content-Disposition": f'attachment; filename="{name}.csv"'})
     lines = "".join(json.dumps({**e, "time": _iso(e["ts"])}, ensure_ascii=False) + "\n"
                     for e in entries)
     return web.Response(text=lines, content_type="application/x-ndjson", headers={
         "Content-Disposition": f'attachment; filename="{name}.jsonl"'})
+
+
+# A cell a spreadsheet would run as a formula (OWASP "CSV injection"): citizen text such as
+# =HYPERLINK(...) must reach the records clerk as text.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cell(value: object) -> str:
+    text = "" if value is None else str(value)
+    return "'" + text if text.startswith(_FORMULA_START) else text
 
 
 def _iso(ts: float) -> str:

@@ -23,7 +23,10 @@ from bot.messages import WEBCHAT, Inbound
 logger = logging.getLogger(__name__)
 routes = web.RouteTableDef()
 STATIC = Path(__file__).parent / "static"
-_SESSION = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
+# fullmatch, never `$`: `$` also matches before a trailing newline.
+_SESSION = re.compile(r"[A-Za-z0-9_-]{16,64}")
+# Beyond any real chat's history; larger offsets are a client error, not a Redis one.
+_MAX_AFTER = 1_000_000
 
 
 def _json_body(raw: bytes) -> object:
@@ -31,6 +34,8 @@ def _json_body(raw: bytes) -> object:
         return json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise web.HTTPBadRequest(reason=f"body is not JSON: {exc}") from None
+    except RecursionError:
+        raise web.HTTPBadRequest(reason="body is nested too deeply") from None
 
 
 async def _accept_all(request: web.Request, parsed: Parsed) -> web.Response:
@@ -111,7 +116,7 @@ async def chat_send(request: web.Request) -> web.Response:
     if not isinstance(body, dict):
         raise web.HTTPBadRequest(reason="expected a JSON object")
     session, text = body.get("session"), body.get("text")
-    if not isinstance(session, str) or not _SESSION.match(session):
+    if not isinstance(session, str) or not _SESSION.fullmatch(session):
         raise web.HTTPBadRequest(reason="session must be 16-64 letters, digits, - or _")
     if not isinstance(text, str) or not text.strip():
         raise web.HTTPBadRequest(reason="text must be a non-empty string")
@@ -130,12 +135,14 @@ async def chat_send(request: web.Request) -> web.Response:
 @routes.get("/chat/api/messages", name="chat_poll")
 async def chat_poll(request: web.Request) -> web.Response:
     session = request.query.get("session", "")
-    if not _SESSION.match(session):
+    if not _SESSION.fullmatch(session):
         raise web.HTTPBadRequest(reason="session must be 16-64 letters, digits, - or _")
     try:
         after = max(0, int(request.query.get("after", "0")))
     except ValueError:
         raise web.HTTPBadRequest(reason="after must be a whole number") from None
+    if after > _MAX_AFTER:
+        raise web.HTTPBadRequest(reason=f"after must be at most {_MAX_AFTER}")
     redis = request.app[SERVICES].redis
     raw = await redis.lrange(keys.webchat(session), after, after + 99)
     return web.json_response({"messages": [json.loads(m) for m in raw],

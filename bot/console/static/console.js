@@ -56,6 +56,15 @@ async function refreshQueue() {
   waiting.replaceChildren(...q.waiting.map(card));
   held.replaceChildren(...q.held.map(card));
   document.getElementById("waiting-count").textContent = q.waiting.length;
+  const dead = document.getElementById("dead");
+  dead.replaceChildren(...q.dead_letters.map((d) => {
+    const li = document.createElement("li");
+    li.className = "card urgent";
+    li.textContent = new Date(d.ts * 1000).toLocaleString() + " · " + d.channel + " · " + d.reason;
+    li.addEventListener("click", () => open(d.conversation));
+    return li;
+  }));
+  document.getElementById("dead-heading").hidden = q.dead_letters.length === 0;
   document.getElementById("duty").checked = q.on_duty.includes(me);
 }
 

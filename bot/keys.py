@@ -28,6 +28,11 @@ def transcript(conversation_id: str) -> str:
     return f"{PREFIX}:transcript:{conversation_id}"
 
 
+def transcript_ids(conversation_id: str) -> str:
+    """Set of the ids of gateway-written transcript entries, so each is stored once."""
+    return f"{PREFIX}:transcript_ids:{conversation_id}"
+
+
 def on_duty(staff: str) -> str:
     """String with a TTL: present while the staff member's heartbeat keeps refreshing it."""
     return f"{PREFIX}:duty:{staff}"

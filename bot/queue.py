@@ -15,15 +15,24 @@ from redis.asyncio import Redis
 
 from bot import keys
 
-# KEYS[1] queue zset, KEYS[2] conversation hash, KEYS[3] transcript list
+# KEYS[1] queue zset, KEYS[2] conversation hash, KEYS[3] transcript list,
+# KEYS[4] set of transcript entry ids already stored
 # ARGV[1] conversation id, ARGV[2] now (ms), ARGV[3] priority (0 urgent, 1 normal),
 # ARGV[4] JSON object of metadata fields, ARGV[5] JSON list of transcript entries
-# (each with a numeric "ts"), ARGV[6] TTL seconds, ARGV[7] priority span
+# (each with a numeric "ts", and an "id" when the gateway wrote it), ARGV[6] TTL seconds,
+# ARGV[7] priority span
 # Returns {status, priority, waiting_since}.
 # A conversation that is already waiting keeps its waiting-since time and can only move up
 # in priority; one held by staff stays with them (the new messages reach its transcript);
-# a resolved or new one starts waiting now. Entries not newer than the last stored one are
-# skipped, so re-sending a transcript is harmless.
+# a resolved or new one starts waiting now, as a new episode: what belonged to the last one
+# (escalated, notice sent, urgent flag, holder) is cleared, so a returning caller's emergency
+# is escalated and shown afresh.
+# Entries are appended in the order they arrive, each numbered ("seq"), never re-ordered or
+# dropped by their clock: an entry with an id (a message the gateway handled, once) is
+# stored unless that id was; an entry without one is the action's replay of Rasa's history,
+# and only the part newer than the last replay ("history_ts") is new. (Comparing every entry
+# with the newest stamp of any kind lost a citizen's message that arrived while staff had
+# just replied.)
 _ENQUEUE = """
 local now = tonumber(ARGV[2])
 local priority = tonumber(ARGV[3])
@@ -35,20 +44,30 @@ if status == 'waiting' or status == 'claimed' then
 else
   status = 'waiting'
   since = now
+  redis.call('HDEL', KEYS[2], 'escalated_at', 'notice_sent_at', 'urgent_flag', 'urgent_at',
+             'urgent_language', 'claimed_by', 'escalation_error', 'delivery_error')
   redis.call('HSET', KEYS[2], 'status', status, 'waiting_since', since,
              'queued_at', now, 'first_response_at', '')
 end
 local fields = cjson.decode(ARGV[4])
 for k, v in pairs(fields) do redis.call('HSET', KEYS[2], k, tostring(v)) end
 redis.call('HSET', KEYS[2], 'id', ARGV[1], 'priority', priority, 'updated_at', now)
-local last = tonumber(redis.call('HGET', KEYS[2], 'last_ts') or '0') or 0
+local last = tonumber(redis.call('HGET', KEYS[2], 'history_ts') or '0') or 0
 for _, entry in ipairs(cjson.decode(ARGV[5])) do
-  if tonumber(entry['ts']) > last then
+  local new
+  if entry['id'] then
+    new = redis.call('SADD', KEYS[4], entry['id']) == 1
+  else
+    new = tonumber(entry['ts']) > last
+    if new then last = tonumber(entry['ts']) end
+  end
+  if new then
+    entry['seq'] = redis.call('HINCRBY', KEYS[2], 'seq', 1)
     redis.call('RPUSH', KEYS[3], cjson.encode(entry))
-    last = tonumber(entry['ts'])
   end
 end
-redis.call('HSET', KEYS[2], 'last_ts', string.format('%.6f', last))
+redis.call('HSET', KEYS[2], 'history_ts', string.format('%.6f', last))
+redis.call('EXPIRE', KEYS[4], ARGV[6])
 if status == 'waiting' then
   redis.call('ZADD', KEYS[1], priority * tonumber(ARGV[7]) + since, ARGV[1])
 end
@@ -110,9 +129,9 @@ else
     status = 'resolved'
   elseif op == 'reply' then
     local entry = cjson.decode(ARGV[5])
-    redis.call('RPUSH', KEYS[5], ARGV[5])
-    redis.call('HSET', KEYS[3], 'last_ts', string.format('%.6f', entry['ts']),
-               'last_staff_reply_at', now)
+    entry['seq'] = redis.call('HINCRBY', KEYS[3], 'seq', 1)
+    redis.call('RPUSH', KEYS[5], cjson.encode(entry))
+    redis.call('HSET', KEYS[3], 'last_staff_reply_at', now)
     if (redis.call('HGET', KEYS[3], 'first_response_at') or '') == '' then
       redis.call('HSET', KEYS[3], 'first_response_at', now)
     end
@@ -166,11 +185,16 @@ class Entry:
     text: str
     ts: float
     staff: str | None = None
+    # Set by the gateway for what it handled once (a message id, or that plus a reply
+    # number); the action's replay of Rasa's history has none (see _ENQUEUE).
+    id: str | None = None
+    seq: int | None = None
 
     def as_dict(self) -> Dict:
-        data = {"role": self.role, "text": self.text, "ts": self.ts}
-        if self.staff:
-            data["staff"] = self.staff
+        data: Dict = {"role": self.role, "text": self.text, "ts": self.ts}
+        for name in ("staff", "id", "seq"):
+            if getattr(self, name) is not None:
+                data[name] = getattr(self, name)
         return data
 
 
@@ -207,7 +231,7 @@ class HumanQueue:
         now_ms = int((now if now is not None else time.time()) * 1000)
         status, prio, since = await self._enqueue(
             keys=[keys.QUEUE, keys.conversation(conversation_id),
-                  keys.transcript(conversation_id)],
+                  keys.transcript(conversation_id), keys.transcript_ids(conversation_id)],
             args=[
                 conversation_id,
                 now_ms,
@@ -255,8 +279,10 @@ class HumanQueue:
         await self._act("transfer", conversation_id, staff, to, now=now)
 
     async def resolve(self, conversation_id: str, staff: str, now: float | None = None) -> None:
-        """Close a held conversation; the bot answers the citizen's next message again."""
+        """Close the episode; the next message starts a new one (with a new 911 notice when
+        it is urgent: the notice window closes with the episode)."""
         await self._act("resolve", conversation_id, staff, now=now)
+        await self.redis.delete(keys.notice_window(conversation_id))
 
     async def reply(self, conversation_id: str, staff: str, text: str,
                     now: float | None = None) -> Entry:

@@ -51,7 +51,31 @@ async def test_transcript_appends_only_new_entries(redis):
     await q.enqueue("c2", priority=1, fields={}, entries=[e1, e2], now=11)
     await q.enqueue("c2", priority=1, fields={}, entries=[e1, e2, e3], now=21)
     await q.enqueue("c2", priority=1, fields={}, entries=[e1, e2, e3], now=22)
-    assert await q.transcript("c2") == [e1, e2, e3]
+    stored = await q.transcript("c2")
+    assert [(e.role, e.text, e.ts) for e in stored] == [(e.role, e.text, e.ts)
+                                                         for e in (e1, e2, e3)]
+    assert [e.seq for e in stored] == [1, 2, 3]
+
+
+async def test_a_message_is_never_lost_to_an_earlier_clock(redis):
+    """Issue 8, item 6: staff reply at 100.0; a citizen message the worker received at 99.5
+    reaches the transcript after it (before: skipped as "not newer"), and a retried message
+    is stored once."""
+    q = queue_for(redis)
+    await q.enqueue("c10", priority=1, fields={}, entries=[Entry("citizen", "hi", 90.0)],
+                    now=91)
+    await q.claim("c10", "alice")
+    await q.reply("c10", "alice", "Hello, this is Alice.", now=100.0)
+    late = Entry("citizen", "my car was broken into", 99.5, id="m_late")
+    await q.enqueue("c10", priority=1, fields={}, entries=[late], now=101)
+    await q.enqueue("c10", priority=1, fields={}, entries=[late], now=102)  # handled again
+    # A rate-limited message after the action's replay of Rasa's history.
+    await q.enqueue("c10", priority=1, fields={}, entries=[Entry("citizen", "hello?", 95.0,
+                                                                 id="m_throttled")], now=103)
+    texts = [(e.role, e.text) for e in await q.transcript("c10")]
+    assert texts == [("citizen", "hi"), ("staff", "Hello, this is Alice."),
+                     ("citizen", "my car was broken into"), ("citizen", "hello?")]
+    assert [e.seq for e in await q.transcript("c10")] == [1, 2, 3, 4]
 
 
 async def test_keys_are_prefixed_and_expire(redis):
@@ -101,7 +125,7 @@ async def test_transcript_entries_are_json(redis):
     await q.enqueue("c5", priority=1, fields={}, entries=[Entry("citizen", "¿dónde? 🚓", 5.0)],
                     now=6)
     raw = await redis.lrange(keys.transcript("c5"), 0, -1)
-    assert json.loads(raw[0]) == {"role": "citizen", "text": "¿dónde? 🚓", "ts": 5.0}
+    assert json.loads(raw[0]) == {"role": "citizen", "text": "¿dónde? 🚓", "ts": 5.0, "seq": 1}
 
 
 async def test_claim_is_atomic_between_two_staff(redis):
@@ -132,7 +156,9 @@ async def test_only_the_holder_acts_until_transferred(redis):
     entry = await q.reply("c7", "bob", "Hi, this is Bob from records.", now=12)
     meta = await q.conversation("c7")
     assert meta["first_response_at"] == "12000" and meta["claimed_by"] == "bob"
-    assert (await q.transcript("c7"))[-1] == entry
+    last = (await q.transcript("c7"))[-1]
+    assert (last.role, last.text, last.staff, last.seq) == (entry.role, entry.text,
+                                                            entry.staff, 2)
     await q.resolve("c7", "bob", now=13)
     meta = await q.conversation("c7")
     assert meta["status"] == "resolved" and meta["resolved_by"] == "bob"
@@ -154,3 +180,22 @@ async def test_resolved_conversation_starts_waiting_again(redis):
     assert again.waiting_since_ms == 50_000
     with pytest.raises(QueueConflict, match="unknown"):
         await q.claim("nope", "alice")
+
+
+async def test_a_returning_callers_emergency_is_a_new_episode(redis):
+    """Issue 8, item 7: escalation, notice and urgent flag belong to one episode."""
+    q = queue_for(redis)
+    await q.enqueue("c9", priority=0, fields={"outcome": "emergency", "notice_sent_at": 5},
+                    entries=[], now=10)
+    assert await q.unclaimed_urgent(60, now=100) == ["c9"]  # escalated once
+    assert await q.unclaimed_urgent(60, now=200) == []
+    await q.claim("c9", "alice")
+    await q.flag_urgent("c9", "emergency", "en", 60)
+    await redis.set(keys.notice_window("c9"), "emergency", ex=600)
+    await q.resolve("c9", "alice")
+    assert not await redis.exists(keys.notice_window("c9"))  # the next emergency: a notice
+    await q.enqueue("c9", priority=0, fields={"outcome": "emergency"}, entries=[], now=300)
+    meta = await q.conversation("c9")
+    for stale in ("escalated_at", "notice_sent_at", "urgent_flag", "claimed_by"):
+        assert stale not in meta, stale
+    assert await q.unclaimed_urgent(60, now=400) == ["c9"]  # escalated again

@@ -129,7 +129,7 @@ async def dead_letter(services: Services, message: Inbound, item: dict, reason: 
     await services.queue.enqueue(
         message.conversation_id, priority=0 if flagged else 1,
         entries=[Entry("citizen", message.text or f"[{', '.join(message.attachments)}]",
-                       item.get("received", time.time()))],
+                       item.get("received", time.time()), id=message.message_id)],
         fields={"channel": message.channel, "sender": message.sender,
                 "account": message.account, "reason": f"dead letter: {reason}",
                 "preview": message.text[:200], "last_citizen_at": message.timestamp},
@@ -216,7 +216,8 @@ async def queue_throttled(services: Services, message: Inbound, item: dict) -> N
     """Over the sender's rate limit: staff read it; Rasa's time goes to other citizens."""
     await services.queue.enqueue(
         message.conversation_id, priority=1,
-        entries=[Entry("citizen", message.text, item.get("received", time.time()))],
+        entries=[Entry("citizen", message.text, item.get("received", time.time()),
+                       id=message.message_id)],
         fields={"outcome": "human", "channel": message.channel, "sender": message.sender,
                 "account": message.account, "reason": "rate limited",
                 "preview": message.text[:200], "last_citizen_at": message.timestamp},
@@ -249,8 +250,9 @@ async def route_to_person(services: Services, message: Inbound, item: dict, reas
             replies.append(routing_reply(services.department, monitoring, now))
             await services.window.open(message.conversation_id, decision.outcome.value)
     entries = [Entry("citizen", message.text or f"[{', '.join(message.attachments)}]",
-                     item.get("received", time.time()))]
-    entries += [Entry("bot", r, entries[0].ts + (i + 1) / 1000) for i, r in enumerate(replies)]
+                     item.get("received", time.time()), id=message.message_id)]
+    entries += [Entry("bot", r, entries[0].ts + (i + 1) / 1000,
+                      id=f"{message.message_id}:reply:{i}") for i, r in enumerate(replies)]
     outcome = decision.outcome if decision.outcome.urgent else Outcome.HUMAN
     await services.queue.enqueue(
         message.conversation_id, priority=outcome.priority, entries=entries,
@@ -272,7 +274,7 @@ async def hand_off(services: Services, message: Inbound, item: dict) -> None:
     await services.queue.enqueue(
         conversation, priority=0 if urgent else 1,
         entries=[Entry("citizen", message.text or f"[{', '.join(message.attachments)}]",
-                       item.get("received", time.time()))],
+                       item.get("received", time.time()), id=message.message_id)],
         fields={"last_citizen_at": message.timestamp},
     )
     if urgent:

@@ -142,6 +142,15 @@ async def _staff(args: argparse.Namespace, out: IO[str]) -> int:
         if args.action == "list":
             out.write("\n".join(await store.names()) + "\n")
             return 0
+        if args.action == "remove":
+            existed = await store.remove(args.name)
+            out.write(f"staff member {args.name} {'removed' if existed else 'not found'}; "
+                      "sessions ended\n")
+            return 0 if existed else 1
+        if args.action == "revoke":
+            count = await store.revoke(args.name)
+            out.write(f"{count} session(s) of {args.name} ended\n")
+            return 0
         password = os.environ.get("BEACON_STAFF_PASSWORD")
         if password is None:
             password = getpass.getpass(f"password for {args.name}: ")
@@ -229,7 +238,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     staff = sub.add_parser("staff", help="add a console user (password asked, or from "
                                          "BEACON_STAFF_PASSWORD), or list them")
-    staff.add_argument("action", choices=("add", "list"))
+    staff.add_argument("action", choices=("add", "list", "remove", "revoke"))
     staff.add_argument("name", nargs="?", default="")
     staff.set_defaults(run=_staff)
 
@@ -240,7 +249,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: List[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if args.command in ("duty", "staff") and args.action in ("on", "off", "add") and not args.name:
+    if args.command in ("duty", "staff") and args.action in (
+            "on", "off", "add", "remove", "revoke") and not args.name:
         print(f"python -m bot {args.command}: a staff name is needed", file=sys.stderr)
         return 2
     logging.basicConfig(

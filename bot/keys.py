@@ -130,6 +130,18 @@ def staff(name: str) -> str:
     return f"{PREFIX}:staff:{name}"
 
 
+def staff_sessions(name: str) -> str:
+    """Set (with the session TTL) of a staff member's session tokens, so removing the member
+    or revoking their sessions ends every one at once."""
+    return f"{PREFIX}:staff_sessions:{name}"
+
+
+def login_failures(kind: str, who: str) -> str:
+    """Counter with a TTL of the throttle window: failed console logins for one account
+    (``kind`` "account") or one client address ("address"), shared by every replica."""
+    return f"{PREFIX}:login_failures:{kind}:{who}"
+
+
 def session(token: str) -> str:
     """Hash with a TTL: a logged-in console session (staff name, CSRF token)."""
     return f"{PREFIX}:session:{token}"

@@ -34,9 +34,13 @@ from spacy.tokens import Doc, Span
 
 from bot import safety_patterns as sp
 from bot.nlp import detect_language, shared_pipeline
-from bot.text import normalize, spell_out
+from bot.text import bounded, normalize, rule_window, spell_out
 from bot.urgency import UrgencyModel
 
+# Longest text checked; platforms cap DMs near this (the gateway's BEACON_MAX_TEXT_CHARS).
+MAX_CHECK_CHARS = 4000
+# The rules read this much of each end of a longer message (bot.text.rule_window).
+RULE_WINDOW_CHARS = 200
 # The key under which the result travels in Rasa's parse data.
 SAFETY_NET_KEY = "safety_net"
 EMERGENCY = "emergency"
@@ -164,8 +168,10 @@ class SafetyNet:
         )
 
     def check(self, text: str) -> SafetyResult:
-        """Look for emergency and crisis language in one message."""
-        clean = spell_out(normalize(text or ""))
+        """Look for emergency and crisis language in one message (bounded work: see
+        ``bot.text.bounded``)."""
+        text = bounded(text or "", MAX_CHECK_CHARS)
+        clean = spell_out(rule_window(normalize(text), RULE_WINDOW_CHARS))
         hits: List[Hit] = []
         for compiled in self._languages:
             hits.extend(self._hits(compiled, compiled.nlp(clean)))
@@ -297,4 +303,6 @@ def get_safety_net() -> SafetyNet:
     (about a second), never at import."""
     from bot import urgency
 
-    return SafetyNet(urgency.current())
+    net = SafetyNet(urgency.current())
+    net.check("warm up: load every model now, not on a citizen's message")
+    return net

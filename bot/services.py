@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Dict
 
@@ -58,6 +60,14 @@ class Services:
     rasa: RasaClient
     window: NoticeWindow
     offline_notices: OfflineNotices = field(default_factory=OfflineNotices)
+    # CPU-bound work off the event loop, one thread at a time (spaCy's pipelines are not
+    # meant to be shared between threads): the safety net, password hashing.
+    cpu: ThreadPoolExecutor = field(
+        default_factory=lambda: ThreadPoolExecutor(max_workers=1, thread_name_prefix="cpu"))
+
+    async def off_loop(self, fn, *args):
+        """Run ``fn(*args)`` on the CPU thread; the event loop keeps serving meanwhile."""
+        return await asyncio.get_running_loop().run_in_executor(self.cpu, fn, *args)
 
     @classmethod
     def build(cls, settings: Settings, department: Department, redis: Redis,

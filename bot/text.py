@@ -41,6 +41,40 @@ def storable(text: str) -> str:
     return text.encode("utf-8", "replace").decode("utf-8").replace("\x00", "\ufffd")
 
 
+# No word is this long; a longer run without spaces (emoji, U+FDFA, base64) is split, since
+# spaCy's tokenizer searches suffixes in quadratic time on one long "word" (4,000 emoji took
+# 2.6 s before this cap, one event-loop stall for every citizen).
+_LONG_RUN = re.compile(r"(\S{40})(?=\S)")
+
+
+def bounded(text: str, limit: int) -> str:
+    """The text cut to ``limit`` characters before and after NFKC (which can make one
+    character eighteen), with long runs without spaces split: linear work per message."""
+    text = unicodedata.normalize("NFKC", text[:limit])[:limit]
+    return _LONG_RUN.sub(r"\1 ", text)
+
+
+# Symbols the rules never read (emoji, pictographs, other symbols; the laughing faces stay,
+# the rules read them as "not serious"), and runs of punctuation.
+_SYMBOLS = re.compile(r"[^\w\s.,;:!?'\"()\-/&#@$%+\U0001F602\U0001F923]+")
+_PUNCT_RUN = re.compile(r"([^\w\s])[^\w\s]+")
+# A short token repeated ("! ! ! !", "1 1 1", "ha ha ha ha"): two are as telling as two hundred.
+_REPEATED = re.compile(r"(\S{1,3} )\1{2,}")
+_SPACES = re.compile(r"[^\S\n]+")
+
+
+def rule_window(text: str, each_end: int) -> str:
+    """What the rules read of a message: symbols dropped, punctuation runs shortened, and
+    of a long message its first and last ``each_end`` characters (the point of a long
+    message is often buried last; the urgency model still reads all of it). Each token
+    costs the matcher tens of microseconds, so this bounds the rules to a few milliseconds."""
+    text = _SPACES.sub(" ", _PUNCT_RUN.sub(r"\1", _SYMBOLS.sub(" ", text)))
+    text = _REPEATED.sub(r"\1\1", text)
+    if len(text) > 2 * each_end:
+        text = f"{text[:each_end]} . {text[-each_end:]}"
+    return text
+
+
 def normalize(text: str) -> str:
     """Lower-case, fold look-alike characters, drop invisible ones, shorten elongations.
 

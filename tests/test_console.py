@@ -191,3 +191,52 @@ async def test_the_queue_shows_dead_letters(aiohttp_client, server, redis):
                                     headers={"X-CSRF-Token": csrf})).json()
     assert queue["dead_letters"][0]["reason"] == "failed 3 times"
     assert queue["dead_letters"][0]["conversation"] == "messenger:1:2"
+
+
+# -- issue 8, item 5: login throttling, audit, revocation --------------------------------------
+
+async def _try_login(client, name: str, password: str):
+    form = await client.get("/console/login")
+    csrf = re.search(r'name="csrf" value="([^"]+)"', await form.text()).group(1)
+    return await client.post("/console/login", data={"csrf": csrf, "name": name,
+                                                      "password": password},
+                             allow_redirects=False)
+
+
+async def test_guessing_a_password_is_throttled_and_audited(aiohttp_client, server, redis):
+    from bot.console.auth import ACCOUNT_FAILURES
+
+    client = await aiohttp_client(server)
+    for _ in range(ACCOUNT_FAILURES):
+        wrong = await _try_login(client, "alice", "guess-guess-guess")
+        assert wrong.status == 302 and wrong.headers["Location"].endswith("error=1")
+    refused = await _try_login(client, "alice", PASSWORD)  # even the right one, for now
+    assert refused.status == 429 and int(refused.headers["Retry-After"]) > 0
+    audit = [json.loads(e)["action"] for e in await redis.lrange(keys.audit("console"), 0, -1)]
+    assert audit.count("login_failed") == ACCOUNT_FAILURES and "login_throttled" in audit
+    # Another account from another client is not locked out by alice's guesser.
+    other = await aiohttp_client(server)
+    assert (await _try_login(other, "bob", PASSWORD)).headers["Location"] == "/console/"
+
+
+async def test_removing_a_staff_member_ends_their_sessions_at_once(aiohttp_client, server,
+                                                                   redis):
+    from bot.console.auth import StaffStore
+
+    client = await aiohttp_client(server)
+    csrf = await login(client, "bob")
+    assert (await client.get("/console/api/queue", headers={"X-CSRF-Token": csrf})).status \
+        == 200
+    assert await StaffStore(redis, 3600).remove("bob")
+    assert (await client.get("/console/api/queue", headers={"X-CSRF-Token": csrf})).status \
+        == 401
+    assert "bob" not in await StaffStore(redis, 3600).names()
+
+
+async def test_a_session_in_use_does_not_slide(aiohttp_client, server, redis):
+    client = await aiohttp_client(server)
+    csrf = await login(client)
+    (token,) = [k for k in await redis.keys("beacon:session:*")]
+    await redis.expire(token, 100)
+    await client.get("/console/api/queue", headers={"X-CSRF-Token": csrf})
+    assert await redis.ttl(token) <= 100

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import html
 import io
 import json
 import logging
@@ -24,7 +25,7 @@ from aiohttp_sse import sse_response
 
 from bot import keys, metrics
 from bot.appkeys import SERVICES
-from bot.console.auth import Session, StaffStore
+from bot.console.auth import Session, StaffStore, Throttled
 from bot.logs import conversation_ref
 from bot.queue import QueueConflict
 from bot.services import Services
@@ -84,12 +85,14 @@ async def error_pages(request: web.Request, handler) -> web.StreamResponse:
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
+        # Headers such as Retry-After travel with the error.
+        headers = {k: v for k, v in exc.headers.items() if k.lower() == "retry-after"}
         if request.path.startswith("/console/api/"):
             return web.json_response({"error": exc.reason, "status": exc.status},
-                                     status=exc.status)
-        return web.Response(status=exc.status, content_type="text/html",
+                                     status=exc.status, headers=headers)
+        return web.Response(status=exc.status, content_type="text/html", headers=headers,
                             text=f"<!doctype html><title>{exc.status}</title>"
-                                 f"<p>{exc.status}: {exc.reason}</p>")
+                                 f"<p>{exc.status}: {html.escape(exc.reason)}</p>")
 
 
 # -- login --------------------------------------------------------------------------------------
@@ -113,9 +116,16 @@ async def login(request: web.Request) -> web.Response:
     sent, cookie = str(form.get("csrf", "")), request.cookies.get(LOGIN_COOKIE, "")
     if not same_secret(sent, cookie or ""):
         raise web.HTTPForbidden(reason="missing or wrong CSRF token")
-    session = await staff_store(request).login(str(form.get("name", "")).strip().lower(),
-                                               str(form.get("password", "")))
+    name = str(form.get("name", "")).strip().lower()
+    try:
+        session = await staff_store(request).login(name, str(form.get("password", "")),
+                                                   address=request.remote or "")
+    except Throttled as exc:
+        await services_of(request).audit("console", name[:32], "login_throttled")
+        raise web.HTTPTooManyRequests(reason=str(exc),
+                                      headers={"Retry-After": str(exc.retry_after)}) from None
     if session is None:
+        await services_of(request).audit("console", name[:32], "login_failed")
         raise web.HTTPFound(request.app.router["login_form"].url_for().with_query(error="1"))
     response = web.HTTPFound(request.app.router["index"].url_for())
     _set_cookie(request, response, COOKIE, session.token,

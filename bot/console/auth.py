@@ -7,6 +7,7 @@ own CSRF token.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -14,7 +15,7 @@ import re
 import secrets
 import time
 from dataclasses import dataclass
-from typing import List
+from typing import List, Tuple
 
 from redis.asyncio import Redis
 
@@ -51,6 +52,19 @@ def check_password(password: str, stored: str) -> bool:
 # Compared against when the name is unknown, so a login takes as long either way.
 _DUMMY = hash_password("not-a-real-password")
 
+# Failed logins allowed per window, per account and per client address, before 429.
+ACCOUNT_FAILURES = 5
+ADDRESS_FAILURES = 20
+FAILURE_WINDOW_S = 900
+
+
+class Throttled(Exception):
+    """Too many failed logins; ``retry_after`` seconds until the next try is accepted."""
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(f"too many failed logins; retry in {retry_after} s")
+        self.retry_after = retry_after
+
 
 @dataclass(frozen=True)
 class Session:
@@ -76,15 +90,37 @@ class StaffStore:
     async def names(self) -> List[str]:
         return sorted(await self.redis.smembers(keys.STAFF_INDEX))
 
-    async def login(self, name: str, password: str) -> Session | None:
+    async def login(self, name: str, password: str, address: str = "") -> Session | None:
+        """A new session, or None for a wrong name or password. Raises Throttled after too
+        many failures for this account or this address (checked before any hashing, which
+        runs off the event loop: scrypt takes tens of milliseconds on purpose)."""
+        account = name if NAME.match(name) else "-"
+        counters = [keys.login_failures("account", account),
+                    keys.login_failures("address", address or "-")]
+        limits = (ACCOUNT_FAILURES, ADDRESS_FAILURES)
+        await self._check_throttle(list(zip(counters, limits, strict=True)))
         stored = await self.redis.hget(keys.staff(name), "password") if NAME.match(name) else None
-        if not check_password(password, stored or _DUMMY) or stored is None:
+        ok = await asyncio.get_running_loop().run_in_executor(
+            None, check_password, password, stored or _DUMMY)
+        if not ok or stored is None:
+            for counter in counters:
+                await self.redis.incr(counter)
+                await self.redis.expire(counter, FAILURE_WINDOW_S, nx=True)
             return None
+        await self.redis.delete(counters[0])
         session = Session(secrets.token_urlsafe(32), name, secrets.token_urlsafe(32))
         await self.redis.hset(keys.session(session.token),
                               mapping={"staff": name, "csrf": session.csrf})
+        # An absolute lifetime: a session in use does not slide on forever.
         await self.redis.expire(keys.session(session.token), self.session_ttl)
+        await self.redis.sadd(keys.staff_sessions(name), session.token)
+        await self.redis.expire(keys.staff_sessions(name), self.session_ttl)
         return session
+
+    async def _check_throttle(self, limits: List[Tuple[str, int]]) -> None:
+        for counter, limit in limits:
+            if int(await self.redis.get(counter) or 0) >= limit:
+                raise Throttled(max(1, int(await self.redis.ttl(counter))))
 
     async def session(self, token: str | None) -> Session | None:
         if not token or len(token) > 100:
@@ -92,8 +128,22 @@ class StaffStore:
         data = await self.redis.hgetall(keys.session(token))
         if not data:
             return None
-        await self.redis.expire(keys.session(token), self.session_ttl)
         return Session(token, data["staff"], data["csrf"])
 
     async def logout(self, token: str) -> None:
         await self.redis.delete(keys.session(token))
+
+    async def revoke(self, name: str) -> int:
+        """End every session of a staff member at once; returns how many there were."""
+        tokens = await self.redis.smembers(keys.staff_sessions(name))
+        if tokens:
+            await self.redis.delete(*[keys.session(t) for t in tokens])
+        await self.redis.delete(keys.staff_sessions(name))
+        return len(tokens)
+
+    async def remove(self, name: str) -> bool:
+        """Delete a staff account and end its sessions; False when there was none."""
+        await self.revoke(name)
+        removed = await self.redis.delete(keys.staff(name))
+        await self.redis.srem(keys.STAFF_INDEX, name)
+        return bool(removed)

@@ -13,6 +13,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from redis.exceptions import RedisError
 
 from actions.base import BeaconAction
+from bot.logs import conversation_ref
 from bot.queue import Entry
 from bot.rasa_client import TRIAGE_PAYLOAD
 from bot.respond import Triaged, triage_parse
@@ -103,7 +104,8 @@ class ActionTriage(BeaconAction):
                 )
             except (RedisError, OSError) as exc:
                 # The citizen still gets the replies; the gateway re-queues what Redis lost.
-                logger.error("could not queue conversation %s: %s", tracker.sender_id, exc)
+                logger.error("could not queue conversation %s: %s",
+                             conversation_ref(tracker.sender_id), exc)
         for text in triaged.replies:
             dispatcher.utter_message(text=text)
         # For the gateway's metrics and logs (it reads REST replies, not slots); channels

@@ -103,6 +103,21 @@ def reply_sent(channel: str, message_id: str, index: int) -> str:
 DEAD_LETTERS = f"{PREFIX}:dead_letters"
 
 
+def escalating(conversation_id: str) -> str:
+    """Lease (with a TTL) of the one gateway process escalating this conversation now."""
+    return f"{PREFIX}:escalating:{conversation_id}"
+
+
+def webchat_known(session_id: str) -> str:
+    """Set (with the retention TTL) once a web-chat session has started a conversation."""
+    return f"{PREFIX}:webchat_known:{session_id}"
+
+
+def webchat_new(address: str) -> str:
+    """Counter with a one-hour TTL: new web-chat conversations from one client address."""
+    return f"{PREFIX}:webchat_new:{address}"
+
+
 def notice_window(conversation_id: str) -> str:
     """Set (with a TTL of the notice window) when the conversation got the 911 notice; its
     value is the outcome ("emergency" or "crisis"). While it exists the notice is not sent

@@ -13,7 +13,9 @@ import contextlib
 import contextvars
 import hashlib
 import logging
+import re
 import sys
+import urllib.parse
 from typing import IO, Iterator
 
 import structlog
@@ -45,11 +47,23 @@ class _ConversationFilter(logging.Filter):
         return True
 
 
+# A conversation id in a console path: "<channel>:<account>:<sender>" (a web-chat sender is
+# the session id, which reads the session's replies: never logged).
+_CONVERSATION_IN_PATH = re.compile(r"(?<=/conversations/)[^/]+")
+
+
+def safe_path(path: str) -> str:
+    """The request path with any conversation id replaced by its pseudonym."""
+    return _CONVERSATION_IN_PATH.sub(
+        lambda m: conversation_ref(urllib.parse.unquote(m.group(0))), path)
+
+
 class AccessLogger(AbstractAccessLogger):
-    """aiohttp's access log without the query string (web-chat polls carry a session id)."""
+    """aiohttp's access log without the query string (web-chat polls carry a session id) and
+    with conversation ids in console paths replaced by their pseudonyms."""
 
     def log(self, request, response, time: float) -> None:  # noqa: A002 - aiohttp's name
-        self.logger.info("%s %s %s", request.method, request.path, response.status,
+        self.logger.info("%s %s %s", request.method, safe_path(request.path), response.status,
                          extra={"status": response.status, "ms": round(time * 1000, 1)})
 
 

@@ -173,6 +173,11 @@ end
 """
 
 
+# How long one process may take over an escalation (its retries included) before another
+# process may try it.
+ESCALATION_LEASE_S = 120
+
+
 class QueueConflict(Exception):
     """A staff action on a conversation that is not (or no longer) the caller's to act on."""
 
@@ -244,9 +249,12 @@ class HumanQueue:
         )
         return Enqueued(status=status, priority=int(prio), waiting_since_ms=int(since))
 
-    async def waiting(self, limit: int = 100) -> List[str]:
-        """Waiting conversation ids, first to serve first."""
-        return await self.redis.zrange(keys.QUEUE, 0, limit - 1)
+    async def waiting(self, limit: int = 100, offset: int = 0) -> List[str]:
+        """Waiting conversation ids, first to serve first (a page of them)."""
+        return await self.redis.zrange(keys.QUEUE, offset, offset + limit - 1)
+
+    async def waiting_count(self) -> int:
+        return int(await self.redis.zcard(keys.QUEUE))
 
     async def conversation(self, conversation_id: str) -> Dict[str, str]:
         return await self.redis.hgetall(keys.conversation(conversation_id))
@@ -282,7 +290,8 @@ class HumanQueue:
         """Close the episode; the next message starts a new one (with a new 911 notice when
         it is urgent: the notice window closes with the episode)."""
         await self._act("resolve", conversation_id, staff, now=now)
-        await self.redis.delete(keys.notice_window(conversation_id))
+        await self.redis.delete(keys.notice_window(conversation_id),
+                                keys.escalating(conversation_id))
 
     async def reply(self, conversation_id: str, staff: str, text: str,
                     now: float | None = None) -> Entry:
@@ -329,16 +338,29 @@ class HumanQueue:
                 due.append(meta)
         return due
 
-    async def unclaimed_urgent(self, older_than: float, now: float | None = None) -> List[str]:
+    async def unclaimed_urgent(self, older_than: float, now: float | None = None,
+                               lease: int = ESCALATION_LEASE_S) -> List[str]:
         """Waiting emergency/crisis conversations older than ``older_than`` seconds, not yet
-        escalated; each is marked escalated as it is returned, so the alert goes out once."""
+        escalated. Each is leased to the caller as it is returned (one gateway process
+        escalates it); :meth:`mark_escalated` records the outcome, and a lease that ends
+        without it (the process died) lets another process try."""
         now = now if now is not None else time.time()
         cutoff_ms = int((now - older_than) * 1000)
         out = []
         for conversation_id in await self.redis.zrangebyscore(keys.QUEUE, 0, cutoff_ms):
-            if await self.redis.hsetnx(keys.conversation(conversation_id), "escalated_at", now):
+            if await self.redis.hexists(keys.conversation(conversation_id), "escalated_at"):
+                continue
+            if await self.redis.set(keys.escalating(conversation_id), "1", nx=True, ex=lease):
                 out.append(conversation_id)
         return out
+
+    async def mark_escalated(self, conversation_id: str, error: str = "",
+                             now: float | None = None) -> None:
+        """The alert went out (or, with ``error``, went to the outbox instead)."""
+        fields = {"escalated_at": now if now is not None else time.time()}
+        if error:
+            fields["escalation_error"] = error
+        await self.redis.hset(keys.conversation(conversation_id), mapping=fields)
 
     # -- retention ---------------------------------------------------------------------
 

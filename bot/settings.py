@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping
+from typing import Mapping, Tuple
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -90,6 +90,12 @@ class Settings:
     # messages skip Rasa and go straight to the human queue (urgent ones still get the notice).
     rate_limit: int = 20
     rate_window: int = 60
+    # New web-chat conversations one client address may start per hour (then 429; a message
+    # the safety net flags is never refused).
+    webchat_new_per_hour: int = 20
+    # Reverse proxies whose X-Forwarded-For names the client (comma-separated addresses).
+    # Nobody else's header is believed: a client cannot pick its own address.
+    trusted_proxies: Tuple[str, ...] = ()
     # /metrics answers loopback clients, or others that send this bearer token.
     metrics_token: str = ""
     # "info" (no message text or sender ids in the logs) or "debug" (development only).
@@ -134,6 +140,9 @@ class Settings:
             session_ttl=_int(env, "BEACON_SESSION_TTL_S", 12 * 3600),
             rate_limit=_int(env, "BEACON_RATE_LIMIT", 20),
             rate_window=_int(env, "BEACON_RATE_WINDOW_S", 60),
+            webchat_new_per_hour=_int(env, "BEACON_WEBCHAT_NEW_PER_HOUR", 20),
+            trusted_proxies=tuple(p.strip() for p in env.get("BEACON_TRUSTED_PROXIES", "")
+                                  .split(",") if p.strip()),
             metrics_token=env.get("BEACON_METRICS_TOKEN", ""),
             log_level=_choice(env, "BEACON_LOG_LEVEL", ("info", "debug")),
             log_format=_choice(env, "BEACON_LOG_FORMAT", ("json", "text")),

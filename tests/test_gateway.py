@@ -8,6 +8,7 @@ import json
 
 from bot import keys
 from bot.app import create_app
+from bot.logs import conversation_ref
 from bot.replies import EMERGENCY_NOTICE
 from tests.gateway_support import (
     DEAD_RASA,
@@ -418,5 +419,46 @@ async def test_unclaimed_emergency_escalates_once(aiohttp_client, redis, redis_s
     await asyncio.sleep(2.5)
     alerts = [s["body"] for s in platform.sent if s["platform"] == "alert"]
     assert len(alerts) == 1
-    assert alerts[0]["conversation"] == conv_id("esc")
+    # The pager is a third party: it gets the pseudonym, never the platform's sender id.
+    assert alerts[0]["conversation"] == conversation_ref(conv_id("esc"))
+    assert psid("esc") not in json.dumps(alerts[0])
     assert alerts[0]["outcome"] == "emergency" and "unclaimed" in alerts[0]["text"]
+    meta = await redis.hgetall(keys.conversation(conv_id("esc")))
+    assert meta["escalated_at"] and "escalation_error" not in meta
+
+
+async def test_a_pager_that_is_down_is_retried_then_falls_back(aiohttp_client, aiohttp_server,
+                                                               redis, redis_server, platform,
+                                                               monkeypatch):
+    """Issue 8, item 8: marked escalated only after delivery; retried; then the outbox and
+    the console show it. Meanwhile the hand-off notices are not held up."""
+    from aiohttp import web
+
+    from bot.gateway import monitor
+
+    monkeypatch.setattr(monitor, "ESCALATION_BACKOFF", (0.2, 0.2))
+    calls = []
+
+    async def down(request):
+        calls.append(await request.json())
+        return web.json_response({"error": "maintenance"}, status=503)
+
+    pager = web.Application()
+    pager.router.add_post("/page", down)
+    server = await aiohttp_server(pager)
+    settings = settings_for(redis_server, DEAD_RASA, platform.url, escalate_after=1,
+                            escalation_webhook=str(server.make_url("/page")))
+    client = await aiohttp_client(create_app(settings))
+    await post_meta(client, messenger_payload(
+        messenger_item("pager1", "my neighbor has a gun and is threatening people")))
+    conversation = conv_id("pager1")
+    for _ in range(100):
+        meta = await redis.hgetall(keys.conversation(conversation))
+        if meta.get("escalated_at"):
+            break
+        await asyncio.sleep(0.1)
+    assert len(calls) == 3 and meta["escalation_error"] == "HTTP 503"
+    outbox = [json.loads(e) for e in await redis.lrange(keys.OUTBOX, 0, -1)]
+    assert any(e.get("channel") == "escalation" for e in outbox)
+    audit = [json.loads(e)["action"] for e in await redis.lrange(keys.audit(conversation), 0, -1)]
+    assert "escalation_failed" in audit

@@ -99,3 +99,72 @@ async def test_csv_export_escapes_formulas(aiohttp_client, redis, redis_server, 
                if ",citizen,message_in," in line]
     assert all(not re.match(r'^"?[=+\-@]', d) for d in details), details
     assert "plain text" in body and "'=HYPERLINK" in body
+
+
+# -- issue 8, item 9: the web chat cannot be used to fill the queue ---------------------------
+
+async def _new_chat(client, n: int, text: str = "what are your hours", headers=None):
+    return await client.post("/chat/api/messages", headers=headers or {},
+                             json={"session": f"flood-session-{n:08d}", "text": text})
+
+
+async def test_new_web_chats_per_address_are_limited_but_never_an_emergency(
+        aiohttp_client, redis, redis_server, platform):
+    client = await aiohttp_client(create_app(settings_for(
+        redis_server, DEAD_RASA, platform.url, webchat_new_per_hour=3)))
+    for n in range(3):
+        assert (await _new_chat(client, n)).status == 202
+    refused = await _new_chat(client, 3)
+    assert refused.status == 429 and int(refused.headers["Retry-After"]) > 0
+    # The same sessions may keep writing; only new ones are counted.
+    assert (await _new_chat(client, 0, "hello again")).status == 202
+    urgent = await _new_chat(client, 4, "someone is breaking into my house right now")
+    assert urgent.status == 202
+    session = "flood-session-00000004"
+    for _ in range(100):
+        replies = [json.loads(e)["text"] for e in await redis.lrange(keys.webchat(session), 0, -1)]
+        if replies:
+            break
+        await asyncio.sleep(0.1)
+    assert "call 911" in replies[0]
+
+
+async def test_client_address_comes_from_trusted_proxies_only(aiohttp_client, redis,
+                                                             redis_server, platform):
+    behind_proxy = await aiohttp_client(create_app(settings_for(
+        redis_server, DEAD_RASA, platform.url, webchat_new_per_hour=1,
+        trusted_proxies=("127.0.0.1",))))
+    # Behind the department's proxy: each real client has its own budget.
+    assert (await _new_chat(behind_proxy, 10, headers={"X-Forwarded-For": "198.51.100.7"})
+            ).status == 202
+    assert (await _new_chat(behind_proxy, 11, headers={"X-Forwarded-For": "198.51.100.8"})
+            ).status == 202
+    assert (await _new_chat(behind_proxy, 12, headers={"X-Forwarded-For": "198.51.100.8"})
+            ).status == 429
+    # Without a trusted proxy, a client's own header is ignored: no fresh budget per lie.
+    direct = await aiohttp_client(create_app(settings_for(
+        redis_server, DEAD_RASA, platform.url, webchat_new_per_hour=1)))
+    await redis.delete(keys.webchat_new("127.0.0.1"))
+    assert (await _new_chat(direct, 20, headers={"X-Forwarded-For": "203.0.113.1"})
+            ).status == 202
+    assert (await _new_chat(direct, 21, headers={"X-Forwarded-For": "203.0.113.2"})
+            ).status == 429
+
+
+async def test_the_console_queue_is_paged(aiohttp_client, redis, redis_server, platform):
+    from bot.queue import HumanQueue
+    from tests.test_console import login
+
+    await StaffStore(redis, 3600).add("alice", "correct horse battery")
+    queue = HumanQueue(redis, retention_seconds=3600)
+    for n in range(250):
+        await queue.enqueue(f"messenger:1:{n}", priority=1, fields={}, entries=[], now=n + 1)
+    client = await aiohttp_client(create_app(settings_for(redis_server, DEAD_RASA,
+                                                          platform.url)))
+    csrf = await login(client)
+    page = await (await client.get("/console/api/queue?offset=200&limit=100",
+                                   headers={"X-CSRF-Token": csrf})).json()
+    assert page["waiting_total"] == 250 and len(page["waiting"]) == 50
+    assert page["waiting"][0]["id"] == "messenger:1:200"
+    bad = await client.get("/console/api/queue?offset=x", headers={"X-CSRF-Token": csrf})
+    assert bad.status == 400

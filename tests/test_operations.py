@@ -175,3 +175,19 @@ async def test_records_are_removed_after_the_retention_period(redis):
     kept = HumanQueue(redis, retention_seconds=3600)
     await kept.enqueue("new", priority=1, fields={"outcome": "human"}, entries=[])
     assert await kept.prune_expired() == 0 and await kept.waiting() == ["new"]
+
+
+def test_console_paths_are_logged_with_pseudonyms():
+    """Issue 8, item 10: a web-chat conversation id holds the session id, which reads the
+    session's replies; the access log names conversations by pseudonym only."""
+    from bot.logs import conversation_ref, safe_path
+
+    session = "s3cr3t-session-id-1234"
+    path = f"/console/api/conversations/webchat:web:{session}/export"
+    logged = safe_path(path)
+    assert session not in logged
+    assert logged == f"/console/api/conversations/{conversation_ref('webchat:web:' + session)}" \
+        "/export"
+    quoted = safe_path("/console/api/conversations/messenger%3A1%3A2/claim")
+    assert quoted == f"/console/api/conversations/{conversation_ref('messenger:1:2')}/claim"
+    assert safe_path("/chat/api/messages") == "/chat/api/messages"

@@ -188,6 +188,8 @@ async def test_a_returning_callers_emergency_is_a_new_episode(redis):
     await q.enqueue("c9", priority=0, fields={"outcome": "emergency", "notice_sent_at": 5},
                     entries=[], now=10)
     assert await q.unclaimed_urgent(60, now=100) == ["c9"]  # escalated once
+    assert await q.unclaimed_urgent(60, now=150) == []  # leased to the first caller
+    await q.mark_escalated("c9", now=101)
     assert await q.unclaimed_urgent(60, now=200) == []
     await q.claim("c9", "alice")
     await q.flag_urgent("c9", "emergency", "en", 60)

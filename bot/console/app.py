@@ -188,6 +188,7 @@ def _summary(meta: Dict[str, str], now: float) -> Dict:
         "urgent_flag": meta.get("urgent_flag") or None,
         "delivery_error": meta.get("delivery_error") or None,
         "escalated": bool(meta.get("escalated_at")),
+        "escalation_error": meta.get("escalation_error") or None,
         "notice_sent": bool(meta.get("notice_sent_at")),
         "reply_window_seconds": window,
         "first_response_seconds": (
@@ -200,10 +201,19 @@ def _summary(meta: Dict[str, str], now: float) -> Dict:
 async def api_queue(request: web.Request) -> web.Response:
     services = services_of(request)
     now = time.time()
-    waiting = [await services.queue.conversation(c) for c in await services.queue.waiting()]
+    try:
+        offset = max(0, int(request.query.get("offset", "0")))
+        limit = min(max(1, int(request.query.get("limit", "100"))), 200)
+    except ValueError:
+        raise web.HTTPBadRequest(reason="offset and limit must be whole numbers") from None
+    waiting = [await services.queue.conversation(c)
+               for c in await services.queue.waiting(limit, offset)]
     held = [await services.queue.conversation(c) for c in await services.queue.claimed()]
     return web.json_response({
         "waiting": [_summary(m, now) for m in waiting if m],
+        "waiting_total": await services.queue.waiting_count(),
+        "offset": offset,
+        "limit": limit,
         "held": [_summary(m, now) for m in held if m],
         "on_duty": await services.queue.on_duty(),
         "me": session_of(request).staff,

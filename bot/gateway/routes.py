@@ -17,7 +17,7 @@ from redis.exceptions import RedisError
 from bot import keys, metrics
 from bot.appkeys import BACKGROUND, SERVICES
 from bot.channels import Parsed, PayloadError, meta, x
-from bot.gateway.intake import accept
+from bot.gateway.intake import accept, check
 from bot.messages import WEBCHAT, Inbound
 
 logger = logging.getLogger(__name__)
@@ -127,9 +127,37 @@ async def chat_send(request: web.Request) -> web.Response:
     message = Inbound(channel=WEBCHAT, account="web", sender=session,
                       message_id=f"{session}:{message_id[:64]}", text=text,
                       timestamp=time.time())
+    await _limit_new_conversations(request, message)
     response = await _accept_all(request, Parsed(messages=(message,), ignored=0))
     response.set_status(202)
     return response
+
+
+async def _limit_new_conversations(request: web.Request, message: Inbound) -> None:
+    """Anyone can open a web chat, so a flood of fresh session ids could fill the queue and
+    Redis: one address may start BEACON_WEBCHAT_NEW_PER_HOUR conversations an hour (429
+    after). A message the safety net flags is never refused: it gets the notice."""
+    services = request.app[SERVICES]
+    settings = services.settings
+    try:
+        new = await services.redis.set(keys.webchat_known(message.sender), "1", nx=True,
+                                       ex=settings.retention_seconds)
+        if not new:
+            return
+        counter = keys.webchat_new(client_address(request))
+        count = await services.redis.incr(counter)
+        await services.redis.expire(counter, 3600, nx=True)
+        if count <= settings.webchat_new_per_hour:
+            return
+        if (await check(services, message)).flag is not None:
+            return
+        await services.redis.delete(keys.webchat_known(message.sender))
+        retry = max(1, await services.redis.ttl(counter))
+    except (RedisError, OSError):
+        raise web.HTTPServiceUnavailable(reason="storage unavailable, retry later") from None
+    raise web.HTTPTooManyRequests(reason="too many new conversations from this address; "
+                                  "if this is an emergency, call 911",
+                                  headers={"Retry-After": str(retry)})
 
 
 @routes.get("/chat/api/messages", name="chat_poll")
@@ -160,6 +188,20 @@ async def chat_session(request: web.Request) -> web.Response:
 _LOOPBACK = {"127.0.0.1", "::1"}
 
 
+def client_address(request: web.Request) -> str:
+    """The client's address: the peer's, or, when the peer is one of the department's
+    trusted reverse proxies, the last X-Forwarded-For hop that is not one of them."""
+    trusted = request.app[SERVICES].settings.trusted_proxies
+    peer = request.remote or ""
+    if peer not in trusted:
+        return peer
+    hops = [h.strip() for h in request.headers.get("X-Forwarded-For", "").split(",")]
+    for hop in reversed(hops):
+        if hop and hop not in trusted:
+            return hop[:64]
+    return peer
+
+
 @routes.get("/metrics", name="metrics")
 async def metrics_page(request: web.Request) -> web.Response:
     """Prometheus metrics: with BEACON_METRICS_TOKEN set, for its bearer only; otherwise only
@@ -171,8 +213,8 @@ async def metrics_page(request: web.Request) -> web.Response:
         given = request.headers.get("Authorization", "")
         if not secrets.compare_digest(given.encode(), f"Bearer {token}".encode()):
             raise web.HTTPUnauthorized(reason="metrics need the bearer token")
-    elif request.remote not in _LOOPBACK or "X-Forwarded-For" in request.headers \
-            or "Forwarded" in request.headers:
+    elif request.remote not in _LOOPBACK or request.remote in services.settings.trusted_proxies \
+            or "X-Forwarded-For" in request.headers or "Forwarded" in request.headers:
         raise web.HTTPForbidden(reason="metrics are served to localhost only")
     try:
         await metrics.refresh_queue_gauges(services.redis)

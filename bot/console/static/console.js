@@ -5,6 +5,8 @@ const csrf = document.querySelector('meta[name="csrf-token"]').content;
 const me = document.getElementById("me").dataset.staff;
 const HEARTBEAT_MS = 30000;
 let current = null;     // id of the open conversation
+let offset = 0;         // first waiting conversation shown (the queue is paged)
+const PAGE = 100;
 let heartbeat = null;
 
 function api(path, options = {}) {
@@ -40,7 +42,7 @@ function card(c) {
   meta.append(outcome, " ", c.channel || "", " · waiting " + waited(c.waiting_seconds));
   if (c.claimed_by) meta.append(" · held by " + c.claimed_by);
   if (c.urgent_flag) { const f = document.createElement("span"); f.className = "flag"; f.textContent = "URGENT MESSAGE"; meta.append(f); }
-  if (c.escalated) { const f = document.createElement("span"); f.className = "flag"; f.textContent = "escalated"; meta.append(f); }
+  if (c.escalated) { const f = document.createElement("span"); f.className = "flag"; f.textContent = c.escalation_error ? "escalation FAILED: " + c.escalation_error : "escalated"; meta.append(f); }
   const preview = document.createElement("div");
   preview.className = "preview";
   preview.textContent = c.preview || "";
@@ -50,12 +52,17 @@ function card(c) {
 }
 
 async function refreshQueue() {
-  const q = await api("queue");
+  const q = await api("queue?offset=" + offset + "&limit=" + PAGE);
   const waiting = document.getElementById("waiting");
   const held = document.getElementById("held");
   waiting.replaceChildren(...q.waiting.map(card));
   held.replaceChildren(...q.held.map(card));
-  document.getElementById("waiting-count").textContent = q.waiting.length;
+  document.getElementById("waiting-count").textContent = q.waiting_total;
+  document.getElementById("pager").hidden = q.waiting_total <= PAGE;
+  document.getElementById("page-info").textContent =
+    (q.offset + 1) + "–" + (q.offset + q.waiting.length) + " of " + q.waiting_total;
+  document.getElementById("prev-page").disabled = q.offset === 0;
+  document.getElementById("next-page").disabled = q.offset + PAGE >= q.waiting_total;
   const dead = document.getElementById("dead");
   dead.replaceChildren(...q.dead_letters.map((d) => {
     const li = document.createElement("li");
@@ -174,3 +181,10 @@ refreshQueue().then(() => {
 loadStaff();
 listen();
 setInterval(refreshQueue, 30000);  // waiting times tick even when nothing happens
+
+document.getElementById("prev-page").addEventListener("click", () => {
+  offset = Math.max(0, offset - PAGE); refreshQueue();
+});
+document.getElementById("next-page").addEventListener("click", () => {
+  offset += PAGE; refreshQueue();
+});

@@ -298,7 +298,7 @@ class Stack:
             *RASA_NICE, PYTHON, "-m", "rasa", "run", "--model", str(self.model),
             "--endpoints", "endpoints.yml", "--credentials", "credentials.yml",
             "--interface", "127.0.0.1", "--port", str(port),
-            "--enable-api", "--auth-token", self.rasa_token,
+            "--enable-api", f"--auth-token={self.rasa_token}",
         ], self._base_env(), lambda: bool((_http_ok(status) or {}).get("model_file")))
 
     def _add_gateway(self, i: int, rasa: int) -> None:

@@ -173,9 +173,21 @@ end
 """
 
 
+# How long one process may take to send a due hand-off notice before another may.
+NOTICE_LEASE_S = 60
 # How long one process may take over an escalation (its retries included) before another
 # process may try it.
 ESCALATION_LEASE_S = 120
+
+
+# KEYS[1] hand-off schedule (zset); ARGV[1] conversation id, ARGV[2] now, ARGV[3] lease end
+# Takes a due entry by moving its time to the lease's end; returns 1 if this caller got it.
+_LEASE_DUE = """
+local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if not score or tonumber(score) > tonumber(ARGV[2]) then return 0 end
+redis.call('ZADD', KEYS[1], ARGV[3], ARGV[1])
+return 1
+"""
 
 
 class QueueConflict(Exception):
@@ -222,6 +234,7 @@ class HumanQueue:
         self._staff_op = redis.register_script(_STAFF_OP)
         self._prune = redis.register_script(_PRUNE)
         self._trim_outbox = redis.register_script(_TRIM_OUTBOX)
+        self._lease_due = redis.register_script(_LEASE_DUE)
 
     async def enqueue(
         self,
@@ -330,13 +343,22 @@ class HumanQueue:
         now = now if now is not None else time.time()
         due = []
         for conversation_id in await self.redis.zrangebyscore(keys.HANDOFF_DUE, 0, now):
-            if not await self.redis.zrem(keys.HANDOFF_DUE, conversation_id):
+            # Leased, not removed: if this process dies before the notice is sent, it is
+            # due again when the lease ends (notice_done removes it once sent).
+            if not await self._lease_due(keys=[keys.HANDOFF_DUE],
+                                         args=[conversation_id, now, now + NOTICE_LEASE_S]):
                 continue  # another gateway process took it
             meta = await self.conversation(conversation_id)
             replied = float(meta.get("last_staff_reply_at") or 0) / 1000
             if meta and replied < float(meta.get("urgent_at") or 0):
                 due.append(meta)
+            else:
+                await self.notice_done(conversation_id)
         return due
+
+    async def notice_done(self, conversation_id: str) -> None:
+        """The hand-off notice went out (or is no longer needed): off the schedule."""
+        await self.redis.zrem(keys.HANDOFF_DUE, conversation_id)
 
     async def unclaimed_urgent(self, older_than: float, now: float | None = None,
                                lease: int = ESCALATION_LEASE_S) -> List[str]:

@@ -49,7 +49,7 @@ fi
 SANIC_HOST=127.0.0.1 SANIC_KEEP_ALIVE_TIMEOUT=75 nice -n "$BEACON_RASA_NICE" $PY -m rasa_sdk --actions actions --port "$BEACON_ACTION_PORT" &
 pids+=($!)
 nice -n "$BEACON_RASA_NICE" $PY -m rasa run --model "$model" --endpoints endpoints.yml --credentials credentials.yml \
-  --interface 127.0.0.1 --port "$BEACON_RASA_PORT" --enable-api --auth-token "$RASA_AUTH_TOKEN" &
+  --interface 127.0.0.1 --port "$BEACON_RASA_PORT" --enable-api --auth-token="$RASA_AUTH_TOKEN" &
 pids+=($!)
 
 $PY -m bot serve &

@@ -119,7 +119,7 @@ def rasa_stack(redis_server, model_path) -> Iterator[Dict[str, str]]:
             [PYTHON, "-m", "rasa", "run", "--model", str(model_path),
              "--endpoints", "endpoints.yml", "--credentials", "credentials.yml",
              "--interface", "127.0.0.1", "--port", str(rasa_port),
-             "--enable-api", "--auth-token", token],
+             "--enable-api", f"--auth-token={token}"],
             cwd=PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{rasa_port}"
     try:

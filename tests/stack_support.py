@@ -156,7 +156,7 @@ class RasaStack:
             [PYTHON, "-m", "rasa", "run", "--model", str(model_path),
              "--endpoints", "endpoints.yml", "--credentials", "credentials.yml",
              "--interface", "127.0.0.1", "--port", str(self.rasa_port),
-             "--enable-api", "--auth-token", self.token],
+             "--enable-api", f"--auth-token={self.token}"],
             self._model_loaded, log=self.logs / "rasa.log", env=env, cwd=PROJECT_ROOT,
             ready_timeout=300)
 

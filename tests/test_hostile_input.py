@@ -168,3 +168,27 @@ async def test_the_console_queue_is_paged(aiohttp_client, redis, redis_server, p
     assert page["waiting"][0]["id"] == "messenger:1:200"
     bad = await client.get("/console/api/queue?offset=x", headers={"X-CSRF-Token": csrf})
     assert bad.status == 400
+
+
+async def test_web_chat_posts_must_be_json(offline):
+    """A cross-site HTML form cannot post JSON without a CORS preflight; form posts are 415."""
+    form = await offline.post("/chat/api/messages",
+                              data={"session": SESSION, "text": "hello"})
+    assert form.status == 415
+    plain = await offline.post("/chat/api/messages", data=json.dumps(
+        {"session": SESSION, "text": "hello"}), headers={"Content-Type": "text/plain"})
+    assert plain.status == 415
+
+
+async def test_idle_workers_do_not_time_out_on_a_short_redis_timeout(
+        aiohttp_client, redis, redis_server, platform, caplog):
+    """With BEACON_REDIS_TIMEOUT_MS at 500 the workers' blocking pop used to outlast the
+    socket timeout and log an error every second."""
+    import logging
+
+    client = await aiohttp_client(create_app(settings_for(
+        redis_server, DEAD_RASA, platform.url, redis_timeout=0.5)))
+    with caplog.at_level(logging.ERROR):
+        await asyncio.sleep(2.5)
+    assert not [r for r in caplog.records if "Redis unavailable" in r.getMessage()]
+    assert (await client.get("/healthz")).status in (200, 503)

@@ -86,6 +86,7 @@ async def send_due_notice(services: Services, meta: dict) -> None:
                                      meta.get("sender", ""), text)
         metrics.MESSAGES_OUT.labels(meta.get("channel", ""), flag).inc()
         await services.audit(conversation, "bot", "message_out", text)
+    await services.queue.notice_done(conversation)
     await services.publish("notice_sent", conversation)
 
 

@@ -112,6 +112,9 @@ async def chat_page(request: web.Request) -> web.FileResponse:
 
 @routes.post("/chat/api/messages", name="chat_send")
 async def chat_send(request: web.Request) -> web.Response:
+    # JSON only: a cross-site form cannot send it without a CORS preflight, which fails.
+    if request.content_type != "application/json":
+        raise web.HTTPUnsupportedMediaType(reason="send application/json")
     body = _json_body(await request.read())
     if not isinstance(body, dict):
         raise web.HTTPBadRequest(reason="expected a JSON object")

@@ -45,7 +45,9 @@ async def run_worker(services: Services, stop: asyncio.Event) -> None:
     """Pop conversations from the work list until ``stop`` is set."""
     while not stop.is_set():
         try:
-            conversation = await services.inbox.next_conversation(timeout=1)
+            # Block for less than the client's socket timeout, or every idle poll is an error.
+            conversation = await services.inbox.next_conversation(
+                timeout=min(1.0, services.settings.redis_timeout / 2))
             if conversation:
                 await drain(services, conversation)
         except asyncio.CancelledError:

@@ -128,3 +128,35 @@ async def test_invalid_utf8_and_huge_bodies(gateway):
     response = await gateway.post("/webhooks/meta", data=io.BytesIO(huge),
                                   headers={"X-Hub-Signature-256": meta_signature(huge)})
     assert response.status == 413
+
+
+# -- the safety net's work is bounded, whatever the text (issue 8, item 4) ---------------------
+
+# Characters that made the rules' tokenizer and matcher slow: emoji, a ligature that NFKC
+# turns into 18 characters, combining marks, punctuation, digits, short words, spaces.
+PATHOLOGICAL = st.lists(
+    st.sampled_from(list("😀😂🚨\ufdfa\u0301\u0302!?.,;-[]{}1 \n\t\u200bab") +
+                    ["is ", "my ", "no ", "ha "]),
+    max_size=2000).map("".join)
+
+
+@given(text=PATHOLOGICAL)
+@settings(max_examples=60, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+def test_the_rules_read_a_bounded_window_of_any_text(text):
+    from bot.safety_net import MAX_CHECK_CHARS, RULE_WINDOW_CHARS, SafetyNet, SafetyResult
+    from bot.text import bounded, normalize, rule_window
+
+    window = rule_window(normalize(bounded(text, MAX_CHECK_CHARS)), RULE_WINDOW_CHARS)
+    assert len(window) <= 2 * RULE_WINDOW_CHARS + 3
+    assert "  " not in window
+    assert isinstance(_RULES.check(text), SafetyResult)
+
+
+_RULES = None
+
+
+def setup_module(module):
+    from bot.safety_net import SafetyNet
+
+    module._RULES = SafetyNet()

@@ -112,7 +112,8 @@ class Delivery:
         for attempt in range(len(BACKOFF) + 1):
             try:
                 async with self.http.post(url, params=params, headers=headers, json=body,
-                                          timeout=aiohttp.ClientTimeout(total=10)) as response:
+                                          timeout=aiohttp.ClientTimeout(
+                                              total=self.settings.send_timeout_s)) as response:
                     if response.status < 300:
                         return ""
                     error = f"HTTP {response.status}: {(await response.text())[:200]}"

@@ -73,6 +73,8 @@ class Settings:
     # A worker's hold on a conversation; refreshed every third of it while a message is in
     # hand, so a slow Rasa or platform never lets a second worker start the same message.
     lock_ttl_s: int = 60
+    # One attempt at a platform's send API (three attempts with backoff in all).
+    send_timeout_s: int = 10
     # An unclaimed emergency or crisis older than this raises the escalation alert.
     escalate_after: int = 120
     escalation_webhook: str = ""
@@ -130,6 +132,7 @@ class Settings:
             handoff_notice_after=_int(env, "BEACON_HANDOFF_NOTICE_S", 60),
             notice_window=_int(env, "BEACON_NOTICE_WINDOW_S", 600),
             lock_ttl_s=_int(env, "BEACON_LOCK_TTL_S", 60),
+            send_timeout_s=_int(env, "BEACON_SEND_TIMEOUT_S", 10),
             escalate_after=_int(env, "BEACON_ESCALATE_AFTER_S", 120),
             escalation_webhook=env.get("BEACON_ESCALATION_WEBHOOK", ""),
             max_body_bytes=_int(env, "BEACON_MAX_BODY_BYTES", 256 * 1024),

@@ -529,3 +529,40 @@ async def test_a_message_that_keeps_failing_goes_to_staff_and_dead_letters(
     assert entry["conversation"] == conversation and "3 times" in entry["reason"]
     meta = await redis.hgetall(keys.conversation(conversation))
     assert meta["status"] == "waiting" and meta["reason"].startswith("dead letter")
+
+
+async def test_a_platform_slower_than_its_timeout(aiohttp_client, aiohttp_server, redis,
+                                                  redis_server, platform):
+    """Issue 8: the send API answers after its timeout. Each reply is tried three times, the
+    failure is recorded for the console, the message is handled once, and the conversation
+    is not blocked: the next message is handled too."""
+    from aiohttp import web as aioweb
+
+    calls = []
+
+    async def slow(request):
+        calls.append(await request.json())
+        await asyncio.sleep(2)
+        return aioweb.json_response({"message_id": "late"})
+
+    graph = aioweb.Application()
+    graph.router.add_post("/v18.0/me/messages", slow)
+    server = await aiohttp_server(graph)
+    client = await aiohttp_client(create_app(settings_for(
+        redis_server, DEAD_RASA, platform.url, send_timeout_s=1,
+        meta_graph_url=str(server.make_url("")).rstrip("/"))))
+    await post_meta(client, messenger_payload(messenger_item("slowgraph", "hello there")))
+    conversation = conv_id("slowgraph")
+    deadline = time.monotonic() + 40
+    while not (await redis.hgetall(keys.conversation(conversation))).get("delivery_error"):
+        assert time.monotonic() < deadline, "no delivery error recorded"
+        await asyncio.sleep(0.2)
+    await post_meta(client, messenger_payload(messenger_item("slowgraph", "anyone?")))
+    while await redis.llen(keys.inbox(conversation)):
+        assert time.monotonic() < deadline, "the conversation is blocked"
+        await asyncio.sleep(0.2)
+    meta = await redis.hgetall(keys.conversation(conversation))
+    assert "TimeoutError" in meta["delivery_error"]
+    texts = [c["message"]["text"] for c in calls]
+    # One routing reply per message, each tried three times (never a fourth handling).
+    assert len(calls) == 6 and len(set(texts)) <= 2

@@ -191,3 +191,17 @@ def test_console_paths_are_logged_with_pseudonyms():
     quoted = safe_path("/console/api/conversations/messenger%3A1%3A2/claim")
     assert quoted == f"/console/api/conversations/{conversation_ref('messenger:1:2')}/claim"
     assert safe_path("/chat/api/messages") == "/chat/api/messages"
+
+
+def test_aiohttp_runs_its_c_http_parser():
+    """aiohttp 3.9.5 is the newest Rasa 3.6 allows (<3.10). The request-smuggling advisories
+    published since (CVE-2024-52304, CVE-2025-53643) concern its pure-Python parser, used
+    only without the C extension or with AIOHTTP_NO_EXTENSIONS: keep it that way."""
+    import os
+
+    import aiohttp
+    from aiohttp import http_parser
+
+    assert aiohttp.__version__ == "3.9.5"
+    assert http_parser.HttpRequestParser.__module__ == "aiohttp._http_parser"
+    assert not os.environ.get("AIOHTTP_NO_EXTENSIONS")

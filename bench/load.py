@@ -595,7 +595,13 @@ async def run_level(ctx: Context, args: argparse.Namespace, level: int, concurre
     if profiler:
         await profiler.start(ctx.stack.pids(), f"c{concurrency}")
     cpu, calls = [cpu_now(ctx.stack)], [await redis_calls(redis)]
+    hostile: Dict[str, Counter] = {"webchat": Counter(), "login": Counter()}
+    attackers = ([asyncio.create_task(hostile_traffic(ctx, kind, i, hostile[kind]))
+                  for kind in ("webchat", "login") for i in range(2)] if args.hostile else [])
     beacon, beacon_s = await run_beacon(ctx, beacon_senders, plans)
+    for task in attackers:
+        task.cancel()
+    await asyncio.gather(*attackers, return_exceptions=True)
     cpu.append(cpu_now(ctx.stack))
     calls.append(await redis_calls(redis))
     profiles = await profiler.stop() if profiler else []
@@ -613,7 +619,34 @@ async def run_level(ctx: Context, args: argparse.Namespace, level: int, concurre
                 "beacon": calls_per_message(calls[0], calls[1], len(beacon)),
                 "rasa": calls_per_message(calls[2], calls[3], len(rasa))},
             "graph_strays": ctx.graph.strays, "graph_bad_requests": ctx.graph.bad_requests,
+            "hostile": {kind: dict(c) for kind, c in hostile.items()} if args.hostile else None,
             "profiles": profiles}
+
+
+# Inputs that used to stall the gateway's event loop (issue 8, item 4).
+HOSTILE_TEXTS = ("\ufdfa" * 4000, "😀" * 4000, "a\u0301\u0302\u0303" * 1000, "! " * 2000)
+HOSTILE_LIMIT = 5000  # requests per attacker and level, at most
+
+
+async def hostile_traffic(ctx: Context, kind: str, index: int, statuses: Counter) -> None:
+    """Beside the citizens: unauthenticated web-chat posts of the worst texts from fresh
+    sessions, or console password guesses, as fast as the gateway answers (bounded)."""
+    base = ctx.stack.gateway_urls[index % len(ctx.stack.gateway_urls)]
+    for n in range(HOSTILE_LIMIT):
+        try:
+            if kind == "webchat":
+                body = {"session": f"hostile-{index}-{n:08d}-pad",
+                        "text": HOSTILE_TEXTS[n % len(HOSTILE_TEXTS)]}
+                async with ctx.session.post(f"{base}/chat/api/messages", json=body) as r:
+                    statuses[r.status] += 1
+            else:
+                async with ctx.session.post(
+                        f"{base}/console/login", allow_redirects=False,
+                        data={"csrf": "x" * 32, "name": "alice", "password": f"guess-{n}"},
+                        cookies={"beacon_login_csrf": "x" * 32}) as r:
+                    statuses[r.status] += 1
+        except aiohttp.ClientError:
+            statuses["error"] += 1
 
 
 # -- the report -----------------------------------------------------------------------------
@@ -745,6 +778,10 @@ def report(result: Dict) -> str:
         lines += [f"- c={lv['concurrency']} {phase}: " + ", ".join(
             f"{name} {n}" for name, n in lv["redis_calls_per_message"][phase].items())
             for lv in result["levels"] for phase in ("beacon", "rasa")]
+        if result["levels"][0].get("hostile"):
+            lines += ["", "Hostile traffic beside the citizens (HTTP status: count):", ""]
+            lines += [f"- c={lv['concurrency']} {kind}: {counts}"
+                      for lv in result["levels"] for kind, counts in lv["hostile"].items()]
         lines += ["", "Exactly-once checks (Beacon phase; Redis read after it settled):", ""]
         lines += checks_table(result["levels"])
         lines += _footnotes(result["levels"])
@@ -906,6 +943,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--rasa", type=int, default=1)
     parser.add_argument("--messages-per-citizen", type=int, default=4)
     parser.add_argument("--duplicate-rate", type=float, default=0.0)
+    parser.add_argument("--hostile", action="store_true",
+                        help="also flood the web chat with the worst texts and the console "
+                             "login with guesses, to show the notice latency does not move")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--json", help="write every number (and more) to this file")
     parser.add_argument("--cold-start", action="store_true",

@@ -17,6 +17,7 @@ from typing import Dict
 
 import aiohttp
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 from bot import keys, metrics
 from bot.channels import meta, x
@@ -101,8 +102,11 @@ class Delivery:
                 metrics.DELIVERY_FAILURES.labels(channel).inc()
                 logger.error("delivery to %s failed: %s", channel, error,
                              extra={"channel": channel})
-                await self.redis.hset(keys.conversation(conversation_id), "delivery_error",
-                                      f"{time.strftime('%H:%M:%S')} {error}")
+                try:
+                    await self.redis.hset(keys.conversation(conversation_id), "delivery_error",
+                                          f"{time.strftime('%H:%M:%S')} {error}")
+                except (RedisError, OSError):
+                    pass  # Redis is down too: the log line above is the record
                 return Sent(False, via, error)
         return Sent(True, via)
 

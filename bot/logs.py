@@ -58,6 +58,23 @@ def safe_path(path: str) -> str:
         lambda m: conversation_ref(urllib.parse.unquote(m.group(0))), path)
 
 
+_SESSION_PARAM = re.compile(r"(session=)[^&\s'\"]+")
+
+
+class _RedactAiohttp(logging.Filter):
+    """aiohttp's own error lines quote a bad request line in full, query string and web-chat
+    session id included: the session id goes, the rest stays."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.name.startswith("aiohttp"):
+            message = record.getMessage()
+            if record.exc_info:
+                message += "\n" + logging.Formatter().formatException(record.exc_info)
+                record.exc_info = record.exc_text = None
+            record.msg, record.args = _SESSION_PARAM.sub(r"\1[redacted]", message), None
+        return True
+
+
 class AccessLogger(AbstractAccessLogger):
     """aiohttp's access log without the query string (web-chat polls carry a session id) and
     with conversation ids in console paths replaced by their pseudonyms."""
@@ -86,6 +103,7 @@ def configure(level: str = "info", fmt: str = "json", stream: IO[str] | None = N
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(formatter)
     handler.addFilter(_ConversationFilter())
+    handler.addFilter(_RedactAiohttp())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(logging.DEBUG if level.lower() == "debug" else logging.INFO)

@@ -30,21 +30,31 @@ class OfflineNotices:
     a retry that lands on another replica sends the notice again, which is the safe side."""
 
     def __init__(self, limit: int = 10_000) -> None:
-        self._ids: OrderedDict[str, None] = OrderedDict()
+        # id -> True once the notice reached the platform, False while it is being sent.
+        self._ids: OrderedDict[str, bool] = OrderedDict()
         self._limit = limit
 
     def add(self, channel: str, message_id: str) -> bool:
-        """Remember the id; False if it was already there (the notice already went)."""
+        """Claim the id for sending; False if a send is under way or done."""
         key = f"{channel}:{message_id}"
         if key in self._ids:
             return False
-        self._ids[key] = None
+        self._ids[key] = False
         if len(self._ids) > self._limit:
             self._ids.popitem(last=False)
         return True
 
+    def sent(self, channel: str, message_id: str, delivered: bool) -> None:
+        """Record the send's outcome: a failed one is forgotten, so the retry sends again."""
+        key = f"{channel}:{message_id}"
+        if delivered:
+            self._ids[key] = True
+        else:
+            self._ids.pop(key, None)
+
     def pop(self, channel: str, message_id: str) -> bool:
-        return self._ids.pop(f"{channel}:{message_id}", 0) is None
+        """Whether the notice for this message reached the platform while Redis was down."""
+        return self._ids.pop(f"{channel}:{message_id}", False) is True
 
 
 @dataclass

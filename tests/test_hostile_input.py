@@ -192,3 +192,103 @@ async def test_idle_workers_do_not_time_out_on_a_short_redis_timeout(
         await asyncio.sleep(2.5)
     assert not [r for r in caplog.records if "Redis unavailable" in r.getMessage()]
     assert (await client.get("/healthz")).status in (200, 503)
+
+
+# -- found by the live attack of 2026-11-30 ------------------------------------------------------
+
+def test_a_notice_that_failed_while_redis_was_down_is_not_taken_as_sent():
+    """F1: only a delivered offline notice spares the platform's retry from sending it."""
+    from bot.services import OfflineNotices
+
+    notices = OfflineNotices()
+    assert notices.add("x", "90002") and not notices.add("x", "90002")  # one send at a time
+    notices.sent("x", "90002", delivered=False)
+    assert not notices.pop("x", "90002")  # the retry sends the notice
+    assert notices.add("x", "90002")
+    notices.sent("x", "90002", delivered=True)
+    assert notices.pop("x", "90002")
+
+
+def test_timestamps_that_are_not_timestamps_become_zero():
+    """F10: NaN, infinity or 10**400 broke the intake script after its dedupe marker was set,
+    so the platform's retry was dropped as a duplicate and the message was lost."""
+    from bot.channels import timestamp_ms, x
+
+    for value in ("1e400", "nan", "inf", float("nan"), 10**400, -5, True, None, "x", 10**14):
+        assert timestamp_ms(value) == 0.0
+    assert timestamp_ms("1700000000000") == 1_700_000_000.0
+    payload = {"for_user_id": "4455", "direct_message_events": [{
+        "type": "message_create", "id": "9001", "created_timestamp": "1e400",
+        "message_create": {"sender_id": "7788", "message_data": {"text": "help"}}}]}
+    (message,) = x.parse(payload).messages
+    assert message.timestamp == 0.0
+
+
+async def test_huge_numbers_and_odd_ids_in_a_web_chat_post_are_not_500(offline):
+    """F11: a 5,000-digit integer anywhere in the body, and a lone surrogate as message id."""
+    huge = '{{"session": "{}", "text": "x", "z": {}}}'.format(SESSION, "9" * 5000)
+    response = await offline.post("/chat/api/messages", data=huge,
+                                  headers={"Content-Type": "application/json"})
+    assert response.status == 400
+    odd_id = f'{{"session": "{SESSION}", "text": "hello", "id": "\\ud800"}}'
+    response = await offline.post("/chat/api/messages", data=odd_id,
+                                  headers={"Content-Type": "application/json"})
+    assert response.status == 202
+
+
+async def test_console_refuses_ids_it_never_makes(aiohttp_client, redis, redis_server,
+                                                  platform):
+    from tests.test_console import login
+
+    await StaffStore(redis, 3600).add("alice", "correct horse battery")
+    client = await aiohttp_client(create_app(settings_for(redis_server, DEAD_RASA,
+                                                          platform.url)))
+    await login(client)
+    response = await client.get("/console/api/conversations/a%0d%0aSet-Cookie:x/export")
+    assert response.status == 400
+
+
+async def test_a_flooding_citizen_in_danger_keeps_the_urgent_outcome(
+        aiohttp_client, redis, redis_server, platform):
+    """F9: after an emergency, 25 messages in a minute: the conversation stays an emergency
+    at the top, and the sender is not told they wrote too much."""
+    from bot.replies import URGENT_FOLLOW_UP
+    from tests.gateway_support import conv_id, messenger_item, messenger_payload, post_meta
+
+    client = await aiohttp_client(create_app(settings_for(redis_server, DEAD_RASA,
+                                                          platform.url, rate_limit=3)))
+    await post_meta(client, messenger_payload(
+        messenger_item("flood911", "someone is breaking into my house right now")))
+    for n in range(6):
+        await post_meta(client, messenger_payload(messenger_item("flood911", f"ok {n}")))
+    conversation = conv_id("flood911")
+    for _ in range(150):
+        if not await redis.llen(keys.inbox(conversation)):
+            break
+        await asyncio.sleep(0.1)
+    meta = await redis.hgetall(keys.conversation(conversation))
+    assert meta["outcome"] == "emergency" and meta["priority"] == "0"
+    assert meta.get("reason") != "rate limited"
+    texts = platform.texts_to("flood911")
+    assert not any("a lot in a short time" in t for t in texts)
+    assert URGENT_FOLLOW_UP["en"] in texts
+
+
+def test_aiohttp_error_lines_do_not_carry_session_ids():
+    """F12: a malformed request line is logged by aiohttp with its query string."""
+    import io
+    import logging
+
+    from bot.logs import configure
+
+    stream = io.StringIO()
+    configure(stream=stream)
+    try:
+        raise ValueError("Bad request line: GET /chat/api/messages?session=SeCrEt1234567890 "
+                         "HTTP/9.9")
+    except ValueError:
+        logging.getLogger("aiohttp.server").exception("Error handling request "
+                                                      "session=SeCrEt1234567890")
+    assert "SeCrEt1234567890" not in stream.getvalue()
+    assert "[redacted]" in stream.getvalue()
+    configure()

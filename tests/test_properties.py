@@ -144,7 +144,7 @@ PATHOLOGICAL = st.lists(
 @settings(max_examples=60, deadline=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 def test_the_rules_read_a_bounded_window_of_any_text(text):
-    from bot.safety_net import MAX_CHECK_CHARS, RULE_WINDOW_CHARS, SafetyNet, SafetyResult
+    from bot.safety_net import MAX_CHECK_CHARS, RULE_WINDOW_CHARS, SafetyResult
     from bot.text import bounded, normalize, rule_window
 
     window = rule_window(normalize(bounded(text, MAX_CHECK_CHARS)), RULE_WINDOW_CHARS)

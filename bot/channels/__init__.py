@@ -6,10 +6,26 @@ they can be tested on the platforms' documented payloads alone.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Tuple
 
 from bot.messages import Inbound
+
+# Milliseconds since 1970 up to the year 2286: anything else is not a platform's timestamp.
+_MAX_MS = 10**13
+
+
+def timestamp_ms(value: object) -> float:
+    """A platform's millisecond timestamp as seconds; 0.0 for anything that is not one
+    (NaN, infinity, 1e400, 10**400 or a string of them would break storage further on)."""
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError, OverflowError):
+        return 0.0
+    if isinstance(value, bool) or not math.isfinite(number) or not 0 <= number < _MAX_MS:
+        return 0.0
+    return number / 1000
 
 
 class PayloadError(ValueError):

@@ -12,7 +12,7 @@ import hmac
 import re
 from typing import List, Mapping
 
-from bot.channels import Parsed, PayloadError
+from bot.channels import Parsed, PayloadError, timestamp_ms
 from bot.messages import INSTAGRAM, MESSENGER, Inbound
 from bot.text import same_secret
 
@@ -85,7 +85,7 @@ def _message(channel: str, account: str, item: object) -> Inbound | None:
     if sender_id is None or sender_id == account:
         return None
     timestamp = item.get("timestamp")
-    ts = float(timestamp) / 1000 if isinstance(timestamp, (int, float)) else 0.0
+    ts = timestamp_ms(timestamp) if isinstance(timestamp, (int, float)) else 0.0
     message = item.get("message")
     if isinstance(message, dict):
         if message.get("is_echo"):

@@ -15,7 +15,7 @@ import re
 from typing import Dict, List
 from urllib.parse import quote
 
-from bot.channels import Parsed, PayloadError
+from bot.channels import Parsed, PayloadError, timestamp_ms
 from bot.messages import Inbound, X
 
 # X's user ids and event ids are decimal snowflakes (64-bit: at most 20 digits).
@@ -95,10 +95,7 @@ def _message(account: str, event: object) -> Inbound | None:
     event_id, text = valid_id(event.get("id")), data.get("text", "")
     if event_id is None or not isinstance(text, str):
         return None
-    try:
-        ts = float(event.get("created_timestamp", 0)) / 1000
-    except (TypeError, ValueError):
-        ts = 0.0
+    ts = timestamp_ms(event.get("created_timestamp", 0))
     attachment = data.get("attachment")
     kinds = (str(attachment.get("type", "media")),) if isinstance(attachment, dict) else ()
     return Inbound(X, account, sender, event_id, text, ts, kinds)

@@ -25,6 +25,7 @@ from aiohttp_sse import sse_response
 
 from bot import keys, metrics
 from bot.appkeys import SERVICES
+from bot.clients import client_address
 from bot.console.auth import Session, StaffStore, Throttled
 from bot.logs import conversation_ref
 from bot.queue import QueueConflict
@@ -42,6 +43,19 @@ OPEN_ROUTES = {"login", "login_form"}
 MAX_REPLY = 2000
 
 routes = web.RouteTableDef()
+
+
+# A conversation id as Beacon makes them: "<channel>:<account>:<sender>" from checked parts.
+_CONVERSATION_ID = re.compile(r"[a-z]{1,16}:[A-Za-z0-9_.-]{1,64}:[A-Za-z0-9_.-]{1,64}")
+
+
+def conversation_of(request: web.Request) -> str:
+    """The conversation named in the path; 400 for anything Beacon never makes (CR/LF in
+    an export's file name, made-up audit keys)."""
+    conversation = request.match_info["id"]
+    if not _CONVERSATION_ID.fullmatch(conversation):
+        raise web.HTTPBadRequest(reason="not a conversation id")
+    return conversation
 
 
 def services_of(request: web.Request) -> Services:
@@ -118,10 +132,13 @@ async def login(request: web.Request) -> web.Response:
         raise web.HTTPForbidden(reason="missing or wrong CSRF token")
     name = str(form.get("name", "")).strip().lower()
     try:
+        address = client_address(request.remote, request.headers.getall("X-Forwarded-For", []),
+                                 services_of(request).settings.trusted_proxies)
         session = await staff_store(request).login(name, str(form.get("password", "")),
-                                                   address=request.remote or "")
+                                                   address=address)
     except Throttled as exc:
-        await services_of(request).audit("console", name[:32], "login_throttled")
+        # Not audited: a refused attempt costs nothing, and logging each one would let a
+        # flood of them grow the audit log without bound (failures are bounded by it).
         raise web.HTTPTooManyRequests(reason=str(exc),
                                       headers={"Retry-After": str(exc.retry_after)}) from None
     if session is None:
@@ -227,7 +244,7 @@ async def api_queue(request: web.Request) -> web.Response:
 @routes.get("/api/conversations/{id}", name="api_conversation")
 async def api_conversation(request: web.Request) -> web.Response:
     services = services_of(request)
-    conversation = request.match_info["id"]
+    conversation = conversation_of(request)
     meta = await services.queue.conversation(conversation)
     if not meta:
         raise web.HTTPNotFound(reason="no such conversation")
@@ -237,7 +254,7 @@ async def api_conversation(request: web.Request) -> web.Response:
 
 
 async def _act(request: web.Request, action) -> web.Response:
-    conversation = request.match_info["id"]
+    conversation = conversation_of(request)
     try:
         await action(conversation, session_of(request).staff)
     except QueueConflict as exc:
@@ -269,7 +286,7 @@ async def api_transfer(request: web.Request) -> web.Response:
 @routes.post("/api/conversations/{id}/reply", name="api_reply")
 async def api_reply(request: web.Request) -> web.Response:
     services = services_of(request)
-    conversation = request.match_info["id"]
+    conversation = conversation_of(request)
     body = await _json(request)
     text = body.get("text")
     if not isinstance(text, str) or not text.strip():
@@ -305,7 +322,7 @@ async def api_reply(request: web.Request) -> web.Response:
 @routes.get("/api/conversations/{id}/export", name="api_export")
 async def api_export(request: web.Request) -> web.Response:
     services = services_of(request)
-    conversation = request.match_info["id"]
+    conversation = conversation_of(request)
     entries: List[Dict] = await services.queue.audit_log(conversation)
     await services.audit(conversation, session_of(request).staff, "export")
     name = conversation.replace(":", "_")

@@ -104,10 +104,13 @@ async def offline_notice(services: Services, message: Inbound, safety: SafetyRes
                          received: float) -> None:
     """Redis is down: send the notice on the platform's own API (no outbox, no audit)."""
     logger.warning("Redis down: sending the 911 notice before the message can be stored")
+    delivered = False
     try:
-        await _send_notice(services, message, safety, received)
+        delivered = await _send_notice(services, message, safety, received)
     except (RedisError, OSError) as exc:  # web chat and the outbox live in Redis
         logger.error("could not send the notice while Redis is down: %s", exc)
+    # A fact after the send: only a delivered notice spares the retry from sending it.
+    services.offline_notices.sent(message.channel, message.message_id, delivered)
 
 
 async def _send_notice(services: Services, message: Inbound, safety: SafetyResult,

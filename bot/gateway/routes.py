@@ -14,7 +14,7 @@ from typing import Callable
 from aiohttp import web
 from redis.exceptions import RedisError
 
-from bot import keys, metrics
+from bot import clients, keys, metrics
 from bot.appkeys import BACKGROUND, SERVICES
 from bot.channels import Parsed, PayloadError, meta, x
 from bot.gateway.intake import accept, check
@@ -25,6 +25,8 @@ routes = web.RouteTableDef()
 STATIC = Path(__file__).parent / "static"
 # fullmatch, never `$`: `$` also matches before a trailing newline.
 _SESSION = re.compile(r"[A-Za-z0-9_-]{16,64}")
+# The chat page sends a UUID; anything else gets one of ours.
+_MESSAGE_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 # Beyond any real chat's history; larger offsets are a client error, not a Redis one.
 _MAX_AFTER = 1_000_000
 
@@ -32,8 +34,8 @@ _MAX_AFTER = 1_000_000
 def _json_body(raw: bytes) -> object:
     try:
         return json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise web.HTTPBadRequest(reason=f"body is not JSON: {exc}") from None
+    except (UnicodeDecodeError, ValueError) as exc:  # JSONDecodeError, or a 5,000-digit int
+        raise web.HTTPBadRequest(reason=f"body is not JSON: {str(exc)[:200]}") from None
     except RecursionError:
         raise web.HTTPBadRequest(reason="body is nested too deeply") from None
 
@@ -126,7 +128,9 @@ async def chat_send(request: web.Request) -> web.Response:
     limit = request.app[SERVICES].settings.max_text_chars
     if len(text) > limit:
         raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=len(text))
-    message_id = body.get("id") if isinstance(body.get("id"), str) else uuid.uuid4().hex
+    message_id = body.get("id")
+    if not isinstance(message_id, str) or not _MESSAGE_ID.fullmatch(message_id):
+        message_id = uuid.uuid4().hex
     message = Inbound(channel=WEBCHAT, account="web", sender=session,
                       message_id=f"{session}:{message_id[:64]}", text=text,
                       timestamp=time.time())
@@ -175,7 +179,10 @@ async def chat_poll(request: web.Request) -> web.Response:
     if after > _MAX_AFTER:
         raise web.HTTPBadRequest(reason=f"after must be at most {_MAX_AFTER}")
     redis = request.app[SERVICES].redis
-    raw = await redis.lrange(keys.webchat(session), after, after + 99)
+    try:
+        raw = await redis.lrange(keys.webchat(session), after, after + 99)
+    except (RedisError, OSError):
+        raise web.HTTPServiceUnavailable(reason="storage unavailable, retry later") from None
     return web.json_response({"messages": [json.loads(m) for m in raw],
                               "next": after + len(raw)})
 
@@ -192,17 +199,8 @@ _LOOPBACK = {"127.0.0.1", "::1"}
 
 
 def client_address(request: web.Request) -> str:
-    """The client's address: the peer's, or, when the peer is one of the department's
-    trusted reverse proxies, the last X-Forwarded-For hop that is not one of them."""
-    trusted = request.app[SERVICES].settings.trusted_proxies
-    peer = request.remote or ""
-    if peer not in trusted:
-        return peer
-    hops = [h.strip() for h in request.headers.get("X-Forwarded-For", "").split(",")]
-    for hop in reversed(hops):
-        if hop and hop not in trusted:
-            return hop[:64]
-    return peer
+    return clients.client_address(request.remote, request.headers.getall("X-Forwarded-For", []),
+                                  request.app[SERVICES].settings.trusted_proxies)
 
 
 @routes.get("/metrics", name="metrics")

@@ -25,7 +25,7 @@ from bot.logs import about
 from bot.messages import Inbound
 from bot.queue import Entry
 from bot.rasa_client import RasaAnswer, RasaUnavailable
-from bot.replies import THROTTLED, render_replies, routing_reply
+from bot.replies import THROTTLED, URGENT_FOLLOW_UP, render_replies, routing_reply
 from bot.safety_net import SafetyResult
 from bot.services import Services
 from bot.triage import Outcome, decide
@@ -215,21 +215,31 @@ async def send_all(services: Services, message: Inbound, replies: List[str], out
 
 
 async def queue_throttled(services: Services, message: Inbound, item: dict) -> None:
-    """Over the sender's rate limit: staff read it; Rasa's time goes to other citizens."""
+    """Over the sender's rate limit: staff read it; Rasa's time goes to other citizens.
+
+    In an urgent conversation (notice window open) the flood is the person in danger
+    writing: the conversation keeps its urgent outcome and place, and they are told once
+    that their messages were added for staff, not that they sent too many."""
+    urgent = await services.window.outcome(message.conversation_id)
+    fields = {"channel": message.channel, "sender": message.sender,
+              "account": message.account, "preview": message.text[:200],
+              "last_citizen_at": message.timestamp}
+    if not urgent:
+        fields.update(outcome="human", reason="rate limited")
     await services.queue.enqueue(
-        message.conversation_id, priority=1,
+        message.conversation_id, priority=0 if urgent else 1,
         entries=[Entry("citizen", message.text, item.get("received", time.time()),
                        id=message.message_id)],
-        fields={"outcome": "human", "channel": message.channel, "sender": message.sender,
-                "account": message.account, "reason": "rate limited",
-                "preview": message.text[:200], "last_citizen_at": message.timestamp},
+        fields=fields,
     )
-    await services.publish("queued", message.conversation_id, outcome="human")
+    await services.publish("queued", message.conversation_id, outcome=urgent or "human")
     logger.info("over the rate limit: queued for staff without Rasa",
-                extra={"channel": message.channel})
+                extra={"channel": message.channel, "urgent": bool(urgent)})
     if item.get("tell_throttled"):
-        await send_all(services, message, [services.department.render(THROTTLED)], "human",
-                       item)
+        language = "es" if item.get("language") == "es" else "en"
+        text = (URGENT_FOLLOW_UP[language] if urgent
+                else services.department.render(THROTTLED))
+        await send_all(services, message, [text], urgent or "human", item)
 
 
 async def route_to_person(services: Services, message: Inbound, item: dict, reason: str) -> None:

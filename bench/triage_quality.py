@@ -1,8 +1,9 @@
 """Triage quality on text the authors did not write, per set, and k-fold figures.
 
 Sets:
-* ``blind2``: tests/data/blind2.jsonl, written by helpers who saw only data/LABELING.md and
-  the outcome table (never data/nlu/, the rules or older sets); per language as well;
+* ``blind3``, ``blind2``: tests/data/blind3.jsonl and blind2.jsonl, written by helpers who
+  saw only data/LABELING.md and the outcome table (never data/nlu/, the rules or older sets);
+  per language as well. blind2 was measured once before the last training data was added;
 * ``blind1``: tests/data/blind.jsonl, written the same way; measured once before the urgency
   model's last changes, whose false alarms motivated them (no misses were read);
 * ``regression``: tests/data/heldout.jsonl, which informed earlier fixes (not a blind figure);
@@ -119,7 +120,7 @@ def row(name: str, f: Dict) -> str:
 
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sets", default="blind2,blind1,regression,outside")
+    parser.add_argument("--sets", default="blind3,blind2,blind1,regression,outside")
     parser.add_argument("--json", type=Path)
     parser.add_argument("--misses", default="", help="print this set's misses")
     args = parser.parse_args()
@@ -130,8 +131,11 @@ async def main() -> None:
     print(f"model loaded in {time.perf_counter() - start:.1f} s", file=sys.stderr)
 
     sets: Dict[str, List[Dict]] = {}
+    if "blind3" in wanted:
+        sets["blind3"] = read(ROOT / "tests/data/blind3.jsonl")
     if "blind2" in wanted:
-        sets["blind2"] = read(ROOT / "tests/data/blind2.jsonl")
+        sets["blind2 (measured once before the last training data)"] = read(
+            ROOT / "tests/data/blind2.jsonl")
     if "blind1" in wanted:
         sets["blind1 (measured before the last model changes)"] = read(
             ROOT / "tests/data/blind.jsonl")

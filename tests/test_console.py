@@ -274,3 +274,18 @@ async def test_a_session_in_use_does_not_slide(aiohttp_client, server, redis):
     await redis.expire(token, 100)
     await client.get("/console/api/queue", headers={"X-CSRF-Token": csrf})
     assert await redis.ttl(token) <= 100
+
+
+async def test_a_revoked_session_loses_its_live_feed(aiohttp_client, server, redis):
+    """Found by the live attack: the event stream of a removed staff member kept reading."""
+    import asyncio
+
+    client = await aiohttp_client(server)
+    await login(client, "bob")
+    stream = await client.get("/console/api/events")
+    first = await asyncio.wait_for(stream.content.readline(), 5)
+    assert b"hello" in first or first.strip() == b""
+    await StaffStore(redis, 3600).remove("bob")
+    await redis.publish(keys.EVENTS, json.dumps({"type": "message", "conversation": "x:1:2"}))
+    rest = await asyncio.wait_for(stream.content.read(), 20)
+    assert b"x:1:2" not in rest

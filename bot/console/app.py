@@ -382,8 +382,12 @@ async def api_outbox(request: web.Request) -> web.Response:
 
 @routes.get("/api/events", name="api_events")
 async def api_events(request: web.Request) -> web.StreamResponse:
-    """Server-sent events: one per queue change, so the page updates without reloading."""
+    """Server-sent events: one per queue change, so the page updates without reloading.
+
+    The session is checked again before every event: a removed or revoked staff member's
+    open stream ends at once instead of reading on."""
     services = services_of(request)
+    token = session_of(request).token
     pubsub = services.redis.pubsub()
     await pubsub.subscribe(keys.EVENTS)
     try:
@@ -391,6 +395,8 @@ async def api_events(request: web.Request) -> web.StreamResponse:
             await stream.send(json.dumps({"type": "hello"}))
             while stream.is_connected():
                 message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=15)
+                if await staff_store(request).session(token) is None:
+                    break
                 if message is not None:
                     await stream.send(message["data"])
     except ConnectionResetError:

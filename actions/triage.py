@@ -48,6 +48,15 @@ def latest_metadata(tracker: Tracker) -> Dict[str, Any]:
     return tracker.latest_message.get("metadata") or {}
 
 
+def _received(metadata: Dict[str, Any], tracker: Tracker) -> float:
+    """When the gateway received the latest message (else when Rasa logged it)."""
+    value = metadata.get("received")
+    if isinstance(value, (int, float)):
+        return float(value)
+    return float(next((e.get("timestamp") for e in reversed(tracker.events)
+                       if e.get("event") == "user"), None) or time.time())
+
+
 def queue_fields(tracker: Tracker, triaged: Triaged) -> Dict[str, Any]:
     # The gateway names the platform in the message metadata; Rasa only knows "rest".
     metadata = latest_metadata(tracker)
@@ -81,8 +90,9 @@ class ActionTriage(BeaconAction):
         # The gateway says when its intake sent the notice for this very message (and so
         # opened the window): then this message is not a follow-up of itself.
         metadata = latest_metadata(tracker)
+        received = _received(metadata, tracker)
         context = None if metadata.get("notice") else await self.window.outcome(
-            tracker.sender_id)
+            tracker.sender_id, received)
         triaged = triage_parse(
             tracker.latest_message,
             self.department,
@@ -92,7 +102,7 @@ class ActionTriage(BeaconAction):
         )
         outcome = triaged.decision.outcome
         if outcome.urgent and not triaged.decision.followup and not metadata.get("notice"):
-            await self.window.open(tracker.sender_id, outcome.value)
+            await self.window.open(tracker.sender_id, outcome.value, received)
         if outcome.routed:
             try:
                 await self.queue.enqueue(

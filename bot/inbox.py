@@ -25,7 +25,8 @@ from bot import keys
 # KEYS[7] the conversation's notice window (string: the outcome the notice was sent for)
 # ARGV[1] conversation id, ARGV[2] JSON item (without "notice"), ARGV[3] dedupe TTL seconds,
 # ARGV[4] the safety net's flag ('' when none), ARGV[5] messages allowed per window,
-# ARGV[6] window seconds, ARGV[7] notice window seconds
+# ARGV[6] window seconds, ARGV[7] notice window seconds, ARGV[8] the time the message was
+# received (the notice window's value is "<outcome>|<that time>": see bot.notice_window)
 # Returns {0, '', 0, 0} for a message seen before (nothing is written), else
 # {1, status, notice, throttled}: the conversation's queue status ('' when none), 1 when the
 # gateway must send the 911 notice now, 1 when the sender is over the rate limit.
@@ -42,7 +43,9 @@ local status = redis.call('HGET', KEYS[5], 'status') or ''
 local notice = 0
 local in_window = redis.call('EXISTS', KEYS[7]) == 1
 if ARGV[4] ~= '' and status ~= 'claimed' then
-  if redis.call('SET', KEYS[7], ARGV[4], 'NX', 'EX', ARGV[7]) then notice = 1 end
+  if redis.call('SET', KEYS[7], ARGV[4] .. '|' .. ARGV[8], 'NX', 'EX', ARGV[7]) then
+    notice = 1
+  end
 end
 local count = redis.call('HINCRBY', KEYS[6], 'n', 1)
 if count == 1 then redis.call('EXPIRE', KEYS[6], ARGV[6]) end
@@ -131,7 +134,8 @@ class Inbox:
                   keys.PENDING, keys.conversation(conversation_id), keys.rate(conversation_id),
                   keys.notice_window(conversation_id)],
             args=[conversation_id, json.dumps(item, ensure_ascii=False), self.dedupe_ttl,
-                  flag or "", self.rate_limit, self.rate_window, self.notice_window],
+                  flag or "", self.rate_limit, self.rate_window, self.notice_window,
+                  repr(float(item.get("received", 0.0)))],
         )
         return Accepted(new=bool(new), status=status, notice=bool(notice),
                         throttled=bool(throttled))

@@ -110,7 +110,7 @@ async def test_an_urgent_answer_opens_the_notice_window(action, redis, departmen
     from bot.replies import URGENT_FOLLOW_UP
 
     await run(action, tracker("i dont want to be alive anymore", "crisis", 0.8))
-    assert await redis.get(keys.notice_window("citizen-1")) == "crisis"
+    assert (await redis.get(keys.notice_window("citizen-1"))).startswith("crisis|")
     texts, events = await run(action, tracker("what are your lobby hours",
                                               "faq_hours_location", 0.95))
     assert texts == [URGENT_FOLLOW_UP["en"]]

@@ -201,3 +201,16 @@ async def test_a_returning_callers_emergency_is_a_new_episode(redis):
     for stale in ("escalated_at", "notice_sent_at", "urgent_flag", "claimed_by"):
         assert stale not in meta, stale
     assert await q.unclaimed_urgent(60, now=400) == ["c9"]  # escalated again
+
+
+async def test_only_messages_after_the_urgent_one_are_its_followups(redis):
+    """A question received a moment before the emergency, and answered after it, is not
+    a follow-up of it (found running the stack: it got "added to your urgent message")."""
+    from bot.notice_window import NoticeWindow
+
+    window = NoticeWindow(redis, 600)
+    await window.open("c11", "emergency", received=100.0)
+    assert await window.outcome("c11", received=99.5) is None
+    assert await window.outcome("c11", received=100.5) == "emergency"
+    assert await window.outcome("c11") == "emergency"
+    assert await window.outcome("nobody", received=100.5) is None

@@ -188,6 +188,7 @@ async def _answer(services: Services, message: Inbound, text: str, item: dict) -
         "channel": message.channel, "message_id": message.message_id,
         "account": message.account, "sender": message.sender,
         "notice": bool(item.get("notice")),
+        "received": item.get("received"),
     })
     await services.redis.set(key, json.dumps(dataclasses.asdict(answer)),
                              ex=services.settings.dedupe_ttl)
@@ -220,7 +221,8 @@ async def queue_throttled(services: Services, message: Inbound, item: dict) -> N
     In an urgent conversation (notice window open) the flood is the person in danger
     writing: the conversation keeps its urgent outcome and place, and they are told once
     that their messages were added for staff, not that they sent too many."""
-    urgent = await services.window.outcome(message.conversation_id)
+    urgent = await services.window.outcome(message.conversation_id,
+                                           item.get("received", time.time()))
     fields = {"channel": message.channel, "sender": message.sender,
               "account": message.account, "preview": message.text[:200],
               "last_citizen_at": message.timestamp}
@@ -247,8 +249,9 @@ async def route_to_person(services: Services, message: Inbound, item: dict, reas
     # The intake's flag is the safety net's: its rules and the urgency model, so an urgent
     # message gets the notice here too, with no Rasa at all.
     safety = SafetyResult(flag=item.get("flag"), language=item.get("language", "en"))
+    received = item.get("received", time.time())
     context = None if item.get("notice") else await services.window.outcome(
-        message.conversation_id)
+        message.conversation_id, received)
     decision = decide(None, 0.0, safety, urgent_context=context)
     now = dt.datetime.now(dt.timezone.utc)
     monitoring = await services.queue.is_monitoring()
@@ -260,7 +263,8 @@ async def route_to_person(services: Services, message: Inbound, item: dict, reas
                                  now=now, language=safety.language)
         if decision.outcome.urgent and not decision.followup:
             replies.append(routing_reply(services.department, monitoring, now))
-            await services.window.open(message.conversation_id, decision.outcome.value)
+            await services.window.open(message.conversation_id, decision.outcome.value,
+                                       received)
     entries = [Entry("citizen", message.text or f"[{', '.join(message.attachments)}]",
                      item.get("received", time.time()), id=message.message_id)]
     entries += [Entry("bot", r, entries[0].ts + (i + 1) / 1000,

@@ -107,7 +107,9 @@ class ActionTriage(BeaconAction):
             try:
                 await self.queue.enqueue(
                     tracker.sender_id,
-                    priority=outcome.priority,
+                    # An urgent message from an address flooding the web chat waits among
+                    # the others (the gateway says so); it still got the notice.
+                    priority=1 if metadata.get("suspect") else outcome.priority,
                     fields=queue_fields(tracker, triaged),
                     entries=transcript_entries(tracker.events, triaged.replies, now),
                     now=now,

@@ -127,6 +127,15 @@ async def test_new_web_chats_per_address_are_limited_but_never_an_emergency(
             break
         await asyncio.sleep(0.1)
     assert "call 911" in replies[0]
+    # It got the notice, but it does not jump the queue or page anyone: one address cannot
+    # bury a real emergency under fake ones (found by the live attack).
+    for _ in range(100):
+        meta = await redis.hgetall(keys.conversation("webchat:web:" + session))
+        if meta.get("priority") and not await redis.llen(keys.inbox("webchat:web:" + session)):
+            break
+        await asyncio.sleep(0.1)
+    assert meta["priority"] == "1"
+    assert await redis.zscore(keys.QUEUE, "webchat:web:" + session) >= keys.PRIORITY_SPAN
 
 
 async def test_client_address_comes_from_trusted_proxies_only(aiohttp_client, redis,

@@ -46,14 +46,19 @@ async def check(services: Services, message: Inbound) -> SafetyResult:
                                    message.text[: services.settings.max_text_chars])
 
 
-async def accept(services: Services, message: Inbound, background: Set[asyncio.Task]) -> Accepted:
-    """Take one message in; returns whether it was new. Raises only if Redis is down."""
+async def accept(services: Services, message: Inbound, background: Set[asyncio.Task],
+                 suspect: str | None = None) -> Accepted:
+    """Take one message in; returns whether it was new. Raises only if Redis is down.
+
+    ``suspect`` (why) keeps an urgent message's conversation out of the top of the queue
+    and the pager; the citizen still gets the notice."""
     safety = await check(services, message)
     item = {
         "inbound": message.as_dict(),
         "received": time.time(),
         "flag": safety.flag,
         "language": safety.language,
+        "suspect": suspect,
     }
     try:
         accepted = await services.inbox.accept(
@@ -85,7 +90,7 @@ async def accept(services: Services, message: Inbound, background: Set[asyncio.T
             _spawn(background, message.conversation_id,
                    fast_path(services, message, safety, item["received"],
                              send_notice=accepted.notice and not sent,
-                             sent_offline=sent))
+                             sent_offline=sent, item_suspect=suspect))
     await services.publish("message", message.conversation_id, channel=message.channel)
     return accepted
 
@@ -136,7 +141,7 @@ async def _send_notice(services: Services, message: Inbound, safety: SafetyResul
 
 async def fast_path(services: Services, message: Inbound, safety: SafetyResult,
                     received: float, *, send_notice: bool = True,
-                    sent_offline: bool = False) -> None:
+                    sent_offline: bool = False, item_suspect: str | None = None) -> None:
     """The notice first when it is due (every millisecond counts for the person), then the
     queue: a flagged message inside the notice window only raises the queue flag."""
     conversation = message.conversation_id
@@ -162,8 +167,10 @@ async def fast_path(services: Services, message: Inbound, safety: SafetyResult,
                   "last_citizen_at": message.timestamp}
         if delivered:
             fields["notice_sent_at"] = time.time()
-        await services.queue.enqueue(conversation, priority=outcome.priority, entries=[],
-                                     fields=fields)
+        if item_suspect:
+            fields["reason"] = item_suspect
+        await services.queue.enqueue(conversation, entries=[], fields=fields,
+                                     priority=1 if item_suspect else outcome.priority)
         await services.publish("urgent", conversation, outcome=outcome.value)
     except (RedisError, OSError):
         # The worker queues it too (at the top: the message is flagged), once Redis answers.

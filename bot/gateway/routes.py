@@ -40,11 +40,12 @@ def _json_body(raw: bytes) -> object:
         raise web.HTTPBadRequest(reason="body is nested too deeply") from None
 
 
-async def _accept_all(request: web.Request, parsed: Parsed) -> web.Response:
+async def _accept_all(request: web.Request, parsed: Parsed,
+                      suspect: str | None = None) -> web.Response:
     services = request.app[SERVICES]
     try:
         for message in parsed.messages:
-            await accept(services, message, request.app[BACKGROUND])
+            await accept(services, message, request.app[BACKGROUND], suspect=suspect)
     except (RedisError, OSError) as exc:
         # Not acknowledged: the platform retries, and dedupe makes the retry safe.
         logger.error("could not accept webhook: %s", exc)
@@ -134,30 +135,35 @@ async def chat_send(request: web.Request) -> web.Response:
     message = Inbound(channel=WEBCHAT, account="web", sender=session,
                       message_id=f"{session}:{message_id[:64]}", text=text,
                       timestamp=time.time())
-    await _limit_new_conversations(request, message)
-    response = await _accept_all(request, Parsed(messages=(message,), ignored=0))
+    over_limit = await _limit_new_conversations(request, message)
+    response = await _accept_all(
+        request, Parsed(messages=(message,), ignored=0),
+        suspect="urgent words from an address over its new-conversation limit"
+        if over_limit else None)
     response.set_status(202)
     return response
 
 
-async def _limit_new_conversations(request: web.Request, message: Inbound) -> None:
+async def _limit_new_conversations(request: web.Request, message: Inbound) -> bool:
     """Anyone can open a web chat, so a flood of fresh session ids could fill the queue and
     Redis: one address may start BEACON_WEBCHAT_NEW_PER_HOUR conversations an hour (429
-    after). A message the safety net flags is never refused: it gets the notice."""
+    after). A message the safety net flags is never refused: it gets the notice, but it
+    returns True, and such a conversation waits among the others rather than at the top and
+    pages nobody (otherwise one address could bury a real emergency under fake ones)."""
     services = request.app[SERVICES]
     settings = services.settings
     try:
         new = await services.redis.set(keys.webchat_known(message.sender), "1", nx=True,
                                        ex=settings.retention_seconds)
         if not new:
-            return
+            return False
         counter = keys.webchat_new(client_address(request))
         count = await services.redis.incr(counter)
         await services.redis.expire(counter, 3600, nx=True)
         if count <= settings.webchat_new_per_hour:
-            return
+            return False
         if (await check(services, message)).flag is not None:
-            return
+            return True
         await services.redis.delete(keys.webchat_known(message.sender))
         retry = max(1, await services.redis.ttl(counter))
     except (RedisError, OSError):

@@ -189,6 +189,7 @@ async def _answer(services: Services, message: Inbound, text: str, item: dict) -
         "account": message.account, "sender": message.sender,
         "notice": bool(item.get("notice")),
         "received": item.get("received"),
+        "suspect": item.get("suspect"),
     })
     await services.redis.set(key, json.dumps(dataclasses.asdict(answer)),
                              ex=services.settings.dedupe_ttl)
@@ -271,7 +272,8 @@ async def route_to_person(services: Services, message: Inbound, item: dict, reas
                       id=f"{message.message_id}:reply:{i}") for i, r in enumerate(replies)]
     outcome = decision.outcome if decision.outcome.urgent else Outcome.HUMAN
     await services.queue.enqueue(
-        message.conversation_id, priority=outcome.priority, entries=entries,
+        message.conversation_id, entries=entries,
+        priority=1 if item.get("suspect") else outcome.priority,
         fields={"outcome": outcome.value, "channel": message.channel, "sender": message.sender,
                 "account": message.account, "safety_net": safety.flag,
                 "language": safety.language, "reason": reason, "preview": message.text[:200],

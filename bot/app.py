@@ -52,7 +52,7 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
     net = await asyncio.get_running_loop().run_in_executor(None, get_safety_net)
     app[SERVICES] = Services.build(settings, department, redis, http, net)
     yield
-    app[SERVICES].cpu.shutdown(wait=False, cancel_futures=True)
+    app[SERVICES].close_cpu()
     await http.close()
     await redis.close(close_connection_pool=True)
 

@@ -205,3 +205,29 @@ def test_aiohttp_runs_its_c_http_parser():
     assert aiohttp.__version__ == "3.9.5"
     assert http_parser.HttpRequestParser.__module__ == "aiohttp._http_parser"
     assert not os.environ.get("AIOHTTP_NO_EXTENSIONS")
+
+
+async def test_signed_platform_work_runs_before_web_chat_work():
+    """The one CPU thread serves the signed platforms first: a web-chat flood cannot make a
+    Messenger emergency's safety-net check wait behind it."""
+    import asyncio
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    from bot.services import CpuLane
+
+    lane = CpuLane(ThreadPoolExecutor(max_workers=1))
+    order = []
+
+    def work(name):
+        time.sleep(0.01)
+        order.append(name)
+        return name
+
+    flood = [asyncio.create_task(lane.run(1, work, f"web{i}")) for i in range(20)]
+    await asyncio.sleep(0.005)  # the first web-chat item is already running
+    urgent = asyncio.create_task(lane.run(0, work, "messenger"))
+    assert await urgent == "messenger"
+    await asyncio.gather(*flood)
+    assert order.index("messenger") <= 2
+    lane.close()

@@ -21,7 +21,7 @@ from redis.exceptions import RedisError
 from bot import metrics
 from bot.inbox import Accepted
 from bot.logs import about
-from bot.messages import Inbound
+from bot.messages import WEBCHAT, Inbound
 from bot.replies import render_replies
 from bot.safety_net import SafetyResult
 from bot.services import Services
@@ -43,7 +43,8 @@ async def check(services: Services, message: Inbound) -> SafetyResult:
     if not message.text:
         return SafetyResult(flag=None, language="en")
     return await services.off_loop(services.net.check,
-                                   message.text[: services.settings.max_text_chars])
+                                   message.text[: services.settings.max_text_chars],
+                                   open_door=message.channel == WEBCHAT)
 
 
 async def accept(services: Services, message: Inbound, background: Set[asyncio.Task],

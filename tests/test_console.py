@@ -289,3 +289,36 @@ async def test_a_revoked_session_loses_its_live_feed(aiohttp_client, server, red
     await redis.publish(keys.EVENTS, json.dumps({"type": "message", "conversation": "x:1:2"}))
     rest = await asyncio.wait_for(stream.content.read(), 20)
     assert b"x:1:2" not in rest
+
+
+async def test_web_chat_in_chromium_keeps_a_reload_but_not_the_next_visitor(
+        server, platform, redis):
+    """The chat page keeps its session per tab: a reload shows the conversation again, a new
+    tab in the same browser (the next person at a shared computer) starts afresh."""
+    if not HAVE_CHROMIUM:
+        pytest.fail(f"Chromium not found at {CHROMIUM}; `make test` installs Debian's chromium")
+    from playwright.async_api import async_playwright
+
+    base = str(server.make_url("")).rstrip("/")
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                  "--disable-background-networking", "--disable-component-update",
+                  "--disable-sync", "--no-first-run"])
+        try:
+            context = await browser.new_context()
+            page = await context.new_page()
+            await page.goto(base + "/chat")
+            await page.fill("#text", "can someone call me back about my case")
+            await page.click("button[type=submit]")
+            reply = page.locator("#log li.bot")
+            await reply.first.wait_for(timeout=20000)
+            await page.reload()
+            await page.locator("#log li.bot").first.wait_for(timeout=10000)
+            next_visitor = await context.new_page()
+            await next_visitor.goto(base + "/chat")
+            await next_visitor.wait_for_timeout(3000)  # two polls
+            assert await next_visitor.locator("#log li.bot").count() == 0
+        finally:
+            await browser.close()

@@ -8,6 +8,12 @@ import ipaddress
 from typing import Iterable
 
 
+def of_request(request, trusted: Iterable[str]) -> str:
+    """:func:`client_address` of an aiohttp request."""
+    return client_address(request.remote, request.headers.getall("X-Forwarded-For", []),
+                          trusted)
+
+
 def client_address(peer: str | None, forwarded_for: Iterable[str],
                    trusted: Iterable[str]) -> str:
     """The peer's address, or, when the peer is a trusted proxy, the last X-Forwarded-For

@@ -117,6 +117,15 @@ async def test_csrf_and_ownership(aiohttp_client, server, redis):
     assert jsonl.content_type == "application/x-ndjson"
 
 
+async def launch_chromium(pw):
+    """Debian's chromium, headless, as the browser tests run it."""
+    return await pw.chromium.launch(
+        executable_path=CHROMIUM,
+        args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+              "--disable-background-networking", "--disable-component-update",
+              "--disable-sync", "--no-first-run"])
+
+
 async def test_console_in_chromium(server, platform, redis, aiohttp_client):
     if not HAVE_CHROMIUM:
         pytest.fail(f"Chromium not found at {CHROMIUM}; `make test` installs Debian's chromium")
@@ -125,11 +134,7 @@ async def test_console_in_chromium(server, platform, redis, aiohttp_client):
     base = str(server.make_url("")).rstrip("/")
     webhooks = await aiohttp_client(server)
     async with async_playwright() as pw:
-        browser = await pw.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                  "--disable-background-networking", "--disable-component-update",
-                  "--disable-sync", "--no-first-run"])
+        browser = await launch_chromium(pw)
         try:
             page = await browser.new_page(viewport={"width": 390, "height": 844})
             await page.goto(base + "/console/")
@@ -204,16 +209,16 @@ async def _try_login(client, name: str, password: str):
 
 
 async def test_guessing_a_password_is_throttled_and_audited(aiohttp_client, server, redis):
-    from bot.console.auth import ACCOUNT_FAILURES
+    from bot.console.auth import PAIR_ATTEMPTS
 
     client = await aiohttp_client(server)
-    for _ in range(ACCOUNT_FAILURES):
+    for _ in range(PAIR_ATTEMPTS):
         wrong = await _try_login(client, "alice", "guess-guess-guess")
         assert wrong.status == 302 and wrong.headers["Location"].endswith("error=1")
     refused = await _try_login(client, "alice", PASSWORD)  # even the right one, for now
     assert refused.status == 429 and int(refused.headers["Retry-After"]) > 0
     audit = [json.loads(e)["action"] for e in await redis.lrange(keys.audit("console"), 0, -1)]
-    assert audit.count("login_failed") == ACCOUNT_FAILURES
+    assert audit.count("login_failed") == PAIR_ATTEMPTS
     # Another account from another client is not locked out by alice's guesser.
     other = await aiohttp_client(server)
     assert (await _try_login(other, "bob", PASSWORD)).headers["Location"] == "/console/"
@@ -301,11 +306,7 @@ async def test_web_chat_in_chromium_keeps_a_reload_but_not_the_next_visitor(
 
     base = str(server.make_url("")).rstrip("/")
     async with async_playwright() as pw:
-        browser = await pw.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                  "--disable-background-networking", "--disable-component-update",
-                  "--disable-sync", "--no-first-run"])
+        browser = await launch_chromium(pw)
         try:
             context = await browser.new_context()
             page = await context.new_page()

@@ -23,9 +23,8 @@ import jinja2
 from aiohttp import web
 from aiohttp_sse import sse_response
 
-from bot import keys, metrics
+from bot import clients, keys, metrics
 from bot.appkeys import SERVICES
-from bot.clients import client_address
 from bot.console.auth import Session, StaffStore, Throttled
 from bot.logs import conversation_ref
 from bot.queue import QueueConflict
@@ -132,8 +131,7 @@ async def login(request: web.Request) -> web.Response:
         raise web.HTTPForbidden(reason="missing or wrong CSRF token")
     name = str(form.get("name", "")).strip().lower()
     try:
-        address = client_address(request.remote, request.headers.getall("X-Forwarded-For", []),
-                                 services_of(request).settings.trusted_proxies)
+        address = clients.of_request(request, services_of(request).settings.trusted_proxies)
         session = await staff_store(request).login(name, str(form.get("password", "")),
                                                    address=address)
     except Throttled as exc:

@@ -59,7 +59,6 @@ PAIR_ATTEMPTS = 5
 ADDRESS_ATTEMPTS = 20
 ACCOUNT_ATTEMPTS = 100
 FAILURE_WINDOW_S = 900
-ACCOUNT_FAILURES = PAIR_ATTEMPTS  # the name the tests and README use for the first limit
 
 
 class Throttled(Exception):

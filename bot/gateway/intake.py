@@ -37,6 +37,12 @@ def notice_texts(services: Services, flag: str, language: str) -> List[str]:
                           monitoring=False, now=dt.datetime.now(dt.timezone.utc), language=language)
 
 
+def conversation_fields(message: Inbound) -> dict:
+    """The queue fields every path that queues a citizen's message sets."""
+    return {"channel": message.channel, "sender": message.sender, "account": message.account,
+            "preview": message.text[:200], "last_citizen_at": message.timestamp}
+
+
 async def check(services: Services, message: Inbound) -> SafetyResult:
     """The safety net on one message, on the CPU thread (bounded to a few milliseconds by
     ``SafetyNet.check`` itself, and never on the event loop that answers everyone else)."""
@@ -161,11 +167,8 @@ async def fast_path(services: Services, message: Inbound, safety: SafetyResult,
         if sent_offline:  # sent while Redis was down: the audit log gets it now
             for text in notice_texts(services, outcome.value, safety.language):
                 await services.audit(conversation, "bot", "message_out", text)
-        fields = {"outcome": outcome.value, "channel": message.channel,
-                  "sender": message.sender, "account": message.account,
-                  "safety_net": safety.flag, "tier": safety.tier,
-                  "language": safety.language, "preview": message.text[:200],
-                  "last_citizen_at": message.timestamp}
+        fields = {**conversation_fields(message), "outcome": outcome.value,
+                  "safety_net": safety.flag, "tier": safety.tier, "language": safety.language}
         if delivered:
             fields["notice_sent_at"] = time.time()
         if item_suspect:

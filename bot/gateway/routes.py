@@ -157,7 +157,7 @@ async def _limit_new_conversations(request: web.Request, message: Inbound) -> bo
                                        ex=settings.retention_seconds)
         if not new:
             return False
-        counter = keys.webchat_new(client_address(request))
+        counter = keys.webchat_new(clients.of_request(request, settings.trusted_proxies))
         count = await services.redis.incr(counter)
         await services.redis.expire(counter, 3600, nx=True)
         if count <= settings.webchat_new_per_hour:
@@ -202,11 +202,6 @@ async def chat_session(request: web.Request) -> web.Response:
 # -- Operations -----------------------------------------------------------------------------------
 
 _LOOPBACK = {"127.0.0.1", "::1"}
-
-
-def client_address(request: web.Request) -> str:
-    return clients.client_address(request.remote, request.headers.getall("X-Forwarded-For", []),
-                                  request.app[SERVICES].settings.trusted_proxies)
 
 
 @routes.get("/metrics", name="metrics")

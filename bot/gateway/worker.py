@@ -20,7 +20,7 @@ from typing import List
 from redis.exceptions import RedisError
 
 from bot import keys, metrics
-from bot.gateway.intake import notice_texts
+from bot.gateway.intake import conversation_fields, notice_texts
 from bot.logs import about
 from bot.messages import Inbound
 from bot.queue import Entry
@@ -109,6 +109,12 @@ async def _keep_lock(services: Services, conversation: str, token: str) -> None:
             logger.error("could not refresh the conversation lock: %s", exc)
 
 
+def citizen_entry(message: Inbound, item: dict) -> Entry:
+    """The citizen's message as a transcript entry; its message id stores it once."""
+    return Entry("citizen", message.text or f"[{', '.join(message.attachments)}]",
+                 item.get("received", time.time()), id=message.message_id)
+
+
 async def handle_or_give_up(services: Services, item: dict) -> None:
     """Handle one message; after MAX_ATTEMPTS failed starts, hand it to staff instead."""
     message = Inbound.from_dict(item["inbound"])
@@ -130,11 +136,8 @@ async def dead_letter(services: Services, message: Inbound, item: dict, reason: 
     flagged = item.get("flag") is not None
     await services.queue.enqueue(
         message.conversation_id, priority=0 if flagged else 1,
-        entries=[Entry("citizen", message.text or f"[{', '.join(message.attachments)}]",
-                       item.get("received", time.time()), id=message.message_id)],
-        fields={"channel": message.channel, "sender": message.sender,
-                "account": message.account, "reason": f"dead letter: {reason}",
-                "preview": message.text[:200], "last_citizen_at": message.timestamp},
+        entries=[citizen_entry(message, item)],
+        fields={**conversation_fields(message), "reason": f"dead letter: {reason}"},
     )
     await services.publish("dead_letter", message.conversation_id)
 
@@ -224,15 +227,12 @@ async def queue_throttled(services: Services, message: Inbound, item: dict) -> N
     that their messages were added for staff, not that they sent too many."""
     urgent = await services.window.outcome(message.conversation_id,
                                            item.get("received", time.time()))
-    fields = {"channel": message.channel, "sender": message.sender,
-              "account": message.account, "preview": message.text[:200],
-              "last_citizen_at": message.timestamp}
+    fields = conversation_fields(message)
     if not urgent:
         fields.update(outcome="human", reason="rate limited")
     await services.queue.enqueue(
         message.conversation_id, priority=0 if urgent else 1,
-        entries=[Entry("citizen", message.text, item.get("received", time.time()),
-                       id=message.message_id)],
+        entries=[citizen_entry(message, item)],
         fields=fields,
     )
     await services.publish("queued", message.conversation_id, outcome=urgent or "human")
@@ -266,18 +266,15 @@ async def route_to_person(services: Services, message: Inbound, item: dict, reas
             replies.append(routing_reply(services.department, monitoring, now))
             await services.window.open(message.conversation_id, decision.outcome.value,
                                        received)
-    entries = [Entry("citizen", message.text or f"[{', '.join(message.attachments)}]",
-                     item.get("received", time.time()), id=message.message_id)]
+    entries = [citizen_entry(message, item)]
     entries += [Entry("bot", r, entries[0].ts + (i + 1) / 1000,
                       id=f"{message.message_id}:reply:{i}") for i, r in enumerate(replies)]
     outcome = decision.outcome if decision.outcome.urgent else Outcome.HUMAN
     await services.queue.enqueue(
         message.conversation_id, entries=entries,
         priority=1 if item.get("suspect") else outcome.priority,
-        fields={"outcome": outcome.value, "channel": message.channel, "sender": message.sender,
-                "account": message.account, "safety_net": safety.flag,
-                "language": safety.language, "reason": reason, "preview": message.text[:200],
-                "last_citizen_at": message.timestamp},
+        fields={**conversation_fields(message), "outcome": outcome.value,
+                "safety_net": safety.flag, "language": safety.language, "reason": reason},
     )
     await services.publish("queued", message.conversation_id, outcome=outcome.value)
     logger.info("routed to staff without Rasa", extra={
@@ -291,8 +288,7 @@ async def hand_off(services: Services, message: Inbound, item: dict) -> None:
     urgent = item.get("flag") is not None
     await services.queue.enqueue(
         conversation, priority=0 if urgent else 1,
-        entries=[Entry("citizen", message.text or f"[{', '.join(message.attachments)}]",
-                       item.get("received", time.time()), id=message.message_id)],
+        entries=[citizen_entry(message, item)],
         fields={"last_citizen_at": message.timestamp},
     )
     if urgent:

@@ -23,6 +23,7 @@ from bot.queue import HumanQueue
 from bot.rasa_client import RasaClient
 from bot.safety_net import SafetyNet
 from bot.settings import Settings
+from bot.tarpit import Tarpit
 
 
 class CpuLane:
@@ -106,6 +107,7 @@ class Services:
     delivery: Delivery
     rasa: RasaClient
     window: NoticeWindow
+    tarpit: Tarpit
     offline_notices: OfflineNotices = field(default_factory=OfflineNotices)
     # CPU-bound work off the event loop, one thread at a time (spaCy's pipelines are not
     # meant to be shared between threads): the safety net.
@@ -146,6 +148,7 @@ class Services:
             delivery=Delivery(redis, http, settings),
             rasa=RasaClient(http, settings.rasa_url, settings.rasa_timeout),
             window=NoticeWindow(redis, settings.notice_window),
+            tarpit=Tarpit(settings.refusal_delay_s, settings.refusal_max_held),
         )
 
     async def publish(self, kind: str, conversation_id: str = "", **data: object) -> None:

@@ -27,6 +27,19 @@ def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 1) -> i
     return value
 
 
+def _float(env: Mapping[str, str], name: str, default: float, minimum: float = 0.0) -> float:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(f"{name}={raw!r}: expected a number") from None
+    if not value >= minimum or value == float("inf"):
+        raise SettingsError(f"{name}={raw!r}: must be a finite number of at least {minimum}")
+    return value
+
+
 def _url(env: Mapping[str, str], name: str, default: str) -> str:
     value = (env.get(name) or default).rstrip("/")
     if not value.startswith(("http://", "https://")):
@@ -95,6 +108,10 @@ class Settings:
     # New web-chat conversations one client address may start per hour (then 429; a message
     # the safety net flags is never refused).
     webchat_new_per_hour: int = 20
+    # A refused request (429: over the web-chat or login limit) is answered after this many
+    # seconds, at most this many at a time per process (bot/tarpit.py says why).
+    refusal_delay_s: float = 2.0
+    refusal_max_held: int = 1000
     # Reverse proxies whose X-Forwarded-For names the client (comma-separated addresses).
     # Nobody else's header is believed: a client cannot pick its own address.
     trusted_proxies: Tuple[str, ...] = ()
@@ -144,6 +161,8 @@ class Settings:
             rate_limit=_int(env, "BEACON_RATE_LIMIT", 20),
             rate_window=_int(env, "BEACON_RATE_WINDOW_S", 60),
             webchat_new_per_hour=_int(env, "BEACON_WEBCHAT_NEW_PER_HOUR", 20),
+            refusal_delay_s=_float(env, "BEACON_REFUSAL_DELAY_S", 2.0, minimum=0.0),
+            refusal_max_held=_int(env, "BEACON_REFUSAL_MAX_HELD", 1000, minimum=0),
             trusted_proxies=tuple(p.strip() for p in env.get("BEACON_TRUSTED_PROXIES", "")
                                   .split(",") if p.strip()),
             metrics_token=env.get("BEACON_METRICS_TOKEN", ""),

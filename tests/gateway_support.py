@@ -149,6 +149,8 @@ def settings_for(redis_server, rasa_url: str, platform_url: str, **override) -> 
         "BEACON_ESCALATE_AFTER_S": "3600",
         "BEACON_ESCALATION_WEBHOOK": platform_url + "/alerts",
         "BEACON_COOKIE_SECURE": "0",
+        # Refusals are held (bot/tarpit.py); briefly here, so limit tests stay quick.
+        "BEACON_REFUSAL_DELAY_S": "0.1",
     }
     return dataclasses.replace(Settings.from_env(env), **override)
 

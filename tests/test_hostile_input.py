@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import time
 
 from bot import keys
 from bot.app import create_app
@@ -136,6 +137,41 @@ async def test_new_web_chats_per_address_are_limited_but_never_an_emergency(
         await asyncio.sleep(0.1)
     assert meta["priority"] == "1"
     assert await redis.zscore(keys.QUEUE, "webchat:web:" + session) >= keys.PRIORITY_SPAN
+
+
+async def test_refusals_are_held_so_a_client_that_waits_for_each_answer_is_slowed(
+        aiohttp_client, redis, redis_server, platform):
+    """A 429 is answered after BEACON_REFUSAL_DELAY_S (never longer than its Retry-After):
+    before, a client that sends its next request as soon as the last is answered drew ~350
+    refusals a second from one gateway and moved Messenger citizens' 911 notices from p99
+    1.9 s to 8.1 s (bench/load.py --hostile). An urgent message over the limit is not held."""
+    client = await aiohttp_client(create_app(settings_for(
+        redis_server, DEAD_RASA, platform.url, webchat_new_per_hour=1, refusal_delay_s=1.0)))
+    assert (await _new_chat(client, 30)).status == 202
+    started = time.monotonic()
+    refused = await _new_chat(client, 31)
+    assert refused.status == 429 and time.monotonic() - started >= 1.0
+    started = time.monotonic()
+    urgent = await _new_chat(client, 32, "someone is breaking into my house right now")
+    assert urgent.status == 202 and time.monotonic() - started < 1.0
+
+
+async def test_held_refusals_are_capped():
+    """Past ``max_held`` waiting refusals the next one is answered at once: a client that
+    opens connection after connection cannot make the gateway hold unbounded state."""
+    from bot.tarpit import Tarpit
+
+    tarpit = Tarpit(delay_s=30.0, max_held=2)
+    held = [asyncio.create_task(tarpit.hold(60)) for _ in range(2)]
+    await asyncio.sleep(0)
+    assert tarpit.held == 2
+    await asyncio.wait_for(tarpit.hold(60), timeout=1.0)  # over the cap: not held
+    for task in held:
+        task.cancel()
+    await asyncio.gather(*held, return_exceptions=True)
+    assert tarpit.held == 0
+    # Never held longer than the refusal's own Retry-After, and not at all when it is 0.
+    await asyncio.wait_for(Tarpit(delay_s=30.0, max_held=5).hold(0), timeout=1.0)
 
 
 async def test_client_address_comes_from_trusted_proxies_only(aiohttp_client, redis,

@@ -137,6 +137,7 @@ async def login(request: web.Request) -> web.Response:
     except Throttled as exc:
         # Not audited: a refused attempt costs nothing, and logging each one would let a
         # flood of them grow the audit log without bound (failures are bounded by it).
+        await services_of(request).tarpit.hold(exc.retry_after)
         raise web.HTTPTooManyRequests(reason=str(exc),
                                       headers={"Retry-After": str(exc.retry_after)}) from None
     if session is None:

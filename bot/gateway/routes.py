@@ -168,6 +168,7 @@ async def _limit_new_conversations(request: web.Request, message: Inbound) -> bo
         retry = max(1, await services.redis.ttl(counter))
     except (RedisError, OSError):
         raise web.HTTPServiceUnavailable(reason="storage unavailable, retry later") from None
+    await services.tarpit.hold(retry)
     raise web.HTTPTooManyRequests(reason="too many new conversations from this address; "
                                   "if this is an emergency, call 911",
                                   headers={"Retry-After": str(retry)})

@@ -230,8 +230,11 @@ class Stack:
     def __init__(self, model: Path | str, *, gateways: int = 1, rasa: int = 1,
                  graph_url: str, app_secret: str | None = None,
                  page_token: str | None = None, extra_env: Dict[str, str] | None = None,
-                 workdir: Path | None = None, keep: bool = False) -> None:
+                 workdir: Path | None = None, keep: bool = False,
+                 stock_rasa: bool = False) -> None:
         self.model = Path(model)
+        # Stock Rasa (`python -m rasa`, the baseline) or Rasa through bot/rasa_launcher.py.
+        self.rasa_module = "rasa" if stock_rasa else "bot.rasa_launcher"
         self.graph_url = graph_url.rstrip("/")
         self.app_secret = app_secret or secrets.token_hex(16)
         self.page_token = page_token or secrets.token_urlsafe(16)
@@ -295,7 +298,7 @@ class Stack:
         port = free_port()
         status = f"http://127.0.0.1:{port}/status?token={self.rasa_token}"
         self._add(f"rasa{i}", "rasa", port, [
-            *RASA_NICE, PYTHON, "-m", "rasa", "run", "--model", str(self.model),
+            *RASA_NICE, PYTHON, "-m", self.rasa_module, "run", "--model", str(self.model),
             "--endpoints", "endpoints.yml", "--credentials", "credentials.yml",
             "--interface", "127.0.0.1", "--port", str(port),
             "--enable-api", f"--auth-token={self.rasa_token}",

@@ -48,7 +48,7 @@ fi
 # Rasa then answers nothing (measured: 58 of 800 messages at 200 concurrent senders).
 SANIC_HOST=127.0.0.1 SANIC_KEEP_ALIVE_TIMEOUT=75 nice -n "$BEACON_RASA_NICE" $PY -m rasa_sdk --actions actions --port "$BEACON_ACTION_PORT" &
 pids+=($!)
-nice -n "$BEACON_RASA_NICE" $PY -m rasa run --model "$model" --endpoints endpoints.yml --credentials credentials.yml \
+nice -n "$BEACON_RASA_NICE" $PY -m bot.rasa_launcher run --model "$model" --endpoints endpoints.yml --credentials credentials.yml \
   --interface 127.0.0.1 --port "$BEACON_RASA_PORT" --enable-api --auth-token="$RASA_AUTH_TOKEN" &
 pids+=($!)
 

@@ -116,7 +116,7 @@ def rasa_stack(redis_server, model_path) -> Iterator[Dict[str, str]]:
             cwd=PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     with open(logs / "rasa.log", "w") as log:
         rasa = subprocess.Popen(
-            [PYTHON, "-m", "rasa", "run", "--model", str(model_path),
+            [PYTHON, "-m", "bot.rasa_launcher", "run", "--model", str(model_path),
              "--endpoints", "endpoints.yml", "--credentials", "credentials.yml",
              "--interface", "127.0.0.1", "--port", str(rasa_port),
              "--enable-api", f"--auth-token={token}"],

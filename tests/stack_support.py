@@ -153,7 +153,7 @@ class RasaStack:
             log=self.logs / "actions.log", env=env, cwd=PROJECT_ROOT, ready_timeout=120)
         self.rasa = Service(
             "rasa server",
-            [PYTHON, "-m", "rasa", "run", "--model", str(model_path),
+            [PYTHON, "-m", "bot.rasa_launcher", "run", "--model", str(model_path),
              "--endpoints", "endpoints.yml", "--credentials", "credentials.yml",
              "--interface", "127.0.0.1", "--port", str(self.rasa_port),
              "--enable-api", f"--auth-token={self.token}"],

@@ -10,7 +10,7 @@ import aiohttp
 from aiohttp import web
 
 from bot import redis_client
-from bot.appkeys import BACKGROUND, SERVICES, SETTINGS
+from bot.appkeys import BACKGROUND, SERVICES, SETTINGS, STOP
 from bot.department import Department, load_department
 from bot.gateway.monitor import run_monitor
 from bot.gateway.routes import routes
@@ -51,6 +51,9 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
     # Built now, not on the first message: an emergency must not wait for it.
     net = await asyncio.get_running_loop().run_in_executor(None, get_safety_net)
     app[SERVICES] = Services.build(settings, department, redis, http, net)
+    # Started with the app, so aiohttp's graceful shutdown does not wait on it as on a
+    # request's unfinished work (a lane started by the first message held SIGTERM 60 s).
+    app[SERVICES].start_cpu()
     yield
     app[SERVICES].close_cpu()
     await http.close()
@@ -59,7 +62,7 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
 
 async def _workers(app: web.Application) -> AsyncIterator[None]:
     services = app[SERVICES]
-    stop = asyncio.Event()
+    stop = app[STOP]
     tasks = [asyncio.create_task(run_worker(services, stop))
              for _ in range(services.settings.workers)]
     tasks.append(asyncio.create_task(run_monitor(services, stop)))
@@ -74,6 +77,13 @@ async def _workers(app: web.Application) -> AsyncIterator[None]:
     await asyncio.gather(*pending, return_exceptions=True)
 
 
+async def _stop_workers(app: web.Application) -> None:
+    """On SIGTERM, before aiohttp waits for unfinished work: workers finish the message in
+    hand and take no other, the monitor stops (its ticks would otherwise keep that wait
+    busy until its 60 s timeout)."""
+    app[STOP].set()
+
+
 def create_app(settings: Settings | None = None, *, workers: bool = True) -> web.Application:
     """The gateway (webhooks, web chat, health) with the staff console under /console/."""
     from bot.console.app import create_console
@@ -82,6 +92,8 @@ def create_app(settings: Settings | None = None, *, workers: bool = True) -> web
     app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[json_errors])
     app[SETTINGS] = settings
     app[BACKGROUND] = set()
+    app[STOP] = asyncio.Event()
+    app.on_shutdown.append(_stop_workers)
     app.cleanup_ctx.append(_services)
     if workers:
         app.cleanup_ctx.append(_workers)

@@ -14,3 +14,5 @@ SETTINGS = web.AppKey("settings", Settings)
 SERVICES = web.AppKey("services", Services)
 # Tasks started by handlers (the emergency fast path); awaited at shutdown.
 BACKGROUND = web.AppKey("background", Set[asyncio.Task])
+# Set when the process is asked to stop: workers finish the message in hand and return.
+STOP = web.AppKey("stop", asyncio.Event)

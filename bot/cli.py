@@ -114,6 +114,9 @@ async def _duty(args: argparse.Namespace, out: IO[str]) -> int:
 
 
 def _serve(args: argparse.Namespace, out: IO[str]) -> int:
+    from bot import no_tensorflow
+
+    no_tensorflow.block()  # before spaCy is imported (bot/no_tensorflow.py says why)
     from aiohttp import web
 
     from bot.app import create_app

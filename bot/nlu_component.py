@@ -16,7 +16,8 @@ from rasa.engine.storage.storage import ModelStorage
 from rasa.shared.nlu.constants import TEXT
 from rasa.shared.nlu.training_data.message import Message
 
-from bot.safety_net import SAFETY_NET_KEY, SafetyNet, get_safety_net
+from bot.safety_net import SafetyNet, get_safety_net
+from bot.safety_result import SAFETY_NET_KEY
 
 
 @DefaultV1Recipe.register(

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Any, Dict, List, Mapping
+from typing import TYPE_CHECKING, Any, Dict, List, Mapping
 
 from bot.department import Department
 from bot.replies import render_replies
-from bot.safety_net import SAFETY_NET_KEY, SafetyNet, SafetyResult, get_safety_net
+from bot.safety_result import SAFETY_NET_KEY, SafetyResult
 from bot.triage import Decision, decide
+
+if TYPE_CHECKING:
+    from bot.safety_net import SafetyNet
 
 
 @dataclass(frozen=True)
@@ -60,11 +63,14 @@ def triage_parse(
     intent = intent_data.get("name")
     confidence = float(intent_data.get("confidence") or 0.0)
     raw_safety = parse_data.get(SAFETY_NET_KEY)
-    safety = (
-        SafetyResult.from_dict(raw_safety)
-        if isinstance(raw_safety, dict)
-        else (net or get_safety_net()).check(text)
-    )
+    if isinstance(raw_safety, dict):
+        safety = SafetyResult.from_dict(raw_safety)
+    else:
+        # Only without Rasa's result: the rules and spaCy load here, not in the action
+        # server, which always has it.
+        from bot.safety_net import get_safety_net
+
+        safety = (net or get_safety_net()).check(text)
     decision = decide(intent, confidence, safety, parse_data.get("intent_ranking") or [],
                       urgent_context=urgent_context)
     replies = render_replies(

@@ -24,7 +24,7 @@ has a gun" still fires.
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from functools import cache
 from typing import Dict, Iterable, List, Sequence, Tuple
 
@@ -34,6 +34,7 @@ from spacy.tokens import Doc, Span
 
 from bot import safety_patterns as sp
 from bot.nlp import detect_language, shared_pipeline
+from bot.safety_result import CRISIS, EMERGENCY, Hit, SafetyResult
 from bot.text import bounded, normalize, rule_window, spell_out
 from bot.urgency import UrgencyModel
 
@@ -41,68 +42,12 @@ from bot.urgency import UrgencyModel
 MAX_CHECK_CHARS = 4000
 # The rules read this much of each end of a longer message (bot.text.rule_window).
 RULE_WINDOW_CHARS = 200
-# The key under which the result travels in Rasa's parse data.
-SAFETY_NET_KEY = "safety_net"
-EMERGENCY = "emergency"
-CRISIS = "crisis"
-
 _PRESENT_AUX = frozenset("is are am 's 're está esta están estan estoy estamos".split())
 _PAST_AUX = frozenset("was were had did fue fueron estaba estaban había habia".split())
 _NEGATION_WINDOW = 3
 # Messages this short that ask for help are treated as urgent ("HELP", "ayuda!!").
 _SHORT_MESSAGE_WORDS = 3
 _SHORT_HELP = frozenset("help hellp halp helpp sos ayuda auxilio socorro 911".split())
-
-
-@dataclass(frozen=True)
-class Hit:
-    """One pattern match: its label, the words, and why it was taken back (or None)."""
-
-    label: str
-    text: str
-    suppressed: str | None = None
-
-    @property
-    def active(self) -> bool:
-        return self.suppressed is None
-
-
-@dataclass(frozen=True)
-class SafetyResult:
-    """What the safety net saw in one message.
-
-    ``flag`` is "crisis", "emergency" or None; ``cues`` are weak signs of urgency that the
-    decision function uses only when the classifier is unsure.
-    """
-
-    flag: str | None
-    language: str
-    hits: Tuple[Hit, ...] = ()
-    cues: Tuple[str, ...] = ()
-    # Which tier raised the flag ("rules" or "model"), and the model's P(urgent).
-    tier: str | None = None
-    urgency: float = 0.0
-
-    def as_dict(self) -> Dict:
-        return {
-            "flag": self.flag,
-            "language": self.language,
-            "hits": [asdict(h) for h in self.hits],
-            "cues": list(self.cues),
-            "tier": self.tier,
-            "urgency": round(self.urgency, 4),
-        }
-
-    @classmethod
-    def from_dict(cls, data: Dict) -> SafetyResult:
-        return cls(
-            flag=data.get("flag"),
-            language=data.get("language", "en"),
-            hits=tuple(Hit(**h) for h in data.get("hits", [])),
-            cues=tuple(data.get("cues", [])),
-            tier=data.get("tier"),
-            urgency=float(data.get("urgency") or 0.0),
-        )
 
 
 def compile_pattern(nlp: Language, text: str) -> List[Dict]:
@@ -176,6 +121,9 @@ class SafetyNet:
         for compiled in self._languages:
             hits.extend(self._hits(compiled, compiled.nlp(clean)))
         hits.extend(_short_help(clean, hits))
+        language = detect_language(clean)
+        if language not in ("en", "es"):
+            hits.extend(_other_language_hits(clean))
         hits = _dedupe(hits)
         active = {h.label.split(".")[0] for h in hits if h.active}
         flag = CRISIS if CRISIS in active else EMERGENCY if EMERGENCY in active else None
@@ -187,7 +135,7 @@ class SafetyNet:
             if flag is None and model_flag is not None:
                 flag, tier = model_flag, "model"
         return SafetyResult(
-            flag=flag, language=detect_language(clean), hits=tuple(hits), cues=cues,
+            flag=flag, language=language, hits=tuple(hits), cues=cues,
             tier=tier, urgency=score,
         )
 
@@ -286,6 +234,29 @@ def _short_help(clean: str, hits: List[Hit]) -> Iterable[Hit]:
     if 0 < len(words) <= _SHORT_MESSAGE_WORDS and _SHORT_HELP & set(words):
         if not any(h.suppressed == "negated" for h in hits):
             yield Hit(label="emergency.help", text=" ".join(words))
+
+
+@cache
+def _other_language_patterns() -> Tuple[Tuple[str, re.Pattern[str]], ...]:
+    """One expression per flag over every other language's phrases (safety_patterns says
+    why these are plain expressions, not spaCy patterns)."""
+    by_flag: Dict[str, List[str]] = {}
+    for phrases in sp.OTHER_LANGUAGE_DANGER.values():
+        for flag, patterns in phrases.items():
+            by_flag.setdefault(flag, []).extend(patterns)
+    return tuple((flag, re.compile("|".join(f"(?:{p})" for p in patterns)))
+                 for flag, patterns in sorted(by_flag.items()))
+
+
+def _other_language_hits(clean: str) -> List[Hit]:
+    """Danger in Chinese, Vietnamese, Tagalog, Arabic, Korean, Russian, Haitian Creole or
+    French: the first phrase found for each flag."""
+    hits = []
+    for flag, pattern in _other_language_patterns():
+        found = pattern.search(clean)
+        if found:
+            hits.append(Hit(label=f"{flag}.other_language", text=found.group(0), suppressed=None))
+    return hits
 
 
 def _dedupe(hits: List[Hit]) -> List[Hit]:

@@ -477,3 +477,78 @@ HARMLESS_PREV = {
     "fuego": frozenset("arma".split()),
     "suicidio": frozenset("del de".split()),
 }
+
+
+# Danger in the other languages the department answers with one line (bot.nlp.OTHER_LANGUAGES).
+# The spaCy patterns above read English and Spanish only; for a message in another language
+# these regular expressions (on the lower-cased text) are the safety net's rules. Each is an
+# unambiguous cry or act (a fire, a gun, a break-in, someone not breathing, taking one's own
+# life), written from the languages themselves, never from a test set; words that are also
+# everyday idiom are left out ("想死你了" is "I miss you so much", "помогите найти" is "help
+# me find", "bắn pháo hoa" is fireworks), and short Latin-script words carry word
+# boundaries ("arme" but not "armée" or "larme"). Applied only to a message the identifier
+# names as neither English nor Spanish.
+OTHER_LANGUAGE_DANGER: Dict[str, Dict[str, List[str]]] = {
+    "zh": {
+        "crisis": ["自杀", "自殺", "不想活", "轻生", "輕生", "结束自己的生命", "結束自己的生命",
+                   "割腕", "跳楼自", "跳樓自"],
+        "emergency": ["救命", "着火了", "著火了", "失火了", "起火了", "有人开枪", "有人開槍",
+                      "开枪了", "開槍了", "拿着枪", "拿著槍", "有人闯进", "有人闖進",
+                      "破门而入", "破門而入", "被绑架", "被綁架", "被捅", "被刺伤", "被刺傷",
+                      "没有呼吸", "沒有呼吸", "不省人事", "昏迷不醒", "要杀我", "要殺我"],
+    },
+    "vi": {
+        "crisis": [r"tự tử", r"tự sát", r"muốn chết", r"không muốn sống", r"kết liễu đời"],
+        "emergency": [r"cứu (tôi|với|em|con|mạng|tui)", r"(đang|bị) cháy", r"cháy nhà",
+                      r"nổ súng", r"cầm súng", r"bị bắn", r"đột nhập", r"bị đâm",
+                      r"bất tỉnh", r"không thở", r"bắt cóc", r"giết (tôi|em|chết)"],
+    },
+    "tl": {
+        "crisis": [r"magpakamatay", r"magpapakamatay", r"ayoko na(ng)? mabuhay",
+                   r"ayaw ko na(ng)? mabuhay", r"gusto ko na(ng)? mamatay",
+                   r"tapusin ang buhay ko"],
+        "emergency": [r"\bsaklolo\b", r"tulungan (n|nin)?yo (ako|kami)", r"may sunog",
+                      r"nasusunog", r"may baril", r"binaril", r"pamamaril", r"nilooban",
+                      r"sinaksak", r"nawalan ng malay", r"hindi (na )?humihinga", r"dinukot",
+                      r"kinidnap", r"papatayin (ako|kami)"],
+    },
+    "ar": {
+        "crisis": ["انتحار", "أنتحر", "انتحر", "لا أريد أن أعيش", "لا اريد ان اعيش",
+                   "أريد أن أموت", "اريد ان اموت", "أقتل نفسي", "اقتل نفسي"],
+        "emergency": ["النجدة", "ساعدوني", "أنقذوني", "انقذوني", "حريق", "معه مسدس",
+                      "بمسدس", "إطلاق نار", "اطلاق نار", "يطلق النار", "معه سلاح", "يحمل سلاح",
+                      "اقتحم", "يقتحم", "طعنني", "بسكين", "فاقد الوعي", "لا يتنفس", "خطف",
+                      "اختطاف", "سيقتلني", "يريد قتلي"],
+    },
+    "ko": {
+        "crisis": [r"자살(?!골)", "죽고 싶", "죽고싶", "살고 싶지 않", "살기 싫", "목숨을 끊"],
+        "emergency": ["살려주세요", "살려 주세요", "불이야", "불이 났", "불났", "총을 들",
+                      "총을 쏘", "총격", "총소리", "강도가 들", "집에 침입", "칼에 찔", "찔렸",
+                      "의식이 없", "숨을 안 쉬", "숨을 쉬지", "납치", "죽이려"],
+    },
+    "ru": {
+        "crisis": [r"покончить с собой", r"самоубийств", r"суицид", r"не хочу жить",
+                   r"хочу умереть", r"убить себя", r"повеситься"],
+        "emergency": [r"спасите", r"пожар", r"с пистолетом", r"стреляют", r"стрельба",
+                      r"с ружь[её]м", r"грабят", r"вломил", r"ударил ножом", r"с ножом",
+                      r"зарезал", r"без сознания", r"не дышит", r"похитил", r"убива[юе]т",
+                      r"убь[её]т"],
+    },
+    "ht": {
+        "crisis": [r"touye t[eè]t (mwen|li)", r"pa vle viv ank[oò]", r"vle mouri",
+                   r"swisid"],
+        "emergency": [r"\banmw[eè]\b", r"gen (yon )?dife", r"kay la ap boule",
+                      r"gen (yon )?zam", r"tire sou", r"kase p[oò]t", r"kout kouto",
+                      r"pa respire", r"kidnape", r"vyole (m|mwen|li)\b", r"touye (m|mwen|nou)\b"],
+    },
+    "fr": {
+        "crisis": [r"suicid", r"me tuer", r"envie de mourir", r"veux mourir",
+                   r"plus envie de vivre", r"veux plus vivre", r"en finir avec (la vie|tout)"],
+        "emergency": [r"au secours", r"à l'aide", r"au feu\b", r"\bincendie\b",
+                      r"(avec|a) une arme", r"(avec|a) un (pistolet|fusil|couteau)",
+                      r"coups? de feu", r"tire sur", r"en train de cambrioler",
+                      r"quelqu'un (est entré|entre) chez", r"coups? de couteau",
+                      r"(il|elle) est inconsciente?", r"respire (plus|pas)", r"kidnapp",
+                      r"(va|veut) (me|nous) tuer"],
+    },
+}

@@ -35,9 +35,12 @@ class CpuLane:
         self._count = itertools.count()
         self._runner: asyncio.Task | None = None
 
-    async def run(self, priority: int, fn, *args):
+    def start(self) -> None:
         if self._runner is None or self._runner.done():
             self._runner = asyncio.get_running_loop().create_task(self._serve())
+
+    async def run(self, priority: int, fn, *args):
+        self.start()
         done = asyncio.get_running_loop().create_future()
         await self._queue.put((priority, next(self._count), fn, args, done))
         return await done
@@ -115,6 +118,11 @@ class Services:
         default_factory=lambda: ThreadPoolExecutor(max_workers=1, thread_name_prefix="cpu"))
     _lane: CpuLane | None = None
 
+    def start_cpu(self) -> None:
+        if self._lane is None:
+            self._lane = CpuLane(self.cpu)
+        self._lane.start()
+
     def close_cpu(self) -> None:
         if self._lane is not None:
             self._lane.close()
@@ -126,8 +134,7 @@ class Services:
         Work from the unauthenticated web chat (``open_door``) waits behind work from the
         signed platforms: a web-chat flood of the worst texts (measured: 1,258 posts beside
         50 Messenger citizens) must not hold up a Messenger emergency's check."""
-        if self._lane is None:
-            self._lane = CpuLane(self.cpu)
+        self.start_cpu()
         return await self._lane.run(1 if open_door else 0, fn, *args)
 
     @classmethod

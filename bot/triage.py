@@ -29,7 +29,7 @@ import enum
 from dataclasses import dataclass
 from typing import Mapping, Sequence
 
-from bot.safety_net import CRISIS, EMERGENCY, SafetyResult
+from bot.safety_result import CRISIS, EMERGENCY, SafetyResult
 from bot.topics import (
     CRISIS_INTENT,
     REPORT_INTENT,

@@ -128,7 +128,8 @@ def rasa_stack(redis_server, model_path) -> Iterator[Dict[str, str]]:
         wait_for(lambda: requests.get(f"{base}/status", params={"token": token},
                                       timeout=2).json().get("model_file"),
                  300, "rasa server", rasa)
-        yield {"url": base, "token": token, "logs": str(logs)}
+        yield {"url": base, "token": token, "logs": str(logs), "rasa_pid": rasa.pid,
+               "actions_pid": actions.pid}
     except Exception:
         for name in ("actions.log", "rasa.log"):
             print(f"--- {name}\n{(logs / name).read_text()[-4000:]}", file=sys.stderr)

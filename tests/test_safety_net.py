@@ -191,3 +191,46 @@ def test_language_detection():
     assert detect_language("¿dónde pago una multa?") == "es"
     assert detect_language("there is a man with a gun outside my house") == "en"
     assert detect_language("ok") == "en"
+
+
+# The other languages' phrases (safety_patterns.OTHER_LANGUAGE_DANGER), both sides of each:
+# the cry or act, and an everyday message in the same language, some with the same word.
+OTHER_LANGUAGE_CASES = [
+    ("救命！有人闯进我家了", "emergency"), ("我想自杀", "crisis"),
+    ("想死你了，什么时候回来", None), ("请问你们几点开门？", None),
+    ("Cứu tôi với, có người đột nhập vào nhà", "emergency"),
+    ("Tôi không muốn sống nữa", "crisis"),
+    ("Cho tôi hỏi giờ làm việc của đồn cảnh sát", None),
+    ("Saklolo! May sunog sa kapitbahay namin", "emergency"),
+    ("Gusto ko nang mamatay, pagod na ako", "crisis"),
+    ("Paano kumuha ng police clearance?", None),
+    ("ساعدوني هناك حريق في المبنى", "emergency"), ("أريد أن أموت", "crisis"),
+    ("ما هي ساعات العمل في مركز الشرطة؟", None),
+    ("살려주세요 누가 집에 침입했어요", "emergency"), ("죽고 싶어요", "crisis"),
+    ("경찰서 운영 시간이 어떻게 되나요?", None), ("어제 경기 자살골 봤어?", None),
+    ("Спасите, в доме пожар", "emergency"), ("Я не хочу жить", "crisis"),
+    ("Помогите найти потерянный паспорт", None), ("Во сколько открывается участок?", None),
+    ("Anmwe! Gen yon dife nan kay la", "emergency"),
+    ("Ki lè biwo a ouvri pou moun ki bezwen papye?", None),
+    ("Au secours, quelqu'un est entré chez moi avec un couteau", "emergency"),
+    ("J'ai envie de mourir", "crisis"), ("À quelle heure ouvre le commissariat?", None),
+    ("J'ai perdu mes larmes et mon armée de jouets", None),
+]
+
+
+@pytest.mark.parametrize("text, flag", OTHER_LANGUAGE_CASES)
+def test_other_languages_have_rules_too(net, text, flag):
+    result = net.check(text)
+    assert result.language not in ("en", "es")
+    assert result.flag == flag
+    if flag:
+        assert result.tier == "rules"
+        assert any(h.label == f"{flag}.other_language" for h in result.hits)
+
+
+def test_other_language_phrases_do_not_reach_english_or_spanish(net):
+    """In English or Spanish text the spaCy rules decide (they know the past and negation);
+    the French "suicid" must not flag a message about a death years ago."""
+    result = net.check("my uncle died by suicide many years ago, we talk about it openly now")
+    assert result.language == "en"
+    assert not any(h.label.endswith("other_language") for h in result.hits)

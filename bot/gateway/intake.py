@@ -23,7 +23,7 @@ from bot.inbox import Accepted
 from bot.logs import about
 from bot.messages import WEBCHAT, Inbound
 from bot.replies import render_replies
-from bot.safety_net import SafetyResult
+from bot.safety_result import SafetyResult
 from bot.services import Services
 from bot.triage import Decision, Outcome
 

@@ -26,7 +26,7 @@ from bot.messages import Inbound
 from bot.queue import Entry
 from bot.rasa_client import RasaAnswer, RasaUnavailable
 from bot.replies import THROTTLED, URGENT_FOLLOW_UP, render_replies, routing_reply
-from bot.safety_net import SafetyResult
+from bot.safety_result import SafetyResult
 from bot.services import Services
 from bot.triage import Outcome, decide
 

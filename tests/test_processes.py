@@ -1,0 +1,81 @@
+"""What each process loads: the gateway and the action server do not run the intent model,
+so TensorFlow must not be in them (issue 9: it cost the gateway ~350 MiB and seconds of
+start-up through spaCy's thinc). Checked on the real processes, by their memory maps."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from bot.settings import PROJECT_ROOT
+from tests.conftest import free_port, wait_for
+from tests.gateway_support import DEAD_RASA
+
+
+def _maps(pid: int) -> str:
+    return Path(f"/proc/{pid}/maps").read_text()
+
+
+@pytest.fixture()
+def gateway_process(redis_server, tmp_path):
+    port = free_port()
+    env = {**os.environ, "BEACON_REDIS_URL": redis_server["url"], "BEACON_RASA_URL": DEAD_RASA,
+           "BEACON_HTTP_HOST": "127.0.0.1", "BEACON_HTTP_PORT": str(port),
+           "BEACON_COOKIE_SECURE": "0"}
+    with open(tmp_path / "gateway.log", "w") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "bot", "serve"], cwd=PROJECT_ROOT,
+                                env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        # 503 while Rasa is down (it is, here): the gateway itself is up.
+        wait_for(lambda: requests.get(f"http://127.0.0.1:{port}/healthz",
+                                      timeout=2).status_code in (200, 503), 120, "gateway", proc)
+        yield proc, f"http://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        proc.wait(20)
+
+
+def test_the_gateway_runs_the_safety_net_without_tensorflow(gateway_process):
+    proc, url = gateway_process
+    # A web-chat emergency goes through the whole intake tier (rules, urgency model).
+    sent = requests.post(f"{url}/chat/api/messages", timeout=30, json={
+        "session": "process-test-session-0001",
+        "text": "my neighbor is lying on the floor and not breathing"})
+    assert sent.status_code == 202
+    for _ in range(100):
+        replies = requests.get(f"{url}/chat/api/messages", timeout=5,
+                               params={"session": "process-test-session-0001"}).json()
+        if replies.get("messages"):
+            break
+        time.sleep(0.1)
+    assert any("911" in m["text"] for m in replies["messages"])
+    maps = _maps(proc.pid)
+    assert "/spacy/" in maps  # the rules are loaded...
+    assert "tensorflow" not in maps  # ...and TensorFlow is not
+
+
+def test_the_action_server_loads_neither_tensorflow_nor_spacy(rasa_stack):
+    maps = _maps(rasa_stack["actions_pid"])
+    assert "tensorflow" not in maps and "/spacy/" not in maps
+    # Rasa itself runs the intent model, so it has TensorFlow: the check is not vacuous.
+    assert "tensorflow" in _maps(rasa_stack["rasa_pid"])
+
+
+def test_the_gateway_stops_on_sigterm_after_work(gateway_process):
+    """SIGTERM after the gateway has handled a message: it finishes and exits. Before, the
+    CPU lane's task, started by the first message, and the monitor's ticks held aiohttp's
+    graceful-shutdown wait for its full 60 s (a restart or a deploy waited a minute, and a
+    supervisor's kill timeout could cut off replies in flight)."""
+    proc, url = gateway_process
+    assert requests.post(f"{url}/chat/api/messages", timeout=30, json={
+        "session": "process-test-session-0002", "text": "what are your hours"}
+    ).status_code == 202
+    time.sleep(1)
+    proc.terminate()
+    assert proc.wait(15) == 0

@@ -171,7 +171,7 @@ async def main() -> None:
                     print(f"MISS {r['outcome']:>10} -> {p['outcome']:<10} "
                           f"[{p['intent']} {p['confidence']} {p['tier']}] {r['text'][:110]!r}")
 
-    from bot import urgency
+    from bot import intent_model, urgency
 
     model = urgency.current()
     print(f"\n{dt.date.today()}, {platform.machine()}, {platform.python_version()}, "
@@ -189,6 +189,14 @@ async def main() -> None:
               f"{chosen['threshold']:.3f}, out-of-fold urgent recall {chosen['recall']:.3f}, "
               f"false alarms {chosen['false_alarms']:.3f}, crisis as crisis "
               f"{chosen['crisis_as_crisis']:.3f}")
+    record = intent_model.cross_validate()  # the record `python -m bot train` wrote
+    chosen = record["chosen"]
+    print(f"intent model, {record['folds']}-fold grouped cross-validation over "
+          f"{record['examples']} examples: C={record['c']}, min confidence "
+          f"{record['min_confidence']}, urgent min confidence "
+          f"{record['urgent_min_confidence']}: out-of-fold outcome {chosen['outcome']:.3f}, "
+          f"FAQ topic {chosen['faq_topic']:.3f}, calm given an urgent intent "
+          f"{chosen['urgent_false_alarms']:.3f}")
     cost = tier_cost(all_texts)
     print(f"intake tier per message over {len(all_texts)} messages: mean "
           f"{cost['mean_ms']:.2f} ms, p99 {cost['p99_ms']:.2f} ms, worst {cost['max_ms']:.2f} ms")
@@ -198,7 +206,8 @@ async def main() -> None:
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps({"sets": results, "tier_cost": cost,
-                                         "urgency": model.report if model else None},
+                                         "urgency": model.report if model else None,
+                                         "intents": record},
                                         indent=1))
 
 

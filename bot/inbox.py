@@ -36,7 +36,8 @@ from bot import keys
 # The item records the decisions, so the worker drops the notice from Rasa's answer instead
 # of sending it twice, treats a message inside the window as a follow-up of the urgent
 # conversation, and lets a throttled message skip Rasa (it still reaches staff). A flagged
-# message is never throttled.
+# message is never throttled. A conversation is put on the work list only when it becomes
+# pending.
 _INTAKE = """
 if redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[3]) == false then return {0, '', 0, 0} end
 local status = redis.call('HGET', KEYS[5], 'status') or ''
@@ -60,8 +61,9 @@ item['notice'] = (notice == 1)
 item['urgent_context'] = in_window
 item['throttled'] = (throttled == 1)
 redis.call('RPUSH', KEYS[2], cjson.encode(item))
-redis.call('SADD', KEYS[4], ARGV[1])
-redis.call('LPUSH', KEYS[3], ARGV[1])
+-- Announced once while pending: a worker holding the conversation hands it back itself
+-- when more messages wait (see _ACK), so one citizen's burst is one place in the line.
+if redis.call('SADD', KEYS[4], ARGV[1]) == 1 then redis.call('LPUSH', KEYS[3], ARGV[1]) end
 return {1, status, notice, throttled}
 """
 
@@ -77,12 +79,23 @@ redis.call('SREM', KEYS[3], ARGV[2])
 return 1
 """
 
-# KEYS[1] conversation lock, KEYS[2] inbox; ARGV[1] token, ARGV[2] expected JSON item
-# Removes the head item once handled, only while still holding the lock. Returns 1 if removed.
+# KEYS[1] conversation lock, KEYS[2] inbox, KEYS[3] pending set, KEYS[4] work list
+# ARGV[1] token, ARGV[2] expected head item, ARGV[3] conversation id
+# Removes the handled head item, only while still holding the lock, and gives the
+# conversation up in the same step: to the back of the work list when more of its messages
+# wait (a citizen who keeps writing does not hold a worker while others wait: at 200
+# citizens that was the latency tail), out of the pending set when none do.
+# Returns 0 if the lock was no longer ours, 1 if released, 2 if handed back.
 _ACK = """
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
 if redis.call('LINDEX', KEYS[2], 0) ~= ARGV[2] then return 0 end
 redis.call('LPOP', KEYS[2])
+redis.call('DEL', KEYS[1])
+if redis.call('LLEN', KEYS[2]) > 0 then
+  redis.call('LPUSH', KEYS[4], ARGV[3])
+  return 2
+end
+redis.call('SREM', KEYS[3], ARGV[3])
 return 1
 """
 
@@ -186,10 +199,13 @@ class Inbox:
     async def head(self, conversation_id: str) -> str | None:
         return await self.redis.lindex(keys.inbox(conversation_id), 0)
 
-    async def ack(self, conversation_id: str, token: str, raw_item: str) -> bool:
-        return bool(await self._ack(
-            keys=[keys.conversation_lock(conversation_id), keys.inbox(conversation_id)],
-            args=[token, raw_item]))
+    async def ack(self, conversation_id: str, token: str, raw_item: str) -> int:
+        """Done with the head message: 0 if the lock was lost, 1 if the conversation is
+        released (nothing else waits), 2 if it went to the back of the work list."""
+        return int(await self._ack(
+            keys=[keys.conversation_lock(conversation_id), keys.inbox(conversation_id),
+                  keys.PENDING, keys.WORK],
+            args=[token, raw_item, conversation_id]))
 
     async def release(self, conversation_id: str, token: str) -> bool:
         return bool(await self._release(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 from functools import cache
-from pathlib import Path
 
 import spacy
 from spacy.lang.en.stop_words import STOP_WORDS as EN_STOP
@@ -33,13 +32,6 @@ def blank_pipeline(lang: str) -> Language:
 def shared_pipeline(lang: str) -> Language:
     """One pipeline per language per process; built on first use, never at import."""
     return blank_pipeline(lang)
-
-
-def save_pipeline(lang: str, path: Path) -> Path:
-    """Write a blank pipeline for Rasa's SpacyNLP, which loads models from disk only."""
-    path.mkdir(parents=True, exist_ok=True)
-    blank_pipeline(lang).to_disk(path)
-    return path
 
 
 # Languages whose speakers US cities serve most after English and Spanish (the department

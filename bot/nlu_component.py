@@ -1,23 +1,99 @@
-"""Rasa NLU component: runs the safety net on every message inside Rasa's pipeline.
+"""Beacon's two Rasa NLU components.
 
-It adds ``safety_net`` (see ``SafetyResult.as_dict``) to the parse data, which reaches the
-tracker's ``latest_message`` and so the actions. It trains nothing and loads no model: the
-rules are code, compiled once when the component is created.
+* :class:`NgramIntentClassifier`, the intent model (``bot.intent_model``): intent and
+  ranking, plus the decision thresholds cross-validation chose with it (``triage_thresholds``).
+* :class:`SafetyNetFlagger` runs the safety net on every message and adds ``safety_net``
+  (see ``SafetyResult.as_dict``) to the parse data. It trains nothing: the rules are code
+  and the urgency model is trained by ``python -m bot train`` before Rasa's training.
+
+Both results reach the tracker's ``latest_message`` and so the action server, which
+decides without recomputing either.
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Any, Dict, List
 
 from rasa.engine.graph import ExecutionContext, GraphComponent
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
 from rasa.engine.storage.resource import Resource
 from rasa.engine.storage.storage import ModelStorage
-from rasa.shared.nlu.constants import TEXT
+from rasa.nlu.classifiers.classifier import IntentClassifier
+from rasa.shared.nlu.constants import INTENT, INTENT_RANKING_KEY, TEXT
 from rasa.shared.nlu.training_data.message import Message
+from rasa.shared.nlu.training_data.training_data import TrainingData
 
 from bot.safety_net import SafetyNet, get_safety_net
 from bot.safety_result import SAFETY_NET_KEY
+from bot.triage import THRESHOLDS_KEY
+
+logger = logging.getLogger(__name__)
+_MODEL_FILE = "intent_model.joblib"
+
+
+@DefaultV1Recipe.register(
+    DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=True
+)
+class NgramIntentClassifier(IntentClassifier, GraphComponent):
+    """Rasa's intent classifier: ``bot.intent_model`` (why not DIET: see there)."""
+
+    @staticmethod
+    def get_default_config() -> Dict[str, Any]:
+        return {}
+
+    def __init__(self, model_storage: ModelStorage, resource: Resource,
+                 model=None, thresholds: Dict[str, float] | None = None) -> None:
+        self._storage = model_storage
+        self._resource = resource
+        self._model = model
+        self._thresholds = thresholds or {}
+
+    @classmethod
+    def create(cls, config: Dict[str, Any], model_storage: ModelStorage, resource: Resource,
+               execution_context: ExecutionContext) -> NgramIntentClassifier:
+        return cls(model_storage, resource)
+
+    def train(self, training_data: TrainingData) -> Resource:
+        import joblib
+
+        from bot import intent_model
+
+        # C and the thresholds from the cross-validation `python -m bot train` ran over
+        # data/nlu (grouped by file and block, which Rasa's messages no longer know).
+        record = intent_model.cross_validate()
+        examples = [m for m in training_data.intent_examples if m.get(TEXT) and m.get(INTENT)]
+        self._model = intent_model.IntentModel.fit(
+            [m.get(TEXT) for m in examples], [m.get(INTENT) for m in examples], record["c"])
+        self._thresholds = {"min_confidence": record["min_confidence"],
+                            "urgent_min_confidence": record["urgent_min_confidence"]}
+        with self._storage.write_to(self._resource) as directory:
+            joblib.dump({"model": self._model, "thresholds": self._thresholds},
+                        directory / _MODEL_FILE)
+        return self._resource
+
+    @classmethod
+    def load(cls, config: Dict[str, Any], model_storage: ModelStorage, resource: Resource,
+             execution_context: ExecutionContext, **kwargs: Any) -> NgramIntentClassifier:
+        import joblib
+
+        # Written by `train` above into Rasa's own model archive, on this machine.
+        with model_storage.read_from(resource) as directory:
+            saved = joblib.load(directory / _MODEL_FILE)
+        return cls(model_storage, resource, saved["model"], saved["thresholds"])
+
+    def process(self, messages: List[Message]) -> List[Message]:
+        if self._model is None:
+            return messages
+        texts = [m.get(TEXT) or "" for m in messages]
+        for message, ranking in zip(messages, self._model.rankings(texts), strict=True):
+            message.set(INTENT, dict(ranking[0]), add_to_output=True)
+            message.set(INTENT_RANKING_KEY, ranking, add_to_output=True)
+            message.set(THRESHOLDS_KEY, dict(self._thresholds), add_to_output=True)
+        return messages
+
+    def process_training_data(self, training_data: TrainingData) -> TrainingData:
+        return training_data
 
 
 @DefaultV1Recipe.register(

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, Dict, List, Mapping
 from bot.department import Department
 from bot.replies import render_replies
 from bot.safety_result import SAFETY_NET_KEY, SafetyResult
-from bot.triage import Decision, decide
+from bot.triage import THRESHOLDS_KEY, Decision, Thresholds, decide
 
 if TYPE_CHECKING:
     from bot.safety_net import SafetyNet
@@ -72,7 +72,8 @@ def triage_parse(
 
         safety = (net or get_safety_net()).check(text)
     decision = decide(intent, confidence, safety, parse_data.get("intent_ranking") or [],
-                      urgent_context=urgent_context)
+                      urgent_context=urgent_context,
+                      thresholds=Thresholds.from_parse(parse_data.get(THRESHOLDS_KEY)))
     replies = render_replies(
         decision, department, monitoring=monitoring, now=now, language=safety.language
     )

@@ -14,10 +14,11 @@ from bot.settings import PROJECT_ROOT
 logger = logging.getLogger(__name__)
 
 # What the model is made from; a change to any of these means a new model.
-TRAINING_INPUTS = ("config.yml", "domain.yml", "data/nlu", "data/rules")
-SPACY_DIR = "models/spacy-en"  # named in config.yml
+TRAINING_INPUTS = ("config.yml", "domain.yml", "data/nlu", "data/rules", "bot/intent_model.py",
+                   "bot/nlu_component.py")
 MODEL_PREFIX = "beacon-"
-# Determinism: fixed seeds (config.yml) are not enough for TensorFlow on several threads.
+# Determinism: scikit-learn's solvers are seeded in the code; these keep Rasa's own steps
+# (and any TensorFlow it touches) reproducible.
 TRAINING_ENV = {
     "PYTHONHASHSEED": "0",
     "TF_DETERMINISTIC_OPS": "1",
@@ -48,25 +49,16 @@ def model_path(root: Path = PROJECT_ROOT, models_dir: Path | None = None) -> Pat
     return (models_dir or root / "models") / f"{MODEL_PREFIX}{fingerprint(root)}.tar.gz"
 
 
-def ensure_spacy_pipeline(root: Path = PROJECT_ROOT) -> Path:
-    from bot.nlp import save_pipeline
-
-    target = root / SPACY_DIR
-    if not (target / "config.cfg").exists():
-        logger.info("writing blank spaCy pipeline to %s", target)
-        save_pipeline("en", target)
-    return target
-
-
 def train(root: Path = PROJECT_ROOT, force: bool = False) -> Path:
     """Train unless a model for exactly these inputs exists; return the model's path.
 
-    The urgency model (seconds) is trained first: the gateway, the CLI and Rasa's pipeline
-    component all load it, and Rasa's own training does not need it."""
-    from bot import urgency
+    The urgency model is trained first (the gateway, the CLI and Rasa's pipeline component
+    all load it), then the intent model's cross-validation chooses its settings (Rasa's
+    component reads them when it trains)."""
+    from bot import intent_model, urgency
 
     urgency.train(root, force=force)
-    ensure_spacy_pipeline(root)
+    intent_model.cross_validate(root, force=force)
     target = model_path(root)
     if target.exists() and not force:
         logger.info("model is up to date: %s", target)

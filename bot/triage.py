@@ -40,10 +40,30 @@ from bot.topics import (
 
 # The languages the intent model was trained on and Beacon answers in.
 ANSWERED_LANGUAGES = ("en", "es")
-# An urgent top intent needs only this much confidence to count.
-URGENT_MIN_CONFIDENCE = 0.30
-# Any other top intent needs this much, or the message goes to a person.
-MIN_CONFIDENCE = 0.45
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """The confidence a non-urgent top intent needs (else a person answers), and the one an
+    urgent top intent needs to count. Chosen by cross-validation with the intent model
+    (``bot.intent_model.cross_validate``) and carried in Rasa's parse data with it; these
+    defaults serve callers without a model (tests, the Rasa-down path)."""
+
+    min_confidence: float = 0.45
+    urgent_min_confidence: float = 0.30
+
+    @classmethod
+    def from_parse(cls, data: Mapping | None) -> Thresholds:
+        if not isinstance(data, Mapping):
+            return cls()
+        try:
+            return cls(float(data["min_confidence"]), float(data["urgent_min_confidence"]))
+        except (KeyError, TypeError, ValueError):
+            return cls()
+
+
+# The key under which Rasa's parse data carries them (bot.nlu_component).
+THRESHOLDS_KEY = "triage_thresholds"
 
 
 class Outcome(str, enum.Enum):
@@ -88,6 +108,7 @@ def decide(
     safety: SafetyResult,
     ranking: Sequence[Mapping] = (),
     urgent_context: str | None = None,
+    thresholds: Thresholds = Thresholds(),
 ) -> Decision:
     """Turn the classifier's view and the safety net's flags into one outcome.
 
@@ -96,7 +117,7 @@ def decide(
     holds what the classifier thought. ``urgent_context`` is the outcome whose notice window
     is open in this conversation (None when there is none, or when this message opened it).
     """
-    decision = _decide(intent, confidence, safety, ranking)
+    decision = _decide(intent, confidence, safety, ranking, thresholds)
     if urgent_context in (CRISIS, EMERGENCY) and decision.outcome is not Outcome.SMALLTALK:
         # The graver of the two outcomes stands: a crisis stays a crisis.
         outcome = Outcome.CRISIS if CRISIS in (urgent_context, decision.outcome.value) \
@@ -107,7 +128,7 @@ def decide(
 
 
 def _decide(intent: str | None, confidence: float, safety: SafetyResult,
-            ranking: Sequence[Mapping]) -> Decision:
+            ranking: Sequence[Mapping], thresholds: Thresholds) -> Decision:
     tier = safety.tier or "rules"
     if safety.flag == CRISIS:
         return Decision(Outcome.CRISIS, None, f"safety net ({tier}): crisis", intent)
@@ -122,20 +143,23 @@ def _decide(intent: str | None, confidence: float, safety: SafetyResult,
     classified = [(name, score) for name, score in scores.items() if name != "nlu_fallback"]
     top, top_score = max(classified, key=lambda r: r[1], default=(intent, confidence))
 
-    if top in URGENT_INTENTS and top_score >= URGENT_MIN_CONFIDENCE:
-        return Decision(_urgent(top), None, f"classifier: {top} {top_score:.2f}", top)
-    if top is None or top_score < MIN_CONFIDENCE:
+    if top in URGENT_INTENTS and top_score >= thresholds.urgent_min_confidence:
+        return Decision(outcome_of(top), None, f"classifier: {top} {top_score:.2f}", top)
+    if top is None or top_score < thresholds.min_confidence:
         return Decision(Outcome.HUMAN, None, f"unsure ({top} {top_score:.2f})", top)
-    topic = topic_of(top)
-    if topic:
-        return Decision(Outcome.FAQ, topic, f"classifier: {top} {top_score:.2f}", top)
-    if top == REPORT_INTENT:
-        return Decision(Outcome.REPORT, None, f"classifier: report {top_score:.2f}", top)
-    if top in SMALLTALK_INTENTS:
-        return Decision(Outcome.SMALLTALK, None, f"classifier: {top} {top_score:.2f}", top)
-    return Decision(Outcome.HUMAN, None, f"classifier: {top} {top_score:.2f}", top)
+    return Decision(outcome_of(top), topic_of(top), f"classifier: {top} {top_score:.2f}",
+                    top)
 
 
-def _urgent(intent: str) -> Outcome:
-    return Outcome.CRISIS if intent == CRISIS_INTENT else Outcome.EMERGENCY
+def outcome_of(intent: str) -> Outcome:
+    """The outcome an intent stands for (what a confident classifier's top intent gets)."""
+    if intent in URGENT_INTENTS:
+        return Outcome.CRISIS if intent == CRISIS_INTENT else Outcome.EMERGENCY
+    if topic_of(intent):
+        return Outcome.FAQ
+    if intent == REPORT_INTENT:
+        return Outcome.REPORT
+    if intent in SMALLTALK_INTENTS:
+        return Outcome.SMALLTALK
+    return Outcome.HUMAN
 

@@ -107,9 +107,16 @@ def load_examples(nlu_dir: Path) -> Tuple[List[str], List[str]]:
 
 
 def load_grouped(nlu_dir: Path) -> Tuple[List[str], List[str], List[str]]:
-    """Texts, labels and each example's group (file, intent, block of GROUP_SIZE lines)."""
+    """Texts, urgency labels and each example's group (file, intent, block of GROUP_SIZE
+    lines)."""
+    texts, intents, groups = load_intents(nlu_dir)
+    return texts, [label_of(intent) for intent in intents], groups
+
+
+def load_intents(nlu_dir: Path) -> Tuple[List[str], List[str], List[str]]:
+    """Texts, intents and each example's group, in file order."""
     texts: List[str] = []
-    labels: List[str] = []
+    intents: List[str] = []
     groups: List[str] = []
     for path in sorted(nlu_dir.rglob("*.yml")):
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
@@ -125,13 +132,13 @@ def load_grouped(nlu_dir: Path) -> Tuple[List[str], List[str], List[str]]:
                 text = _ENTITY.sub(lambda m: m.group(1) or m.group(2), line[2:]).strip()
                 if text:
                     texts.append(text)
-                    labels.append(label_of(intent))
+                    intents.append(intent)
                     groups.append(f"{path.name}:{intent}:{position // GROUP_SIZE}")
                     position += 1
-    return texts, labels, groups
+    return texts, intents, groups
 
 
-def _features():
+def ngram_features():
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.pipeline import FeatureUnion
 
@@ -157,7 +164,7 @@ class Fitted:
     def fit(cls, texts: Sequence[str], rules: np.ndarray, labels: np.ndarray, c: float) -> Fitted:
         from sklearn.linear_model import LogisticRegression
 
-        features = _features()
+        features = ngram_features()
         grams = features.fit_transform(list(texts))
         classifier = LogisticRegression(C=c, class_weight="balanced", max_iter=5000,
                                         solver="lbfgs", random_state=SEED)

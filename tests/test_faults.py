@@ -566,3 +566,26 @@ async def test_a_platform_slower_than_its_timeout(aiohttp_client, aiohttp_server
     texts = [c["message"]["text"] for c in calls]
     # One routing reply per message, each tried three times (never a fourth handling).
     assert len(calls) == 6 and len(set(texts)) <= 2
+
+
+# -- issue 9, item 5: a citizen who keeps writing does not hold a worker ----------------------
+
+async def test_a_citizen_who_keeps_writing_does_not_hold_the_worker(
+        aiohttp_client, aiohttp_server, redis, redis_server, platform):
+    """One worker; one citizen sends five messages, then another citizen sends one. The
+    second citizen's message is handled after the first one's first message, not after all
+    five (before, a worker drained a conversation to its end while others waited)."""
+    rasa = SlowRasa(delay=0.3)
+    server = await aiohttp_server(rasa.app)
+    client = await aiohttp_client(create_app(settings_for(
+        redis_server, str(server.make_url("")).rstrip("/"), platform.url, workers=1)))
+    burst = [f"question number {n} about my case" for n in range(5)]
+    for n, text in enumerate(burst):
+        await post_meta(client, messenger_payload(messenger_item("chatty1", text,
+                                                                 mid=f"m-chatty-{n}")))
+    await post_meta(client, messenger_payload(messenger_item("quiet1", "one question please")))
+    await platform.wait_for(lambda: len(rasa.calls) == 6, timeout=30)
+    # Each conversation's own order is kept...
+    assert [c for c in rasa.calls if c != "one question please"] == burst
+    # ...and the other citizen was served second, not sixth.
+    assert rasa.calls.index("one question please") <= 2, rasa.calls

@@ -23,10 +23,11 @@ import jinja2
 from aiohttp import web
 from aiohttp_sse import sse_response
 
-from bot import clients, keys, metrics
+from bot import clients, keys
 from bot.appkeys import SERVICES
 from bot.console.auth import Session, StaffStore, Throttled
 from bot.logs import conversation_ref
+from bot.outbound import send_out
 from bot.queue import QueueConflict
 from bot.services import Services
 from bot.text import same_secret
@@ -308,12 +309,9 @@ async def api_reply(request: web.Request) -> web.Response:
         await services.queue.reply(conversation, staff, text.strip())
     except QueueConflict as exc:
         raise web.HTTPConflict(reason=str(exc)) from None
-    sent = await services.delivery.send(conversation, meta.get("channel", ""),
-                                        meta.get("sender", ""), text.strip(),
-                                        human_agent=human_agent)
-    metrics.MESSAGES_OUT.labels(meta.get("channel", ""), "staff").inc()
-    await services.audit(conversation, staff, "message_out", text.strip())
-    await services.publish("changed", conversation)
+    [sent] = await send_out(services, conversation, meta.get("channel", ""),
+                            meta.get("sender", ""), [text.strip()], actor=staff,
+                            outcome="staff", human_agent=human_agent)
     return web.json_response({"ok": sent.ok, "via": sent.via, "error": sent.error,
                               "human_agent": human_agent})
 

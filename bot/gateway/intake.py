@@ -22,6 +22,7 @@ from bot import metrics
 from bot.inbox import Accepted
 from bot.logs import about
 from bot.messages import WEBCHAT, Inbound
+from bot.outbound import send_out
 from bot.replies import render_replies
 from bot.safety_result import SafetyResult
 from bot.services import Services
@@ -129,21 +130,16 @@ async def _send_notice(services: Services, message: Inbound, safety: SafetyResul
                        received: float) -> bool:
     """Send the notice; True only when every part of it reached the platform."""
     outcome = Outcome.CRISIS if safety.flag == "crisis" else Outcome.EMERGENCY
-    delivered = True
-    for i, text in enumerate(notice_texts(services, outcome.value, safety.language)):
-        sent = await services.delivery.send(message.conversation_id, message.channel,
-                                            message.sender, text)
-        delivered = delivered and sent.ok
-        if i == 0:
-            metrics.REPLY_SECONDS.labels("notice").observe(time.time() - received)
-            logger.info("911 notice sent (fast path)",
-                        extra={"channel": message.channel, "outcome": outcome.value})
-        metrics.MESSAGES_OUT.labels(message.channel, outcome.value).inc()
-        try:
-            await services.audit(message.conversation_id, "bot", "message_out", text)
-        except (RedisError, OSError):
-            pass  # Redis is down: the platform has the message; the log line says it went
-    return delivered
+
+    def first(_sent) -> None:
+        metrics.REPLY_SECONDS.labels("notice").observe(time.time() - received)
+        logger.info("911 notice sent (fast path)",
+                    extra={"channel": message.channel, "outcome": outcome.value})
+
+    sent = await send_out(services, message.conversation_id, message.channel, message.sender,
+                          notice_texts(services, outcome.value, safety.language),
+                          actor="bot", outcome=outcome.value, on_first=first)
+    return all(s.ok for s in sent)
 
 
 async def fast_path(services: Services, message: Inbound, safety: SafetyResult,

@@ -10,9 +10,9 @@ from typing import Set
 import aiohttp
 from redis.exceptions import RedisError
 
-from bot import metrics
 from bot.gateway.intake import notice_texts
 from bot.logs import about, conversation_ref
+from bot.outbound import send_out
 from bot.services import Services
 
 logger = logging.getLogger(__name__)
@@ -81,11 +81,9 @@ async def send_due_notice(services: Services, meta: dict) -> None:
     with about(conversation):
         logger.warning("no staff reply to an urgent message: sending the 911 notice")
     flag = meta.get("urgent_flag") or "emergency"
-    for text in notice_texts(services, flag, meta.get("urgent_language") or "en"):
-        await services.delivery.send(conversation, meta.get("channel", ""),
-                                     meta.get("sender", ""), text)
-        metrics.MESSAGES_OUT.labels(meta.get("channel", ""), flag).inc()
-        await services.audit(conversation, "bot", "message_out", text)
+    await send_out(services, conversation, meta.get("channel", ""), meta.get("sender", ""),
+                   notice_texts(services, flag, meta.get("urgent_language") or "en"),
+                   actor="bot", outcome=flag)
     await services.queue.notice_done(conversation)
     await services.publish("notice_sent", conversation)
 

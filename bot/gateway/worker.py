@@ -23,6 +23,7 @@ from bot import keys, metrics
 from bot.gateway.intake import conversation_fields, notice_texts
 from bot.logs import about
 from bot.messages import Inbound
+from bot.outbound import send_out
 from bot.queue import Entry
 from bot.rasa_client import RasaAnswer, RasaUnavailable
 from bot.replies import THROTTLED, URGENT_FOLLOW_UP, render_replies, routing_reply
@@ -61,7 +62,8 @@ async def run_worker(services: Services, stop: asyncio.Event) -> None:
 
 
 async def drain(services: Services, conversation: str) -> None:
-    """Handle a conversation's messages in order while holding its lock.
+    """Handle a conversation's next message while holding its lock, then give it up: back to
+    the end of the work list if more messages wait (fair workers), released if none do.
 
     The lock is kept alive for as long as a message is in hand (a slow Rasa or platform must
     not let a second worker start the same message). A message whose handling fails is
@@ -75,18 +77,20 @@ async def drain(services: Services, conversation: str) -> None:
     try:
         while True:
             raw = await services.inbox.head(conversation)
-            if raw is not None:
-                with about(conversation):
-                    await handle_or_give_up(services, json.loads(raw))
-                if not await services.inbox.ack(conversation, token, raw):
-                    with about(conversation):
-                        logger.warning("lost the conversation lock")
+            if raw is None:
+                # Nothing waits (another worker took it): release, unless a message
+                # arrived just now, which is then ours to handle.
+                if await services.inbox.release(conversation, token):
                     done = True
                     return
                 continue
-            if await services.inbox.release(conversation, token):
-                done = True
-                return
+            with about(conversation):
+                await handle_or_give_up(services, json.loads(raw))
+            if not await services.inbox.ack(conversation, token, raw):
+                with about(conversation):
+                    logger.warning("lost the conversation lock")
+            done = True
+            return
     finally:
         heartbeat.cancel()
         if not done:
@@ -203,20 +207,17 @@ async def send_all(services: Services, message: Inbound, replies: List[str], out
                    item: dict | None = None) -> None:
     """Send a message's replies in order; each is sent once, even if the message is handled
     again after a crash or a lost lock (a reply is marked after it reached the platform)."""
-    for i, text in enumerate(replies):
-        mark = keys.reply_sent(message.channel, message.message_id, i) if item else None
-        if mark and await services.redis.exists(mark):
-            continue
-        sent = await services.delivery.send(message.conversation_id, message.channel,
-                                            message.sender, text)
-        if mark and sent.ok:
-            await services.redis.set(mark, "1", ex=services.settings.dedupe_ttl)
-        if i == 0 and item and not item.get("notice"):
+    marks = [keys.reply_sent(message.channel, message.message_id, i)
+             for i in range(len(replies))] if item else None
+
+    def first(_sent) -> None:
+        if item and not item.get("notice"):
             # The first answer to this message (the fast path times its own notice).
             metrics.REPLY_SECONDS.labels("bot").observe(
                 time.time() - item.get("received", time.time()))
-        metrics.MESSAGES_OUT.labels(message.channel, outcome).inc()
-        await services.audit(message.conversation_id, "bot", "message_out", text)
+
+    await send_out(services, message.conversation_id, message.channel, message.sender,
+                   replies, actor="bot", outcome=outcome, marks=marks, on_first=first)
 
 
 async def queue_throttled(services: Services, message: Inbound, item: dict) -> None:

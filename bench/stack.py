@@ -42,7 +42,8 @@ _STRIPPED_PREFIXES = ("BEACON_", "META_", "X_", "RASA_", "SANIC_")
 _PR_SET_PDEATHSIG = 1
 # As scripts/run.sh starts them: Rasa and the action server yield the CPU to the gateway.
 RASA_NICE = ["nice", "-n", os.environ.get("BEACON_RASA_NICE", "10")]
-READY_TIMEOUT = {"redis": 20.0, "actions": 180.0, "rasa": 900.0, "gateway": 300.0}
+READY_TIMEOUT = {"redis": 20.0, "actions": 180.0, "rasa": 900.0, "baseline": 900.0,
+                 "gateway": 300.0}
 
 
 def free_port() -> int:
@@ -231,10 +232,13 @@ class Stack:
                  graph_url: str, app_secret: str | None = None,
                  page_token: str | None = None, extra_env: Dict[str, str] | None = None,
                  workdir: Path | None = None, keep: bool = False,
-                 stock_rasa: bool = False) -> None:
+                 stock_rasa: bool = False, baseline: bool = False) -> None:
         self.model = Path(model)
-        # Stock Rasa (`python -m rasa`, the baseline) or Rasa through bot/rasa_launcher.py.
+        # Stock Rasa (`python -m rasa`) or Rasa through bot/rasa_launcher.py.
         self.rasa_module = "rasa" if stock_rasa else "bot.rasa_launcher"
+        # One more Rasa, stock and unpatched, beside Beacon's (same model, same action
+        # server): the load test's baseline, kind "baseline" (not among rasa_urls).
+        self.baseline = baseline
         self.graph_url = graph_url.rstrip("/")
         self.app_secret = app_secret or secrets.token_hex(16)
         self.page_token = page_token or secrets.token_urlsafe(16)
@@ -291,14 +295,17 @@ class Stack:
                                          "SANIC_KEEP_ALIVE_TIMEOUT": "75"}  # as run.sh
         for i in range(rasa):
             self._add_rasa(i)
+        if self.baseline:
+            self._add_rasa("stock", kind="baseline", module="rasa")
         for i in range(gateways):
             self._add_gateway(i, rasa)
 
-    def _add_rasa(self, i: int) -> None:
+    def _add_rasa(self, i: int | str, kind: str = "rasa", module: str | None = None) -> None:
         port = free_port()
         status = f"http://127.0.0.1:{port}/status?token={self.rasa_token}"
-        self._add(f"rasa{i}", "rasa", port, [
-            *RASA_NICE, PYTHON, "-m", self.rasa_module, "run", "--model", str(self.model),
+        self._add(f"rasa{i}", kind, port, [
+            *RASA_NICE, PYTHON, "-m", module or self.rasa_module, "run", "--model",
+            str(self.model),
             "--endpoints", "endpoints.yml", "--credentials", "credentials.yml",
             "--interface", "127.0.0.1", "--port", str(port),
             "--enable-api", f"--auth-token={self.rasa_token}",
@@ -334,6 +341,11 @@ class Stack:
     @property
     def rasa_urls(self) -> List[str]:
         return self._urls("rasa")
+
+    @property
+    def baseline_url(self) -> str | None:
+        urls = self._urls("baseline")
+        return urls[0] if urls else None
 
     def names(self, kind: str | None = None) -> List[str]:
         return [n for n, s in self.services.items() if kind is None or s.kind == kind]

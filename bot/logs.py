@@ -11,8 +11,11 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import functools
 import hashlib
+import hmac
 import logging
+import os
 import re
 import sys
 import urllib.parse
@@ -26,8 +29,23 @@ _CONVERSATION: contextvars.ContextVar[str | None] = contextvars.ContextVar(
 
 
 def conversation_ref(conversation_id: str) -> str:
-    """A stable pseudonym for a conversation: safe to log, shown in the console to match."""
-    return "c-" + hashlib.sha256(conversation_id.encode()).hexdigest()[:12]
+    """A stable pseudonym for a conversation: safe to log, shown in the console to match.
+
+    Keyed with ``BEACON_LOG_KEY`` (``make run`` makes one and gives it to every process;
+    replicas must share it): without the key, whoever holds the logs and knows a citizen's
+    public platform id (an X user id, say) could compute the pseudonym and find their lines.
+    Without a key set (tests, development) it is a plain hash."""
+    key = _log_key()
+    if key:
+        digest = hmac.new(key, conversation_id.encode(), hashlib.sha256).hexdigest()
+    else:
+        digest = hashlib.sha256(conversation_id.encode()).hexdigest()
+    return "c-" + digest[:12]
+
+
+@functools.cache
+def _log_key() -> bytes:
+    return os.environ.get("BEACON_LOG_KEY", "").encode()
 
 
 @contextlib.contextmanager

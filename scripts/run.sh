@@ -41,6 +41,13 @@ if [[ -z "${RASA_AUTH_TOKEN:-}" ]]; then
   [[ -f "$token_file" ]] || (umask 077; $PY -c 'import secrets; print(secrets.token_urlsafe(32))' > "$token_file")
   RASA_AUTH_TOKEN=$(cat "$token_file")
 fi
+# The key of the logs' conversation pseudonyms (bot/logs.py), the same for every process.
+key_file="$BEACON_STATE_DIR/log_key"
+if [[ -z "${BEACON_LOG_KEY:-}" ]]; then
+  [[ -f "$key_file" ]] || (umask 077; $PY -c 'import secrets; print(secrets.token_hex(32))' > "$key_file")
+  BEACON_LOG_KEY=$(cat "$key_file")
+fi
+export BEACON_LOG_KEY
 
 # Rasa and its action server yield the CPU to the gateway (nice): on a small machine they
 # take all of it under load, and the gateway's 911 fast path must not wait for a core.

@@ -231,3 +231,27 @@ async def test_signed_platform_work_runs_before_web_chat_work():
     await asyncio.gather(*flood)
     assert order.index("messenger") <= 2
     lane.close()
+
+
+def test_the_log_pseudonym_is_keyed(monkeypatch):
+    """With BEACON_LOG_KEY set, the pseudonym cannot be computed from a public platform id
+    alone (it was a plain SHA-256); the same key gives the same pseudonym in every process."""
+    import hashlib
+
+    from bot import logs
+
+    conversation = "x:dept:1234567890"
+    plain = "c-" + hashlib.sha256(conversation.encode()).hexdigest()[:12]
+    monkeypatch.setenv("BEACON_LOG_KEY", "k" * 64)
+    logs._log_key.cache_clear()
+    try:
+        keyed = logs.conversation_ref(conversation)
+        assert keyed != plain and keyed.startswith("c-") and len(keyed) == 14
+        assert logs.conversation_ref(conversation) == keyed
+        monkeypatch.setenv("BEACON_LOG_KEY", "another key")
+        logs._log_key.cache_clear()
+        assert logs.conversation_ref(conversation) != keyed
+    finally:
+        monkeypatch.delenv("BEACON_LOG_KEY")
+        logs._log_key.cache_clear()
+    assert logs.conversation_ref(conversation) == plain

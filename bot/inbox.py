@@ -27,9 +27,11 @@ from bot import keys
 # ARGV[4] the safety net's flag ('' when none), ARGV[5] messages allowed per window,
 # ARGV[6] window seconds, ARGV[7] notice window seconds, ARGV[8] the time the message was
 # received (the notice window's value is "<outcome>|<that time>": see bot.notice_window)
-# Returns {0, '', 0, 0} for a message seen before (nothing is written), else
-# {1, status, notice, throttled}: the conversation's queue status ('' when none), 1 when the
-# gateway must send the 911 notice now, 1 when the sender is over the rate limit.
+# Returns {0, '', 0, 0, 0} for a message seen before (nothing is written), else
+# {1, status, notice, throttled, ack}: the conversation's queue status ('' when none), 1 when
+# the gateway must send the 911 notice now, 1 when the sender is over the rate limit, 1 when
+# the gateway must send the short urgent acknowledgement now (a flagged message inside the
+# notice window: the person in danger wrote again, and must not wait for Rasa to hear back).
 # The notice must not go out while staff hold the conversation (they answer; the hand-off
 # timer sends it if they do not), nor again within the notice window (one notice per burst;
 # the window is claimed here, atomically, so two flagged messages at once send one notice).
@@ -39,7 +41,7 @@ from bot import keys
 # message is never throttled. A conversation is put on the work list only when it becomes
 # pending.
 _INTAKE = """
-if redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[3]) == false then return {0, '', 0, 0} end
+if redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[3]) == false then return {0, '', 0, 0, 0} end
 local status = redis.call('HGET', KEYS[5], 'status') or ''
 local notice = 0
 local in_window = redis.call('EXISTS', KEYS[7]) == 1
@@ -59,12 +61,16 @@ if count > tonumber(ARGV[5]) and ARGV[4] == '' then
 end
 item['notice'] = (notice == 1)
 item['urgent_context'] = in_window
+-- A flagged message inside the window gets the short acknowledgement at once instead.
+local ack = 0
+if ARGV[4] ~= '' and notice == 0 and in_window and status ~= 'claimed' then ack = 1 end
+item['urgent_ack'] = (ack == 1)
 item['throttled'] = (throttled == 1)
 redis.call('RPUSH', KEYS[2], cjson.encode(item))
 -- Announced once while pending: a worker holding the conversation hands it back itself
 -- when more messages wait (see _ACK), so one citizen's burst is one place in the line.
 if redis.call('SADD', KEYS[4], ARGV[1]) == 1 then redis.call('LPUSH', KEYS[3], ARGV[1]) end
-return {1, status, notice, throttled}
+return {1, status, notice, throttled, ack}
 """
 
 # KEYS[1] conversation lock, KEYS[2] inbox list, KEYS[3] pending set
@@ -120,6 +126,7 @@ class Accepted:
     status: str  # the conversation's queue status: '', 'waiting', 'claimed' or 'resolved'
     notice: bool = False  # send the 911 notice now (the fast path)
     throttled: bool = False  # over the sender's rate limit: straight to staff, no Rasa
+    urgent_ack: bool = False  # send the short "added to your urgent message" line now
 
 
 class Inbox:
@@ -142,7 +149,7 @@ class Inbox:
 
     async def accept(self, channel: str, message_id: str, conversation_id: str,
                      item: Dict, *, flag: str | None) -> Accepted:
-        new, status, notice, throttled = await self._intake(
+        new, status, notice, throttled, ack = await self._intake(
             keys=[keys.seen(channel, message_id), keys.inbox(conversation_id), keys.WORK,
                   keys.PENDING, keys.conversation(conversation_id), keys.rate(conversation_id),
                   keys.notice_window(conversation_id)],
@@ -151,7 +158,7 @@ class Inbox:
                   repr(float(item.get("received", 0.0)))],
         )
         return Accepted(new=bool(new), status=status, notice=bool(notice),
-                        throttled=bool(throttled))
+                        throttled=bool(throttled), urgent_ack=bool(ack))
 
     async def record_notice(self, channel: str, message_id: str) -> None:
         """The fast path's notice for this message went out (see ``keys.notice_sent``)."""

@@ -96,6 +96,11 @@ def routing_reply(department: Department, monitoring: bool, now: dt.datetime) ->
     return department.render(BACK_AT.replace("{when}", describe_opening(opening, now)))
 
 
+def follow_up_text(language: str) -> str:
+    """The short line for a message inside an urgent conversation's notice window."""
+    return URGENT_FOLLOW_UP["es" if language == "es" else "en"]
+
+
 def render_replies(
     decision: Decision,
     department: Department,
@@ -111,7 +116,7 @@ def render_replies(
     spanish = language == "es"
     replies: List[str] = []
     if decision.followup:
-        return [URGENT_FOLLOW_UP["es" if spanish else "en"]]
+        return [follow_up_text(language)]
     other = department.other_languages.get(language)
     if other:
         replies.append(department.render(other))

@@ -23,7 +23,7 @@ from bot.inbox import Accepted
 from bot.logs import about
 from bot.messages import WEBCHAT, Inbound
 from bot.outbound import send_out
-from bot.replies import render_replies
+from bot.replies import follow_up_text, render_replies
 from bot.safety_result import SafetyResult
 from bot.services import Services
 from bot.triage import Decision, Outcome
@@ -98,6 +98,7 @@ async def accept(services: Services, message: Inbound, background: Set[asyncio.T
             _spawn(background, message.conversation_id,
                    fast_path(services, message, safety, item["received"],
                              send_notice=accepted.notice and not sent,
+                             send_ack=accepted.urgent_ack,
                              sent_offline=sent, item_suspect=suspect))
     await services.publish("message", message.conversation_id, channel=message.channel)
     return accepted
@@ -143,7 +144,7 @@ async def _send_notice(services: Services, message: Inbound, safety: SafetyResul
 
 
 async def fast_path(services: Services, message: Inbound, safety: SafetyResult,
-                    received: float, *, send_notice: bool = True,
+                    received: float, *, send_notice: bool = True, send_ack: bool = False,
                     sent_offline: bool = False, item_suspect: str | None = None) -> None:
     """The notice first when it is due (every millisecond counts for the person), then the
     queue: a flagged message inside the notice window only raises the queue flag."""
@@ -156,8 +157,19 @@ async def fast_path(services: Services, message: Inbound, safety: SafetyResult,
         except Exception:  # noqa: BLE001 - the worker sends it then; nothing else may stop
             logger.exception("fast path could not send the notice; the worker will")
             delivered = False
+    acknowledged = False
+    if send_ack and not send_notice:
+        # Inside the notice window: the person wrote again; the short line now, not after
+        # Rasa's turn (the worker drops it from Rasa's answer once this is confirmed).
+        try:
+            sent = await send_out(services, conversation, message.channel, message.sender,
+                                  [follow_up_text(safety.language)], actor="bot",
+                                  outcome=outcome.value)
+            acknowledged = all(s.ok for s in sent)
+        except Exception:  # noqa: BLE001 - the worker sends it then
+            logger.exception("fast path could not send the acknowledgement; the worker will")
     try:
-        if delivered:
+        if delivered or acknowledged:
             # The fact the worker waits for; recorded after the send, never before it.
             await services.inbox.record_notice(message.channel, message.message_id)
         if sent_offline:  # sent while Redis was down: the audit log gets it now

@@ -26,7 +26,7 @@ from bot.messages import Inbound
 from bot.outbound import send_out
 from bot.queue import Entry
 from bot.rasa_client import RasaAnswer, RasaUnavailable
-from bot.replies import THROTTLED, URGENT_FOLLOW_UP, render_replies, routing_reply
+from bot.replies import THROTTLED, follow_up_text, render_replies, routing_reply
 from bot.safety_result import SafetyResult
 from bot.services import Services
 from bot.triage import Outcome, decide
@@ -174,9 +174,11 @@ async def handle(services: Services, item: dict) -> None:
         return
     metrics.TRIAGE_SECONDS.observe(time.monotonic() - started)
     replies = answer.texts
-    if item.get("notice") and await services.inbox.notice_confirmed(
+    if (item.get("notice") or item.get("urgent_ack")) and await services.inbox.notice_confirmed(
             message.channel, message.message_id, wait=NOTICE_CONFIRM_WAIT_S):
-        already = set(notice_texts(services, item["flag"], item.get("language", "en")))
+        # The fast path sent the notice (or, inside the window, the short line) already.
+        already = set(notice_texts(services, item["flag"], item.get("language", "en"))
+                      if item.get("notice") else [follow_up_text(item.get("language") or "en")])
         replies = [r for r in replies if r not in already]
     logger.info("answered by Rasa", extra={
         "channel": message.channel, "outcome": answer.outcome, "topic": answer.topic,
@@ -240,8 +242,7 @@ async def queue_throttled(services: Services, message: Inbound, item: dict) -> N
     logger.info("over the rate limit: queued for staff without Rasa",
                 extra={"channel": message.channel, "urgent": bool(urgent)})
     if item.get("tell_throttled"):
-        language = "es" if item.get("language") == "es" else "en"
-        text = (URGENT_FOLLOW_UP[language] if urgent
+        text = (follow_up_text(item.get("language") or "en") if urgent
                 else services.department.render(THROTTLED))
         await send_all(services, message, [text], urgent or "human", item)
 
@@ -263,6 +264,10 @@ async def route_to_person(services: Services, message: Inbound, item: dict, reas
     else:
         replies = render_replies(decision, services.department, monitoring=monitoring,
                                  now=now, language=safety.language)
+        if decision.followup and item.get("urgent_ack") and await \
+                services.inbox.notice_confirmed(message.channel, message.message_id,
+                                                wait=NOTICE_CONFIRM_WAIT_S):
+            replies = []  # the fast path sent the short line already
         if decision.outcome.urgent and not decision.followup:
             replies.append(routing_reply(services.department, monitoring, now))
             await services.window.open(message.conversation_id, decision.outcome.value,

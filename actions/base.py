@@ -11,6 +11,7 @@ from redis.exceptions import RedisError
 from bot import redis_client
 from bot.department import Department, load_department
 from bot.notice_window import NoticeWindow
+from bot.presence import Presence
 from bot.queue import HumanQueue
 from bot.settings import Settings
 
@@ -28,6 +29,7 @@ class BeaconAction(Action, abc.ABC):
     _department: Department | None = None
     _queue: HumanQueue | None = None
     _window: NoticeWindow | None = None
+    _presence: Presence | None = None
 
     @abc.abstractmethod
     def name(self) -> str:
@@ -50,10 +52,14 @@ class BeaconAction(Action, abc.ABC):
         if BeaconAction._queue is None:
             s = self.settings
             BeaconAction._queue = HumanQueue(
-                redis_client.connect(s), retention_seconds=s.retention_seconds,
-                duty_ttl=s.duty_ttl
-            )
+                redis_client.connect(s), retention_seconds=s.retention_seconds)
         return BeaconAction._queue
+
+    @property
+    def presence(self) -> Presence:
+        if BeaconAction._presence is None:
+            BeaconAction._presence = Presence(self.queue.redis, self.settings.duty_ttl)
+        return BeaconAction._presence
 
     @property
     def window(self) -> NoticeWindow:
@@ -64,7 +70,7 @@ class BeaconAction(Action, abc.ABC):
     async def monitoring(self) -> bool:
         """Whether anyone is on duty; with Redis down, assume nobody (the safe answer)."""
         try:
-            return await self.queue.is_monitoring()
+            return await self.presence.is_monitoring()
         except (RedisError, OSError) as exc:
             logger.error("presence check failed, assuming nobody on duty: %s", exc)
             return False

@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.stack import Stack  # noqa: E402
-from bot.delivery import META_SEND_PATH  # noqa: E402
+from bot.channels.meta import SEND_PATH as META_SEND_PATH  # noqa: E402
 from bot.training import current_model  # noqa: E402
 from tests.gateway_support import messenger_item, messenger_payload, meta_signature  # noqa: E402
 

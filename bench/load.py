@@ -59,7 +59,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.stack import RASA_NICE, Stack  # noqa: E402
 from bot import keys  # noqa: E402
-from bot.delivery import META_SEND_PATH  # noqa: E402
+from bot.channels.meta import SEND_PATH as META_SEND_PATH  # noqa: E402
 from bot.department import load_department  # noqa: E402
 from bot.gateway.intake import notice_texts  # noqa: E402
 from bot.messages import MESSENGER, Inbound  # noqa: E402

@@ -58,9 +58,9 @@ async def _monitoring(settings: Settings, mode: str) -> bool:
         socket_timeout=settings.redis_timeout, socket_connect_timeout=settings.redis_timeout,
     )
     try:
-        from bot.queue import HumanQueue
+        from bot.presence import Presence
 
-        return await HumanQueue(redis, retention_seconds=1).is_monitoring()
+        return await Presence(redis).is_monitoring()
     except (OSError, Exception) as exc:  # noqa: BLE001 - any Redis failure means "nobody"
         logger.warning("Redis not reachable (%s); replying as if nobody is on duty", exc)
         return False
@@ -94,19 +94,17 @@ async def _triage(args: argparse.Namespace, out: IO[str]) -> int:
 async def _duty(args: argparse.Namespace, out: IO[str]) -> int:
     from redis.asyncio import Redis
 
-    from bot.queue import HumanQueue
+    from bot.presence import Presence
 
     settings = Settings.from_env()
     redis = Redis.from_url(settings.redis_url, decode_responses=True)
-    queue = HumanQueue(
-        redis, retention_seconds=settings.retention_days * 86400, duty_ttl=settings.duty_ttl
-    )
+    presence = Presence(redis, settings.duty_ttl)
     try:
         if args.action == "on":
-            await queue.set_on_duty(args.name, args.ttl)
+            await presence.set_on_duty(args.name, args.ttl)
         elif args.action == "off":
-            await queue.set_off_duty(args.name)
-        staff = await queue.on_duty()
+            await presence.set_off_duty(args.name)
+        staff = await presence.on_duty()
     finally:
         await redis.close(close_connection_pool=True)
     out.write(json.dumps({"on_duty": staff, "monitoring": bool(staff)}) + "\n")

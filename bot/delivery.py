@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import textwrap
 import time
 from dataclasses import dataclass
 from typing import Dict
@@ -29,8 +28,6 @@ logger = logging.getLogger(__name__)
 OUTBOX_LIMIT = 10_000
 # Seconds between attempts; a failed send is tried len(BACKOFF) + 1 times.
 BACKOFF = (0.5, 1.5)
-META_SEND_PATH = "/v18.0/me/messages"
-META_MAX_TEXT = 2000
 
 
 @dataclass(frozen=True)
@@ -38,13 +35,6 @@ class Sent:
     ok: bool
     via: str  # "meta", "x", "webchat" or "outbox"
     error: str = ""
-
-
-def _chunks(text: str, limit: int) -> list[str]:
-    """Split on whitespace so that no chunk is longer than ``limit`` (Meta's cap)."""
-    if len(text) <= limit:
-        return [text]
-    return textwrap.wrap(text, width=limit, replace_whitespace=False) or [text[:limit]]
 
 
 class Delivery:
@@ -73,31 +63,23 @@ class Delivery:
         if via is None:
             await self.record_outbox(conversation_id, channel, recipient, text, human_agent)
             return Sent(True, "outbox")
-        # Platform ids were checked at intake; checked again here because a staff reply or a
-        # stored conversation also reaches this point, and an id must never shape a request.
-        valid = meta.valid_id if via == "meta" else x.valid_id
-        if valid(recipient) is None:
+        # Platform ids were checked at intake; each channel's module checks them again
+        # when it builds the request (a staff reply or a stored conversation reaches this
+        # point too, and an id must never shape a request).
+        try:
+            if via == "meta":
+                out = meta.outgoing(self.settings.meta_graph_url,
+                                    self.settings.meta_page_access_token, recipient, text,
+                                    human_agent)
+            else:
+                out = x.outgoing(self.settings.x_api_url, self.settings.x_access_token,
+                                 recipient, text)
+        except ValueError:
             logger.error("delivery to %s refused: invalid recipient id", channel,
                          extra={"channel": channel})
             return Sent(False, via, "invalid recipient id")
-        if via == "meta":
-            url = f"{self.settings.meta_graph_url}{META_SEND_PATH}"
-            params = {"access_token": self.settings.meta_page_access_token}
-            bodies = []
-            for part in _chunks(text, META_MAX_TEXT):
-                body: Dict = {"recipient": {"id": recipient}, "message": {"text": part},
-                              "messaging_type": "RESPONSE"}
-                if human_agent:
-                    body.update(messaging_type="MESSAGE_TAG", tag="HUMAN_AGENT")
-                bodies.append(body)
-            headers: Dict[str, str] = {}
-        else:
-            url = x.send_url(self.settings.x_api_url, recipient)
-            params = {}
-            bodies = [{"text": text}]
-            headers = {"Authorization": f"Bearer {self.settings.x_access_token}"}
-        for body in bodies:
-            error = await self._post(url, params, headers, body)
+        for body in out.bodies:
+            error = await self._post(out.url, out.params, out.headers, body)
             if error:
                 metrics.DELIVERY_FAILURES.labels(channel).inc()
                 logger.error("delivery to %s failed: %s", channel, error,

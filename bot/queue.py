@@ -76,20 +76,6 @@ redis.call('EXPIRE', KEYS[3], ARGV[6])
 return {status, priority, since}
 """
 
-# KEYS[1] duty index set; ARGV: the prefix of presence keys.
-# Returns the names of staff whose presence key still exists, pruning the rest from the index.
-_ON_DUTY = """
-local present = {}
-for _, name in ipairs(redis.call('SMEMBERS', KEYS[1])) do
-  if redis.call('EXISTS', ARGV[1] .. name) == 1 then
-    table.insert(present, name)
-  else
-    redis.call('SREM', KEYS[1], name)
-  end
-end
-return present
-"""
-
 # KEYS[1] queue, KEYS[2] claimed zset, KEYS[3] conversation hash, KEYS[4] audit list,
 # KEYS[5] transcript list
 # ARGV[1] operation: claim | transfer | resolve | reply
@@ -225,12 +211,10 @@ class Enqueued:
 class HumanQueue:
     """The queue and presence API over one Redis client (``decode_responses=True``)."""
 
-    def __init__(self, redis: Redis, *, retention_seconds: int, duty_ttl: int = 120) -> None:
+    def __init__(self, redis: Redis, *, retention_seconds: int) -> None:
         self.redis = redis
         self.retention_seconds = retention_seconds
-        self.duty_ttl = duty_ttl
         self._enqueue = redis.register_script(_ENQUEUE)
-        self._on_duty = redis.register_script(_ON_DUTY)
         self._staff_op = redis.register_script(_STAFF_OP)
         self._prune = redis.register_script(_PRUNE)
         self._trim_outbox = redis.register_script(_TRIM_OUTBOX)
@@ -318,10 +302,6 @@ class HumanQueue:
         """Conversations held by staff, oldest claim first."""
         return await self.redis.zrange(keys.CLAIMED, 0, -1)
 
-    async def audit_log(self, conversation_id: str) -> List[Dict]:
-        raw = await self.redis.lrange(keys.audit(conversation_id), 0, -1)
-        return [json.loads(item) for item in raw]
-
     # -- urgent messages in held conversations --------------------------------------------
 
     async def flag_urgent(self, conversation_id: str, flag: str, language: str,
@@ -401,28 +381,3 @@ class HumanQueue:
                 args=[conversation_id])
         await self._trim_outbox(keys=[keys.OUTBOX], args=[now - self.retention_seconds])
         return pruned
-
-    # -- presence ------------------------------------------------------------------------
-
-    async def set_on_duty(self, staff: str, ttl: int | None = None) -> None:
-        """Mark (or keep) a staff member on duty for ``ttl`` seconds; a heartbeat repeats it."""
-        ttl = ttl or self.duty_ttl
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.set(keys.on_duty(staff), int(time.time()), ex=ttl)
-            pipe.sadd(keys.DUTY_INDEX, staff)
-            pipe.expire(keys.DUTY_INDEX, max(ttl, self.duty_ttl) * 10)
-            await pipe.execute()
-
-    async def set_off_duty(self, staff: str) -> None:
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.delete(keys.on_duty(staff))
-            pipe.srem(keys.DUTY_INDEX, staff)
-            await pipe.execute()
-
-    async def on_duty(self) -> List[str]:
-        """Staff currently on duty (their presence key has not expired)."""
-        names = await self._on_duty(keys=[keys.DUTY_INDEX], args=[keys.on_duty("")])
-        return sorted(names)
-
-    async def is_monitoring(self) -> bool:
-        return bool(await self.on_duty())

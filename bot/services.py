@@ -15,10 +15,12 @@ import aiohttp
 from redis.asyncio import Redis
 
 from bot import keys
+from bot.audit import AuditLog
 from bot.delivery import Delivery
 from bot.department import Department
 from bot.inbox import Inbox
 from bot.notice_window import NoticeWindow
+from bot.presence import Presence
 from bot.queue import HumanQueue
 from bot.rasa_client import RasaClient
 from bot.safety_net import SafetyNet
@@ -111,6 +113,8 @@ class Services:
     rasa: RasaClient
     window: NoticeWindow
     tarpit: Tarpit
+    presence: Presence
+    audit_log: AuditLog
     offline_notices: OfflineNotices = field(default_factory=OfflineNotices)
     # CPU-bound work off the event loop, one thread at a time (spaCy's pipelines are not
     # meant to be shared between threads): the safety net.
@@ -146,8 +150,9 @@ class Services:
             redis=redis,
             http=http,
             net=net,
-            queue=HumanQueue(redis, retention_seconds=settings.retention_seconds,
-                             duty_ttl=settings.duty_ttl),
+            queue=HumanQueue(redis, retention_seconds=settings.retention_seconds),
+            presence=Presence(redis, settings.duty_ttl),
+            audit_log=AuditLog(redis, settings.retention_seconds),
             inbox=Inbox(redis, dedupe_ttl=settings.dedupe_ttl, rate_limit=settings.rate_limit,
                         rate_window=settings.rate_window,
                         notice_window=settings.notice_window,
@@ -166,9 +171,4 @@ class Services:
 
     async def audit(self, conversation_id: str, actor: str, action: str, detail: str = "") -> None:
         """Append to the conversation's audit log (every message in and out)."""
-        entry = {"ts": time.time(), "actor": actor, "action": action, "detail": detail}
-        # Two plain commands, not a pipeline: redis-py retries a single command on a dead
-        # pooled connection (after a Redis restart) but not a pipeline, and losing an audit
-        # entry is worse than a moment without a TTL (the next entry sets it again).
-        await self.redis.rpush(keys.audit(conversation_id), json.dumps(entry, ensure_ascii=False))
-        await self.redis.expire(keys.audit(conversation_id), self.settings.retention_seconds)
+        await self.audit_log.append(conversation_id, actor, action, detail)

@@ -25,7 +25,7 @@ async def reset_services():
     if BeaconAction._queue is not None:
         await BeaconAction._queue.redis.close(close_connection_pool=True)
     BeaconAction._settings = BeaconAction._department = BeaconAction._queue = None
-    BeaconAction._window = None
+    BeaconAction._window = BeaconAction._presence = None
 
 
 @pytest.fixture
@@ -98,7 +98,7 @@ async def test_faq_answers_and_does_not_queue(action, redis, department):
 async def test_human_after_hours_vs_on_duty(action, redis):
     texts, _ = await run(action, tracker("can a detective call me about my case", "human", 0.9))
     assert "not monitored 24/7" in texts[-1] or "nobody is on duty" in texts[-1]
-    await action.queue.set_on_duty("alice", ttl=30)
+    await action.presence.set_on_duty("alice", ttl=30)
     texts, _ = await run(action, tracker("hello? anyone there", "human", 0.9, sender="c-2"))
     assert texts[-1] == "A member of our staff will reply here shortly."
     assert await redis.zrange(keys.QUEUE, 0, -1) == ["citizen-1", "c-2"]

@@ -194,3 +194,37 @@ def test_meta_comparisons_take_any_text():
     assert meta.verify_challenge({"hub.mode": "subscribe", "hub.verify_token": "é",
                                   "hub.challenge": "c"}, "token") is None
     assert not meta.signature_valid("secret", b"{}", "sha256=é")
+
+
+# -- each channel's module builds its own send request (issue 9, item 4) ------------------------
+
+def test_meta_builds_its_send_requests_and_chunks_long_replies():
+    from bot.channels import meta as meta_channel
+
+    out = meta_channel.outgoing("https://graph.test", "tok", "12345", "x " * 1500)
+    assert out.url == "https://graph.test" + meta_channel.SEND_PATH
+    assert out.params == {"access_token": "tok"}
+    assert len(out.bodies) == 2
+    assert all(b["recipient"] == {"id": "12345"} and b["messaging_type"] == "RESPONSE"
+               and len(b["message"]["text"]) <= meta_channel.MAX_TEXT for b in out.bodies)
+    tagged = meta_channel.outgoing("https://graph.test", "tok", "12345", "hi",
+                                   human_agent=True)
+    assert tagged.bodies[0]["messaging_type"] == "MESSAGE_TAG"
+    assert tagged.bodies[0]["tag"] == "HUMAN_AGENT"
+    with pytest.raises(ValueError):
+        meta_channel.outgoing("https://graph.test", "tok", "../me/feed", "hi")
+
+
+def test_meta_reply_windows():
+    from bot.channels import meta as meta_channel
+
+    assert meta_channel.reply_window(3600) == (True, False)
+    assert meta_channel.reply_window(2 * 86400) == (True, True)
+    assert meta_channel.reply_window(8 * 86400) == (False, True)
+
+
+def test_x_builds_its_send_request():
+    out = x.outgoing("https://api.x.test", "xtok", "7788", "hello")
+    assert out.url == "https://api.x.test/2/dm_conversations/with/7788/messages"
+    assert out.bodies == ({"text": "hello"},)
+    assert out.headers == {"Authorization": "Bearer xtok"}

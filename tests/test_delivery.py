@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from bot.delivery import META_MAX_TEXT, _chunks
+from bot.channels.meta import MAX_TEXT as META_MAX_TEXT
+from bot.channels.meta import chunks as _chunks
 
 
 def test_long_reply_is_split_on_words_within_the_limit():

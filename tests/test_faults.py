@@ -22,6 +22,7 @@ from redis.asyncio import Redis
 
 from bot import keys
 from bot.app import create_app
+from bot.audit import AuditLog
 from bot.replies import EMERGENCY_NOTICE
 from tests.gateway_support import (
     DEAD_RASA,
@@ -61,7 +62,7 @@ async def send(client, sender: str, text: str, mid: str | None = None) -> int:
 
 
 async def audit_log(db: Redis, conversation_id: str) -> List[Dict]:
-    return [json.loads(e) for e in await db.lrange(keys.audit(conversation_id), 0, -1)]
+    return await AuditLog(db, 3600).read(conversation_id)
 
 
 def messages_in(log: List[Dict]) -> List[str]:

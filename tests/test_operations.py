@@ -13,6 +13,7 @@ import pytest
 
 from bot import keys, logs
 from bot.app import create_app
+from bot.audit import AuditLog
 from bot.queue import Entry, HumanQueue
 from bot.replies import EMERGENCY_NOTICE, THROTTLED
 from tests.gateway_support import (
@@ -163,7 +164,7 @@ async def test_records_are_removed_after_the_retention_period(redis):
     await queue.enqueue("older", priority=0, fields={"outcome": "emergency"}, entries=[])
     await redis.rpush(keys.OUTBOX, json.dumps({"ts": 0, "text": "long ago"}),
                       json.dumps({"ts": 9e12, "text": "recent"}))
-    assert await queue.audit_log("old") and await queue.transcript("old")
+    assert await AuditLog(queue.redis, 1).read("old") and await queue.transcript("old")
     await asyncio.sleep(1.2)
     assert await queue.prune_expired() == 2
     assert await queue.waiting() == [] and await queue.claimed() == []

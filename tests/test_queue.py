@@ -8,13 +8,14 @@ import json
 import pytest
 
 from bot import keys
+from bot.audit import AuditLog
 from bot.queue import Entry, HumanQueue, QueueConflict
 
 DAY = 86400
 
 
 def queue_for(redis) -> HumanQueue:
-    return HumanQueue(redis, retention_seconds=30 * DAY, duty_ttl=60)
+    return HumanQueue(redis, retention_seconds=30 * DAY)
 
 
 async def test_urgent_first_then_oldest(redis):
@@ -107,7 +108,9 @@ async def test_concurrent_enqueues_are_atomic(redis):
 
 
 async def test_presence_with_ttl(redis):
-    q = queue_for(redis)
+    from bot.presence import Presence
+
+    q = Presence(redis)
     assert not await q.is_monitoring()
     await q.set_on_duty("alice", ttl=60)
     await q.set_on_duty("bob", ttl=1)
@@ -163,7 +166,7 @@ async def test_only_the_holder_acts_until_transferred(redis):
     meta = await q.conversation("c7")
     assert meta["status"] == "resolved" and meta["resolved_by"] == "bob"
     assert await q.claimed() == []
-    actions = [(a["actor"], a["action"]) for a in await q.audit_log("c7")]
+    actions = [(a["actor"], a["action"]) for a in await AuditLog(redis, 60).read("c7")]
     assert actions == [("alice", "claim"), ("alice", "transfer"), ("bob", "reply"),
                        ("bob", "resolve")]
 

@@ -7,8 +7,8 @@ they can be tested on the platforms' documented payloads alone.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import Tuple
+from dataclasses import dataclass, field
+from typing import Dict, Tuple
 
 from bot.messages import Inbound
 
@@ -26,6 +26,17 @@ def timestamp_ms(value: object) -> float:
     if isinstance(value, bool) or not math.isfinite(number) or not 0 <= number < _MAX_MS:
         return 0.0
     return number / 1000
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """One reply as its platform's send API takes it: one POST per body, in order (a long
+    reply may be several). Built by the channel's module; ``bot.delivery`` sends it."""
+
+    url: str
+    bodies: Tuple[Dict, ...]
+    params: Dict[str, str] = field(default_factory=dict)
+    headers: Dict[str, str] = field(default_factory=dict)
 
 
 class PayloadError(ValueError):

@@ -10,13 +10,20 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
-from typing import List, Mapping
+import textwrap
+from typing import List, Mapping, Tuple
 
-from bot.channels import Parsed, PayloadError, timestamp_ms
+from bot.channels import Outgoing, Parsed, PayloadError, timestamp_ms
 from bot.messages import INSTAGRAM, MESSENGER, Inbound
 from bot.text import same_secret
 
 OBJECTS = {"page": MESSENGER, "instagram": INSTAGRAM}
+SEND_PATH = "/v18.0/me/messages"
+MAX_TEXT = 2000  # the Send API's limit per message
+# Meta's reply windows: a page may answer freely for 24 hours after the citizen's last
+# message, then for 7 days only as a human agent (with the HUMAN_AGENT tag), then not at all.
+STANDARD_WINDOW_S = 24 * 3600
+HUMAN_AGENT_WINDOW_S = 7 * 24 * 3600
 # Page ids, page-scoped ids (PSID) and Instagram-scoped ids (IGSID) are decimal numbers.
 _ID = re.compile(r"[0-9]{1,32}")
 # Message ids: "m_..." on Messenger, base64 on Instagram.
@@ -105,3 +112,33 @@ def _message(channel: str, account: str, item: object) -> Inbound | None:
             return None
         return Inbound(channel, account, sender_id, mid, postback["title"], ts)
     return None  # read, delivery, reaction, referral...
+
+
+def chunks(text: str, limit: int = MAX_TEXT) -> list[str]:
+    """Split on whitespace so that no chunk is longer than ``limit``."""
+    if len(text) <= limit:
+        return [text]
+    return textwrap.wrap(text, width=limit, replace_whitespace=False) or [text[:limit]]
+
+
+def outgoing(graph_url: str, page_token: str, recipient: str, text: str,
+             human_agent: bool = False) -> Outgoing:
+    """The Send API request(s) for one reply; the recipient id is checked, never pasted."""
+    if valid_id(recipient) is None:
+        raise ValueError("not a Meta user id")
+    bodies = []
+    for part in chunks(text):
+        body: dict = {"recipient": {"id": recipient}, "message": {"text": part},
+                      "messaging_type": "RESPONSE"}
+        if human_agent:
+            body.update(messaging_type="MESSAGE_TAG", tag="HUMAN_AGENT")
+        bodies.append(body)
+    return Outgoing(f"{graph_url}{SEND_PATH}", tuple(bodies),
+                    params={"access_token": page_token})
+
+
+def reply_window(seconds_since_citizen: float) -> Tuple[bool, bool]:
+    """(may reply, only as a human agent) this long after the citizen's last message."""
+    if seconds_since_citizen > HUMAN_AGENT_WINDOW_S:
+        return False, True
+    return True, seconds_since_citizen > STANDARD_WINDOW_S

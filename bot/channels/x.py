@@ -15,7 +15,7 @@ import re
 from typing import Dict, List
 from urllib.parse import quote
 
-from bot.channels import Parsed, PayloadError, timestamp_ms
+from bot.channels import Outgoing, Parsed, PayloadError, timestamp_ms
 from bot.messages import Inbound, X
 
 # X's user ids and event ids are decimal snowflakes (64-bit: at most 20 digits).
@@ -59,6 +59,12 @@ def send_url(api_url: str, participant: str) -> str:
     if valid_id(participant) is None:
         raise ValueError("not an X user id")
     return f"{api_url}/2/dm_conversations/with/{quote(participant, safe='')}/messages"
+
+
+def outgoing(api_url: str, access_token: str, participant: str, text: str) -> Outgoing:
+    """The DM send request for one reply."""
+    return Outgoing(send_url(api_url, participant), ({"text": text},),
+                    headers={"Authorization": f"Bearer {access_token}"})
 
 
 def parse(payload: object) -> Parsed:

@@ -25,6 +25,7 @@ from aiohttp_sse import sse_response
 
 from bot import clients, keys
 from bot.appkeys import SERVICES
+from bot.channels import meta as meta_channel
 from bot.console.auth import Session, StaffStore, Throttled
 from bot.logs import conversation_ref
 from bot.outbound import send_out
@@ -37,8 +38,6 @@ HERE = Path(__file__).parent
 COOKIE = "beacon_session"
 LOGIN_COOKIE = "beacon_login_csrf"
 PARENT = web.AppKey("parent", web.Application)
-META_WINDOW = 24 * 3600
-HUMAN_AGENT_WINDOW = 7 * 24 * 3600
 OPEN_ROUTES = {"login", "login_form"}
 MAX_REPLY = 2000
 
@@ -156,7 +155,7 @@ async def login(request: web.Request) -> web.Response:
 async def logout(request: web.Request) -> web.Response:
     session = session_of(request)
     await staff_store(request).logout(session.token)
-    await services_of(request).queue.set_off_duty(session.staff)
+    await services_of(request).presence.set_off_duty(session.staff)
     response = web.HTTPFound(request.app.router["login_form"].url_for())
     response.del_cookie(COOKIE, path="/console/")
     raise response
@@ -187,7 +186,7 @@ def _summary(meta: Dict[str, str], now: float) -> Dict:
     last_citizen = float(meta.get("last_citizen_at") or 0)
     window = None
     if meta.get("channel") in ("messenger", "instagram") and last_citizen:
-        window = int(META_WINDOW - (now - last_citizen))
+        window = int(meta_channel.STANDARD_WINDOW_S - (now - last_citizen))
     return {
         "id": meta.get("id"),
         # The pseudonym the logs use for this conversation, to find its lines.
@@ -232,7 +231,7 @@ async def api_queue(request: web.Request) -> web.Response:
         "offset": offset,
         "limit": limit,
         "held": [_summary(m, now) for m in held if m],
-        "on_duty": await services.queue.on_duty(),
+        "on_duty": await services.presence.on_duty(),
         "me": session_of(request).staff,
         # Messages the workers gave up on (bot.gateway.worker.dead_letter): each is also in
         # the queue with its transcript; this list says which and why.
@@ -300,11 +299,10 @@ async def api_reply(request: web.Request) -> web.Response:
         raise web.HTTPConflict(reason=f"held by {holder}" if holder else "claim it first")
     human_agent = False
     if meta.get("channel") in ("messenger", "instagram") and meta.get("last_citizen_at"):
-        age = time.time() - float(meta["last_citizen_at"])
-        if age > HUMAN_AGENT_WINDOW:
+        allowed, human_agent = meta_channel.reply_window(
+            time.time() - float(meta["last_citizen_at"]))
+        if not allowed:
             raise web.HTTPConflict(reason="Meta allows no reply 7 days after the last message")
-        # Past Meta's 24-hour window, only a human agent may reply, with this tag.
-        human_agent = age > META_WINDOW
     try:
         await services.queue.reply(conversation, staff, text.strip())
     except QueueConflict as exc:
@@ -320,7 +318,7 @@ async def api_reply(request: web.Request) -> web.Response:
 async def api_export(request: web.Request) -> web.Response:
     services = services_of(request)
     conversation = conversation_of(request)
-    entries: List[Dict] = await services.queue.audit_log(conversation)
+    entries: List[Dict] = await services.audit_log.read(conversation)
     await services.audit(conversation, session_of(request).staff, "export")
     name = conversation.replace(":", "_")
     if request.query.get("format", "jsonl") == "csv":
@@ -360,11 +358,11 @@ async def api_duty(request: web.Request) -> web.Response:
     staff = session_of(request).staff
     on = bool((await _json(request)).get("on"))
     if on:
-        await services.queue.set_on_duty(staff)
+        await services.presence.set_on_duty(staff)
     else:
-        await services.queue.set_off_duty(staff)
+        await services.presence.set_off_duty(staff)
     await services.publish("duty", staff=staff, on=on)
-    return web.json_response({"on_duty": await services.queue.on_duty()})
+    return web.json_response({"on_duty": await services.presence.on_duty()})
 
 
 @routes.get("/api/staff", name="api_staff")

@@ -257,7 +257,7 @@ async def route_to_person(services: Services, message: Inbound, item: dict, reas
         message.conversation_id, received)
     decision = decide(None, 0.0, safety, urgent_context=context)
     now = dt.datetime.now(dt.timezone.utc)
-    monitoring = await services.queue.is_monitoring()
+    monitoring = await services.presence.is_monitoring()
     if item.get("notice") and await services.inbox.notice_confirmed(
             message.channel, message.message_id, wait=NOTICE_CONFIRM_WAIT_S):
         replies = [routing_reply(services.department, monitoring, now)]

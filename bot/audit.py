@@ -11,20 +11,26 @@ from redis.asyncio import Redis
 
 from bot import keys
 
+# KEYS[1] a list; ARGV[1] the entry, ARGV[2] TTL seconds. One round trip, and one command
+# for redis-py's retry on a dead pooled connection (a pipeline would not be retried).
+_APPEND = """
+redis.call('RPUSH', KEYS[1], ARGV[1])
+redis.call('EXPIRE', KEYS[1], ARGV[2])
+return 1
+"""
+
 
 class AuditLog:
     def __init__(self, redis: Redis, retention_seconds: int) -> None:
         self.redis = redis
         self.retention_seconds = retention_seconds
+        self._append = redis.register_script(_APPEND)
 
     async def append(self, conversation_id: str, actor: str, action: str,
                      detail: str = "") -> None:
         entry = {"ts": time.time(), "actor": actor, "action": action, "detail": detail}
-        # Two plain commands, not a pipeline: redis-py retries a single command on a dead
-        # pooled connection (after a Redis restart) but not a pipeline, and losing an audit
-        # entry is worse than a moment without a TTL (the next entry sets it again).
-        await self.redis.rpush(keys.audit(conversation_id), json.dumps(entry, ensure_ascii=False))
-        await self.redis.expire(keys.audit(conversation_id), self.retention_seconds)
+        await self._append(keys=[keys.audit(conversation_id)],
+                           args=[json.dumps(entry, ensure_ascii=False), self.retention_seconds])
 
     async def read(self, conversation_id: str) -> List[Dict]:
         raw = await self.redis.lrange(keys.audit(conversation_id), 0, -1)

@@ -113,6 +113,13 @@ redis.call('PEXPIRE', KEYS[1], ARGV[2])
 return 1
 """
 
+# KEYS[1] attempts hash; ARGV[1] message id, ARGV[2] TTL seconds. Counts one more start.
+_ATTEMPT = """
+local n = redis.call('HINCRBY', KEYS[1], ARGV[1], 1)
+redis.call('EXPIRE', KEYS[1], ARGV[2])
+return n
+"""
+
 # KEYS[1] conversation lock; ARGV[1] token. Deletes the lock if it is ours.
 _UNLOCK = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
@@ -146,6 +153,7 @@ class Inbox:
         self._ack = redis.register_script(_ACK)
         self._refresh = redis.register_script(_REFRESH)
         self._unlock = redis.register_script(_UNLOCK)
+        self._attempt = redis.register_script(_ATTEMPT)
 
     async def accept(self, channel: str, message_id: str, conversation_id: str,
                      item: Dict, *, flag: str | None) -> Accepted:
@@ -198,10 +206,8 @@ class Inbox:
 
     async def attempt(self, conversation_id: str, message_id: str) -> int:
         """Count one more start at handling a message; returns the count."""
-        key = keys.attempts(conversation_id)
-        count = await self.redis.hincrby(key, message_id, 1)
-        await self.redis.expire(key, self.dedupe_ttl)
-        return int(count)
+        return int(await self._attempt(keys=[keys.attempts(conversation_id)],
+                                       args=[message_id, self.dedupe_ttl]))
 
     async def head(self, conversation_id: str) -> str | None:
         return await self.redis.lindex(keys.inbox(conversation_id), 0)

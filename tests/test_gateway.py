@@ -154,7 +154,12 @@ async def test_model_only_emergency_gets_the_notice_at_intake_with_rasa_stopped(
     await platform.wait_for(lambda: platform.texts_to("tier1"))
     texts = platform.texts_to("tier1")
     assert texts[0] in (EMERGENCY_NOTICE["en"], EMERGENCY_NOTICE["es"]), texts
-    meta = await redis.hgetall(keys.conversation(conv_id("tier1")))
+    # The notice goes out first; the conversation is queued right after it.
+    for _ in range(100):
+        meta = await redis.hgetall(keys.conversation(conv_id("tier1")))
+        if meta.get("notice_sent_at"):
+            break
+        await asyncio.sleep(0.05)
     assert meta["priority"] == "0" and meta["tier"] == "model" and meta["notice_sent_at"]
 
 

@@ -79,3 +79,34 @@ def test_the_gateway_stops_on_sigterm_after_work(gateway_process):
     time.sleep(1)
     proc.terminate()
     assert proc.wait(15) == 0
+
+
+def test_an_open_console_does_not_hold_sigterm(gateway_process, redis_server):
+    """A console's event stream is open when SIGTERM comes: the stream ends and the gateway
+    exits (it waited out aiohttp's 60 s shutdown timeout before; found by the live attack)."""
+    import asyncio
+    import re
+
+    from redis.asyncio import Redis
+
+    from bot.console.auth import StaffStore
+
+    proc, url = gateway_process
+
+    async def add_staff():
+        redis = Redis.from_url(redis_server["url"], decode_responses=True)
+        await StaffStore(redis, 3600).add("sse-officer", "a long enough passphrase")
+        await redis.close(close_connection_pool=True)
+
+    asyncio.run(add_staff())
+    http = requests.Session()
+    form = http.get(f"{url}/console/login", timeout=10).text
+    csrf = re.search(r'name="csrf" value="([^"]+)"', form).group(1)
+    assert http.post(f"{url}/console/login", timeout=30, allow_redirects=False, data={
+        "csrf": csrf, "name": "sse-officer", "password": "a long enough passphrase"}
+    ).status_code == 302
+    stream = http.get(f"{url}/console/api/events", stream=True, timeout=30)
+    assert b"hello" in next(stream.iter_lines())
+    proc.terminate()
+    assert proc.wait(15) == 0
+    stream.close()

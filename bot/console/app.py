@@ -24,7 +24,7 @@ from aiohttp import web
 from aiohttp_sse import sse_response
 
 from bot import clients, keys
-from bot.appkeys import SERVICES
+from bot.appkeys import SERVICES, STOP
 from bot.channels import meta as meta_channel
 from bot.console.auth import Session, StaffStore, Throttled
 from bot.logs import conversation_ref
@@ -40,6 +40,9 @@ LOGIN_COOKIE = "beacon_login_csrf"
 PARENT = web.AppKey("parent", web.Application)
 OPEN_ROUTES = {"login", "login_form"}
 MAX_REPLY = 2000
+# How long an event stream waits for an event before it checks its session and whether the
+# gateway is stopping.
+SSE_WAIT_S = 1.0
 
 routes = web.RouteTableDef()
 
@@ -380,16 +383,19 @@ async def api_events(request: web.Request) -> web.StreamResponse:
     """Server-sent events: one per queue change, so the page updates without reloading.
 
     The session is checked again before every event: a removed or revoked staff member's
-    open stream ends at once instead of reading on."""
+    open stream ends at once instead of reading on. The stream also ends when the gateway
+    is asked to stop (an open console held SIGTERM for aiohttp's whole 60 s before)."""
     services = services_of(request)
     token = session_of(request).token
+    stop = request.app[PARENT][STOP]
     pubsub = services.redis.pubsub()
     await pubsub.subscribe(keys.EVENTS)
     try:
         async with sse_response(request) as stream:
             await stream.send(json.dumps({"type": "hello"}))
-            while stream.is_connected():
-                message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=15)
+            while stream.is_connected() and not stop.is_set():
+                message = await pubsub.get_message(ignore_subscribe_messages=True,
+                                                   timeout=SSE_WAIT_S)
                 if await staff_store(request).session(token) is None:
                     break
                 if message is not None:

@@ -45,12 +45,16 @@ else
   status = 'waiting'
   since = now
   redis.call('HDEL', KEYS[2], 'escalated_at', 'notice_sent_at', 'urgent_flag', 'urgent_at',
-             'urgent_language', 'claimed_by', 'escalation_error', 'delivery_error')
+             'urgent_language', 'claimed_by', 'escalation_error', 'delivery_error', 'suspect')
   redis.call('HSET', KEYS[2], 'status', status, 'waiting_since', since,
              'queued_at', now, 'first_response_at', '')
 end
 local fields = cjson.decode(ARGV[4])
 for k, v in pairs(fields) do redis.call('HSET', KEYS[2], k, tostring(v)) end
+-- A conversation started by an address over its web-chat limit stays out of the top of the
+-- queue (and so out of the pager) for its whole episode, whatever its later messages say:
+-- otherwise a second message would undo it.
+if redis.call('HGET', KEYS[2], 'suspect') == '1' and priority < 1 then priority = 1 end
 redis.call('HSET', KEYS[2], 'id', ARGV[1], 'priority', priority, 'updated_at', now)
 local last = tonumber(redis.call('HGET', KEYS[2], 'history_ts') or '0') or 0
 for _, entry in ipairs(cjson.decode(ARGV[5])) do

@@ -137,6 +137,19 @@ async def test_new_web_chats_per_address_are_limited_but_never_an_emergency(
         await asyncio.sleep(0.1)
     assert meta["priority"] == "1"
     assert await redis.zscore(keys.QUEUE, "webchat:web:" + session) >= keys.PRIORITY_SPAN
+    # Nor does a second message lift it (found by the live attack: any follow-up, even
+    # "hello?", used to move it to the top and page staff).
+    for text in ("he has a gun", "hello? anyone there"):
+        assert (await client.post("/chat/api/messages", json={
+            "session": session, "text": text})).status == 202
+    for _ in range(100):
+        if not await redis.llen(keys.inbox("webchat:web:" + session)) and \
+                len(await redis.lrange(keys.transcript("webchat:web:" + session), 0, -1)) >= 3:
+            break
+        await asyncio.sleep(0.1)
+    meta = await redis.hgetall(keys.conversation("webchat:web:" + session))
+    assert meta["priority"] == "1" and meta["suspect"] == "1"
+    assert await redis.zscore(keys.QUEUE, "webchat:web:" + session) >= keys.PRIORITY_SPAN
 
 
 async def test_refusals_are_held_so_a_client_that_waits_for_each_answer_is_slowed(

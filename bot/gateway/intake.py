@@ -180,7 +180,7 @@ async def fast_path(services: Services, message: Inbound, safety: SafetyResult,
         if delivered:
             fields["notice_sent_at"] = time.time()
         if item_suspect:
-            fields["reason"] = item_suspect
+            fields.update(reason=item_suspect, suspect="1")
         await services.queue.enqueue(conversation, entries=[], fields=fields,
                                      priority=1 if item_suspect else outcome.priority)
         await services.publish("urgent", conversation, outcome=outcome.value)

@@ -217,3 +217,17 @@ async def test_only_messages_after_the_urgent_one_are_its_followups(redis):
     assert await window.outcome("c11", received=100.5) == "emergency"
     assert await window.outcome("c11") == "emergency"
     assert await window.outcome("nobody", received=100.5) is None
+
+
+async def test_the_sweeper_puts_back_only_what_nobody_will_pop(redis):
+    """A conversation waiting in line is not added again (under a backlog the list filled
+    with duplicates); one that is pending, unlocked and not in line is put back once."""
+    from bot.inbox import Inbox
+
+    inbox = Inbox(redis, dedupe_ttl=60)
+    await redis.sadd(keys.PENDING, "waiting", "lost", "held")
+    await redis.lpush(keys.WORK, "waiting")
+    await redis.set(keys.conversation_lock("held"), "token", ex=60)
+    assert await inbox.sweep() == ["lost"]
+    assert await inbox.sweep() == []
+    assert sorted(await redis.lrange(keys.WORK, 0, -1)) == ["lost", "waiting"]

@@ -34,7 +34,7 @@ async def run_monitor(services: Services, stop: asyncio.Event) -> None:
         while not stop.is_set():
             try:
                 if tick % SWEEP_EVERY == 0:
-                    await services.inbox.reannounce(await services.inbox.stranded())
+                    await services.inbox.sweep()
                 if tick % PRUNE_EVERY == 0:
                     pruned = await services.queue.prune_expired()
                     if pruned:

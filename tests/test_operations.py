@@ -215,7 +215,7 @@ async def test_signed_platform_work_runs_before_web_chat_work():
     import time
     from concurrent.futures import ThreadPoolExecutor
 
-    from bot.services import CpuLane
+    from bot.services import LANE_OVER_LIMIT, LANE_PLATFORM, LANE_WEB_CHAT, CpuLane
 
     lane = CpuLane(ThreadPoolExecutor(max_workers=1))
     order = []
@@ -225,12 +225,17 @@ async def test_signed_platform_work_runs_before_web_chat_work():
         order.append(name)
         return name
 
-    flood = [asyncio.create_task(lane.run(1, work, f"web{i}")) for i in range(20)]
-    await asyncio.sleep(0.005)  # the first web-chat item is already running
-    urgent = asyncio.create_task(lane.run(0, work, "messenger"))
+    flood = [asyncio.create_task(lane.run(LANE_OVER_LIMIT, work, f"refused{i}"))
+             for i in range(20)]
+    await asyncio.sleep(0.005)  # the first refused item is already running
+    citizen = asyncio.create_task(lane.run(LANE_WEB_CHAT, work, "web chat citizen"))
+    urgent = asyncio.create_task(lane.run(LANE_PLATFORM, work, "messenger"))
     assert await urgent == "messenger"
+    assert await citizen == "web chat citizen"
     await asyncio.gather(*flood)
+    # Messenger first, then the web-chat citizen, then the address over its limit.
     assert order.index("messenger") <= 2
+    assert order.index("messenger") < order.index("web chat citizen") <= 3
     lane.close()
 
 

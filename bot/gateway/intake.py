@@ -25,7 +25,7 @@ from bot.messages import WEBCHAT, Inbound
 from bot.outbound import send_out
 from bot.replies import follow_up_text, render_replies
 from bot.safety_result import SafetyResult
-from bot.services import Services
+from bot.services import LANE_PLATFORM, LANE_WEB_CHAT, Services
 from bot.triage import Decision, Outcome
 
 logger = logging.getLogger(__name__)
@@ -44,23 +44,24 @@ def conversation_fields(message: Inbound) -> dict:
             "preview": message.text[:200], "last_citizen_at": message.timestamp}
 
 
-async def check(services: Services, message: Inbound) -> SafetyResult:
+async def check(services: Services, message: Inbound, lane: int | None = None) -> SafetyResult:
     """The safety net on one message, on the CPU thread (bounded to a few milliseconds by
     ``SafetyNet.check`` itself, and never on the event loop that answers everyone else)."""
     if not message.text:
         return SafetyResult(flag=None, language="en")
+    if lane is None:
+        lane = LANE_WEB_CHAT if message.channel == WEBCHAT else LANE_PLATFORM
     return await services.off_loop(services.net.check,
-                                   message.text[: services.settings.max_text_chars],
-                                   open_door=message.channel == WEBCHAT)
+                                   message.text[: services.settings.max_text_chars], lane=lane)
 
 
 async def accept(services: Services, message: Inbound, background: Set[asyncio.Task],
-                 suspect: str | None = None) -> Accepted:
+                 suspect: str | None = None, safety: SafetyResult | None = None) -> Accepted:
     """Take one message in; returns whether it was new. Raises only if Redis is down.
 
     ``suspect`` (why) keeps an urgent message's conversation out of the top of the queue
     and the pager; the citizen still gets the notice."""
-    safety = await check(services, message)
+    safety = safety or await check(services, message)  # once per message
     item = {
         "inbound": message.as_dict(),
         "received": time.time(),

@@ -19,6 +19,8 @@ from bot.appkeys import BACKGROUND, SERVICES
 from bot.channels import Parsed, PayloadError, meta, x
 from bot.gateway.intake import accept, check
 from bot.messages import WEBCHAT, Inbound
+from bot.safety_result import SafetyResult
+from bot.services import LANE_OVER_LIMIT
 
 logger = logging.getLogger(__name__)
 routes = web.RouteTableDef()
@@ -40,12 +42,13 @@ def _json_body(raw: bytes) -> object:
         raise web.HTTPBadRequest(reason="body is nested too deeply") from None
 
 
-async def _accept_all(request: web.Request, parsed: Parsed,
-                      suspect: str | None = None) -> web.Response:
+async def _accept_all(request: web.Request, parsed: Parsed, suspect: str | None = None,
+                      safety: SafetyResult | None = None) -> web.Response:
     services = request.app[SERVICES]
     try:
         for message in parsed.messages:
-            await accept(services, message, request.app[BACKGROUND], suspect=suspect)
+            await accept(services, message, request.app[BACKGROUND], suspect=suspect,
+                         safety=safety)
     except (RedisError, OSError) as exc:
         # Not acknowledged: the platform retries, and dedupe makes the retry safe.
         logger.error("could not accept webhook: %s", exc)
@@ -139,31 +142,35 @@ async def chat_send(request: web.Request) -> web.Response:
     response = await _accept_all(
         request, Parsed(messages=(message,), ignored=0),
         suspect="urgent words from an address over its new-conversation limit"
-        if over_limit else None)
+        if over_limit else None, safety=over_limit or None)
     response.set_status(202)
     return response
 
 
-async def _limit_new_conversations(request: web.Request, message: Inbound) -> bool:
+async def _limit_new_conversations(request: web.Request,
+                                   message: Inbound) -> SafetyResult | None:
     """Anyone can open a web chat, so a flood of fresh session ids could fill the queue and
     Redis: one address may start BEACON_WEBCHAT_NEW_PER_HOUR conversations an hour (429
     after). A message the safety net flags is never refused: it gets the notice, but it
     returns True, and such a conversation waits among the others rather than at the top and
-    pages nobody (otherwise one address could bury a real emergency under fake ones)."""
+    pages nobody (otherwise one address could bury a real emergency under fake ones).
+    Returns that check's result (None when within the limit), so it is not run twice."""
     services = request.app[SERVICES]
     settings = services.settings
     try:
         new = await services.redis.set(keys.webchat_known(message.sender), "1", nx=True,
                                        ex=settings.retention_seconds)
         if not new:
-            return False
+            return None
         counter = keys.webchat_new(clients.of_request(request, settings.trusted_proxies))
         count = await services.redis.incr(counter)
         await services.redis.expire(counter, 3600, nx=True)
         if count <= settings.webchat_new_per_hour:
-            return False
-        if (await check(services, message)).flag is not None:
-            return True
+            return None
+        # Behind every other web-chat citizen's check: the refusal can wait, they cannot.
+        safety = await check(services, message, lane=LANE_OVER_LIMIT)
+        if safety.flag is not None:
+            return safety
         await services.redis.delete(keys.webchat_known(message.sender))
         retry = max(1, await services.redis.ttl(counter))
     except (RedisError, OSError):

@@ -122,8 +122,7 @@ class SafetyNet:
             hits.extend(self._hits(compiled, compiled.nlp(clean)))
         hits.extend(_short_help(clean, hits))
         language = detect_language(clean)
-        if language not in ("en", "es"):
-            hits.extend(_other_language_hits(clean))
+        hits.extend(_other_language_hits(clean, language))
         hits = _dedupe(hits)
         active = {h.label.split(".")[0] for h in hits if h.active}
         flag = CRISIS if CRISIS in active else EMERGENCY if EMERGENCY in active else None
@@ -236,26 +235,45 @@ def _short_help(clean: str, hits: List[Hit]) -> Iterable[Hit]:
             yield Hit(label="emergency.help", text=" ".join(words))
 
 
+def _alternation(patterns: Iterable[str]) -> re.Pattern[str]:
+    return re.compile("|".join(f"(?:{p})" for p in patterns))
+
+
 @cache
-def _other_language_patterns() -> Tuple[Tuple[str, re.Pattern[str]], ...]:
-    """One expression per flag over every other language's phrases (safety_patterns says
-    why these are plain expressions, not spaCy patterns)."""
+def _other_language_patterns(any_language: bool) -> Tuple[Tuple[str, re.Pattern[str]], ...]:
+    """One expression per flag: the cries checked in any language, or every other
+    language's phrases (safety_patterns says why these are plain expressions)."""
     by_flag: Dict[str, List[str]] = {}
-    for phrases in sp.OTHER_LANGUAGE_DANGER.values():
+    sources = [sp.ANY_LANGUAGE_CRIES] if any_language else sp.OTHER_LANGUAGE_DANGER.values()
+    for phrases in sources:
         for flag, patterns in phrases.items():
             by_flag.setdefault(flag, []).extend(patterns)
-    return tuple((flag, re.compile("|".join(f"(?:{p})" for p in patterns)))
-                 for flag, patterns in sorted(by_flag.items()))
+    return tuple((flag, _alternation(patterns)) for flag, patterns in sorted(by_flag.items()))
 
 
-def _other_language_hits(clean: str) -> List[Hit]:
+@cache
+def _other_language_context() -> Tuple[re.Pattern[str], re.Pattern[str]]:
+    """(an emergency is taken back: a past time or the news; a crisis: prevention)."""
+    return (_alternation(sp.OTHER_LANGUAGE_PAST + sp.OTHER_LANGUAGE_NEWS),
+            _alternation(sp.OTHER_LANGUAGE_PREVENTION))
+
+
+def _other_language_hits(clean: str, language: str) -> List[Hit]:
     """Danger in Chinese, Vietnamese, Tagalog, Arabic, Korean, Russian, Haitian Creole or
-    French: the first phrase found for each flag."""
+    French (the cries of ANY_LANGUAGE_CRIES in a message of any language): the first phrase
+    found for each flag; an emergency is taken back when the message names a past time or
+    the news, a crisis when it names prevention."""
+    groups = [True] if language in ("en", "es") else [True, False]
+    not_now, prevention = _other_language_context()
+    taken_back = {EMERGENCY: "past" if not_now.search(clean) else None,
+                  CRISIS: "not_urgent" if prevention.search(clean) else None}
     hits = []
-    for flag, pattern in _other_language_patterns():
-        found = pattern.search(clean)
-        if found:
-            hits.append(Hit(label=f"{flag}.other_language", text=found.group(0), suppressed=None))
+    for any_language in groups:
+        for flag, pattern in _other_language_patterns(any_language):
+            found = pattern.search(clean)
+            if found:
+                hits.append(Hit(label=f"{flag}.other_language", text=found.group(0),
+                                suppressed=taken_back.get(flag)))
     return hits
 
 

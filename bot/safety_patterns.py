@@ -482,73 +482,136 @@ HARMLESS_PREV = {
 # Danger in the other languages the department answers with one line (bot.nlp.OTHER_LANGUAGES).
 # The spaCy patterns above read English and Spanish only; for a message in another language
 # these regular expressions (on the lower-cased text) are the safety net's rules. Each is an
-# unambiguous cry or act (a fire, a gun, a break-in, someone not breathing, taking one's own
-# life), written from the languages themselves, never from a test set; words that are also
-# everyday idiom are left out ("想死你了" is "I miss you so much", "помогите найти" is "help
-# me find", "bắn pháo hoa" is fireworks), and short Latin-script words carry word
-# boundaries ("arme" but not "armée" or "larme"). Applied only to a message the identifier
-# names as neither English nor Spanish.
+# unambiguous cry or act happening now (a fire, a gun, a break-in, someone hitting or not
+# breathing, taking one's own life), written from the languages themselves, never from a
+# test set. Words that are also everyday idiom are left out ("想死你了" is "I miss you so
+# much", "我妈要杀我了" and "мама меня убьёт" are "my mum will kill me", "đói muốn chết" is
+# "starving", "à l'aide de" is "using", "طفاية حريق" is a fire extinguisher), Latin-script
+# words carry word boundaries ("arme" but not "armée"), and an emergency (not a crisis) is
+# taken back when the message names a past time (OTHER_LANGUAGE_PAST). Applied only to a
+# message the identifier names as neither English nor Spanish, except ANY_LANGUAGE_CRIES.
 OTHER_LANGUAGE_DANGER: Dict[str, Dict[str, List[str]]] = {
     "zh": {
         "crisis": ["自杀", "自殺", "不想活", "轻生", "輕生", "结束自己的生命", "結束自己的生命",
                    "割腕", "跳楼自", "跳樓自"],
         "emergency": ["救命", "着火了", "著火了", "失火了", "起火了", "有人开枪", "有人開槍",
                       "开枪了", "開槍了", "拿着枪", "拿著槍", "有人闯进", "有人闖進",
-                      "破门而入", "破門而入", "被绑架", "被綁架", "被捅", "被刺伤", "被刺傷",
-                      "没有呼吸", "沒有呼吸", "不省人事", "昏迷不醒", "要杀我", "要殺我"],
+                      "破门而入", "破門而入", "撞门", "撞門", r"砸.{0,4}[门門]", "被绑架", "被綁架",
+                      "被捅", "被刺伤", "被刺傷", "拿着刀", "拿著刀", "拿刀威胁", "拿刀威脅", "正在打我",
+                      "在打我",
+                      "没有呼吸", "沒有呼吸", "不省人事", "昏迷不醒"],
     },
     "vi": {
-        "crisis": [r"tự tử", r"tự sát", r"muốn chết", r"không muốn sống", r"kết liễu đời"],
-        "emergency": [r"cứu (tôi|với|em|con|mạng|tui)", r"(đang|bị) cháy", r"cháy nhà",
-                      r"nổ súng", r"cầm súng", r"bị bắn", r"đột nhập", r"bị đâm",
-                      r"bất tỉnh", r"không thở", r"bắt cóc", r"giết (tôi|em|chết)"],
+        "crisis": [r"tự tử", r"tự sát", r"không muốn sống", r"kết liễu đời"],
+        "emergency": [r"\bcứu (tôi|với|em|con|mạng|tui)\b", r"\b(đang|bị) cháy\b",
+                      r"\bcháy nhà\b", r"\bnổ súng\b", r"\bcầm súng\b", r"\bbị bắn\b",
+                      r"\bcầm dao\b", r"\bđột nhập\b", r"\bphá cửa\b", r"\bbị đâm\b",
+                      r"\bđang đánh (tôi|em|con)\b", r"\bbất tỉnh\b", r"\bkhông thở\b",
+                      r"\bbắt cóc\b"],
     },
     "tl": {
-        "crisis": [r"magpakamatay", r"magpapakamatay", r"ayoko na(ng)? mabuhay",
+        "crisis": [r"\bmagpakamatay\b", r"\bmagpapakamatay\b", r"ayoko na(ng)? mabuhay",
                    r"ayaw ko na(ng)? mabuhay", r"gusto ko na(ng)? mamatay",
                    r"tapusin ang buhay ko"],
-        "emergency": [r"\bsaklolo\b", r"tulungan (n|nin)?yo (ako|kami)", r"may sunog",
-                      r"nasusunog", r"may baril", r"binaril", r"pamamaril", r"nilooban",
-                      r"sinaksak", r"nawalan ng malay", r"hindi (na )?humihinga", r"dinukot",
-                      r"kinidnap", r"papatayin (ako|kami)"],
+        "emergency": [r"\bsaklolo\b", r"\btulungan (n|nin)?yo (ako|kami)\b",
+                      r"\bmay sunog\b", r"\bnasusunog\b", r"\bmay baril\b", r"\bbinaril\b",
+                      r"\bpamamaril\b", r"\bmay (kutsilyo|patalim)\b", r"\bnilooban\b", r"\bmay pumasok sa (bahay|loob)\b",
+                      r"sinisira ang pinto", r"\bsinaksak\b", r"\bbinubugbog (ako|kami)\b",
+                      r"\bsinasaktan (ako|kami)\b", r"\bnawalan ng malay\b",
+                      r"\bhindi (na )?humihinga\b", r"\bdinukot\b", r"\bkinidnap\b"],
     },
     "ar": {
         "crisis": ["انتحار", "أنتحر", "انتحر", "لا أريد أن أعيش", "لا اريد ان اعيش",
                    "أريد أن أموت", "اريد ان اموت", "أقتل نفسي", "اقتل نفسي"],
-        "emergency": ["النجدة", "ساعدوني", "أنقذوني", "انقذوني", "حريق", "معه مسدس",
-                      "بمسدس", "إطلاق نار", "اطلاق نار", "يطلق النار", "معه سلاح", "يحمل سلاح",
-                      "اقتحم", "يقتحم", "طعنني", "بسكين", "فاقد الوعي", "لا يتنفس", "خطف",
+        "emergency": ["النجدة", "ساعدوني", "أنقذوني", "انقذوني", "هناك حريق", "يوجد حريق",
+                      "حريق في البيت", "حريق في المنزل", "حريق في الشقة", "حريق في المبنى",
+                      "معه مسدس", "بمسدس", "إطلاق نار", "اطلاق نار", "يطلق النار", "معه سلاح",
+                      "يحمل سلاح", "معه سكين", "اقتحم", "يقتحم", "يكسر الباب", "يكسرون الباب",
+                      "كسر باب", "يضربني", "طعنني", "فاقد الوعي", "لا يتنفس", "اختطف", "خطفوا",
                       "اختطاف", "سيقتلني", "يريد قتلي"],
     },
     "ko": {
         "crisis": [r"자살(?!골)", "죽고 싶", "죽고싶", "살고 싶지 않", "살기 싫", "목숨을 끊"],
-        "emergency": ["살려주세요", "살려 주세요", "불이야", "불이 났", "불났", "총을 들",
-                      "총을 쏘", "총격", "총소리", "강도가 들", "집에 침입", "칼에 찔", "찔렸",
-                      "의식이 없", "숨을 안 쉬", "숨을 쉬지", "납치", "죽이려"],
+        "emergency": ["살려주세요", "살려 주세요", "불이야", "불이 났어", "불났어", "총을 들",
+                      "총을 쏘", "총격", "총소리", "칼을 들", "강도가 들", "집에 침입",
+                      "문을 부수", "때리고 있", "칼에 찔", "찔렸", "의식이 없", "숨을 안 쉬",
+                      "숨을 쉬지", "납치", "죽이려"],
     },
     "ru": {
         "crisis": [r"покончить с собой", r"самоубийств", r"суицид", r"не хочу жить",
                    r"хочу умереть", r"убить себя", r"повеситься"],
-        "emergency": [r"спасите", r"пожар", r"с пистолетом", r"стреляют", r"стрельба",
-                      r"с ружь[её]м", r"грабят", r"вломил", r"ударил ножом", r"с ножом",
-                      r"зарезал", r"без сознания", r"не дышит", r"похитил", r"убива[юе]т",
-                      r"убь[её]т"],
+        "emergency": [r"\bспасите\b", r"\bпожар\b", r"\bс пистолетом\b", r"\bстреляют\b",
+                      r"\bстрельба\b", r"\bс ружь[её]м\b", r"\bграбят\b", r"\bвломил",
+                      r"\bломится в дверь\b", r"\bломают дверь\b", r"\bлезет .{0,20}в окно\b",
+                      r"^\W*помогите\W*$", r"\bударил ножом\b",
+                      r"\bс ножом\b", r"\bзарезал", r"\bменя бь[её]т\b", r"\bбь[её]т меня\b",
+                      r"\bбез сознания\b", r"\bне дышит\b", r"\bпохитил"],
     },
     "ht": {
-        "crisis": [r"touye t[eè]t (mwen|li)", r"pa vle viv ank[oò]", r"vle mouri",
-                   r"swisid"],
-        "emergency": [r"\banmw[eè]\b", r"gen (yon )?dife", r"kay la ap boule",
-                      r"gen (yon )?zam", r"tire sou", r"kase p[oò]t", r"kout kouto",
-                      r"pa respire", r"kidnape", r"vyole (m|mwen|li)\b", r"touye (m|mwen|nou)\b"],
+        "crisis": [r"\btouye t[eè]t (mwen|li)\b", r"\bpa vle viv ank[oò]\b", r"\bvle mouri\b",
+                   r"\bswisid"],
+        "emergency": [r"\banmw[eè]\b", r"\bgen (yon )?dife\b", r"\bkay la ap boule\b",
+                      r"\bgen (yon )?zam\b", r"\btire sou\b", r"\bkase p[oò]t\b",
+                      r"\bkout kouto\b", r"\b(ak|gen) yon kouto\b", r"\bk?ap antre lakay (mwen|m|nou)\b",
+                      r"\bap bat (mwen|m)\b", r"\bpa respire\b",
+                      r"\bkidnape\b", r"\bvyole (m|mwen|li)\b", r"\btouye (m|mwen|nou)\b"],
     },
     "fr": {
-        "crisis": [r"suicid", r"me tuer", r"envie de mourir", r"veux mourir",
-                   r"plus envie de vivre", r"veux plus vivre", r"en finir avec (la vie|tout)"],
-        "emergency": [r"au secours", r"à l'aide", r"au feu\b", r"\bincendie\b",
-                      r"(avec|a) une arme", r"(avec|a) un (pistolet|fusil|couteau)",
-                      r"coups? de feu", r"tire sur", r"en train de cambrioler",
-                      r"quelqu'un (est entré|entre) chez", r"coups? de couteau",
-                      r"(il|elle) est inconsciente?", r"respire (plus|pas)", r"kidnapp",
-                      r"(va|veut) (me|nous) tuer"],
+        "crisis": [r"\bme suicider\b", r"\b(vais|veux|voudrais) me tuer\b",
+                   r"\benvie de (mourir|me tuer)\b", r"\bveux mourir\b",
+                   r"\bplus envie de vivre\b", r"\bveux plus vivre\b",
+                   r"\ben finir avec (la vie|tout)\b"],
+        "emergency": [r"\bau secours\b", r"\bà l'aide\s*(!|$)", r"\bau feu\b",
+                      r"\bincendie\b", r"\b(le|la|en) feu (à|a|dans)\b",
+                      r"\b(avec|a) une arme\b", r"\b(avec|a) un (pistolet|fusil|couteau)\b",
+                      r"\bcoups? de feu\b", r"\btire sur (moi|nous|les gens|quelqu'un)\b",
+                      r"\ben train de cambrioler\b",
+                      r"\bquelqu'un (est entré|entre|essaie d'entrer) chez\b",
+                      r"\bforcer? la porte\b", r"\bcoups? de couteau\b", r"\bme frappe\b",
+                      r"\b(homme|individu|type)s? armés?\b",
+                      r"\b(il|elle) est inconsciente?\b", r"\b(il|elle) ne respire (plus|pas)\b",
+                      r"\bkidnapp", r"\bveut (me|nous) tuer\b"],
     },
 }
+
+# Cries no English or Spanish text contains, checked whatever language the identifier names:
+# a short "Au secours!" or "Saklolo!" is too short for it to be sure, and is read as English.
+ANY_LANGUAGE_CRIES: Dict[str, List[str]] = {
+    "crisis": [r"\bme suicider\b", r"\bmagpapakamatay\b", r"\btự tử\b"],
+    "emergency": [r"\bau secours\b", r"\bà l'aide\s*!", r"\bsaklolo\b", r"\banmw[eè]\b",
+                  r"\bcứu (tôi|với|em|tui)\b", r"\bпомогите\s*!", r"\bспасите\b",
+                  r"\b(mari|copain|père|ex) me frappe\b",
+                  "살려줘", "살려 줘", "살려주세요", "살려 주세요", r"도와주세요\s*!", "救命",
+                  "النجدة"],
+}
+
+# A past time in the message takes an other-language emergency back ("上周我家失火了",
+# "tuần trước nhà tôi bị đột nhập", "nilooban kami noong Pasko"): the English rules do the
+# same with tense; these are the plainest markers of a past time in each language.
+OTHER_LANGUAGE_PAST: List[str] = [
+    "上周", "上週", "昨天", "昨晚", "去年", "上个月", "上個月", "前天",
+    r"[一二三四五六七八九十两兩几幾\d]+ ?(年|个月|個月|天|周|週|星期)前",
+    r"\btuần trước\b", r"\bhôm qua\b", r"\bnăm ngoái\b", r"\btháng trước\b",
+    r"\bnoong\b", r"\bkahapon\b", r"\bnakaraang\b",
+    "الأسبوع الماضي", "أمس", "البارحة", "العام الماضي", "الشهر الماضي",
+    "지난주", "어제", "어젯밤", "작년", "지난달", "지난번",
+    r"\bна прошлой неделе\b", r"\bвчера\b", r"\bв прошлом году\b", r"\bв прошлом месяце\b",
+    r"\bsemèn pase\b", r"\bane pase\b", r"\bmwa pase\b", r"\byè\b",
+    r"\bla semaine dernière\b", r"\bhier\b", r"\bl'année dernière\b",
+    r"\bil y a (\d+|un|une|deux|trois|quelques) (minutes?|heures?|jours?|semaines?|mois|ans?)\b",
+    r"\ble mois dernier\b",
+]
+
+# A message about the news or about prevention talks about danger, it does not report it:
+# an other-language emergency is taken back when it names the news, a crisis when it names
+# prevention ("预防自杀的讲座", "자살 예방 캠페인", "prévention du suicide").
+OTHER_LANGUAGE_NEWS: List[str] = [
+    "新闻", "新聞", "报道", "報導", r"\btin tức\b", r"\bbáo\b", r"\bbalita\b", "أخبار", "خبر",
+    "뉴스", "기사", r"\bновост", r"\bнюз", r"\bnouvèl\b", r"\bnouvelles?\b", r"\breportage\b",
+    r"\bjournal\b",
+]
+OTHER_LANGUAGE_PREVENTION: List[str] = [
+    "预防", "預防", "예방", r"\bprévention\b", r"\bphòng (chống|ngừa)\b", r"\bpag-iwas\b",
+    "الوقاية", r"\bпрофилактик", r"\bprevansyon\b",
+]
+

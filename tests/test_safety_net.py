@@ -234,3 +234,22 @@ def test_other_language_phrases_do_not_reach_english_or_spanish(net):
     result = net.check("my uncle died by suicide many years ago, we talk about it openly now")
     assert result.language == "en"
     assert not any(h.label.endswith("other_language") for h in result.hits)
+
+
+def test_other_language_attack_set(net):
+    """93 messages in the other languages written by the live attack on 2026-11-30 (its
+    misses and false alarms were read and fixed: a regression set, not a measure). Before
+    the fixes 33 of 38 urgent ones were missed and 31 of 55 everyday ones flagged; what is
+    left are hyperboles ("so hungry I want to die") and a cry used as an exclamation."""
+    import json
+
+    from bot.settings import PROJECT_ROOT
+
+    rows = [json.loads(line) for line in
+            (PROJECT_ROOT / "tests/data/other_languages_attack.jsonl").read_text().splitlines()]
+    flagged = [(row, net.check(row["text"]).flag is not None) for row in rows]
+    missed = [r["text"] for r, f in flagged if r["urgent"] and not f]
+    false_alarms = [r["text"] for r, f in flagged if not r["urgent"] and f]
+    assert len(rows) == 93
+    assert missed == []
+    assert len(false_alarms) <= 6, false_alarms

@@ -14,7 +14,8 @@ class SettingsError(ValueError):
     """An environment variable has a value Beacon cannot use; the message names it."""
 
 
-def _number(env: Mapping[str, str], name: str, default, minimum, cast, what: str):
+def _number(env: Mapping[str, str], name: str, default, minimum, cast, what: str,
+            maximum=float("inf")):
     raw = env.get(name)
     if raw is None or raw == "":
         return default
@@ -25,6 +26,8 @@ def _number(env: Mapping[str, str], name: str, default, minimum, cast, what: str
     # `not >=` also refuses NaN; infinity is no setting either.
     if not value >= minimum or value == float("inf"):
         raise SettingsError(f"{name}={raw!r}: must be a finite number of at least {minimum}")
+    if value > maximum:
+        raise SettingsError(f"{name}={raw!r}: must be at most {maximum:g}")
     return value
 
 
@@ -32,8 +35,9 @@ def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 1) -> i
     return _number(env, name, default, minimum, int, "a whole number")
 
 
-def _float(env: Mapping[str, str], name: str, default: float, minimum: float = 0.0) -> float:
-    return _number(env, name, default, minimum, float, "a number")
+def _float(env: Mapping[str, str], name: str, default: float, minimum: float = 0.0,
+           maximum: float = float("inf")) -> float:
+    return _number(env, name, default, minimum, float, "a number", maximum)
 
 
 def _url(env: Mapping[str, str], name: str, default: str) -> str:
@@ -157,7 +161,8 @@ class Settings:
             rate_limit=_int(env, "BEACON_RATE_LIMIT", 20),
             rate_window=_int(env, "BEACON_RATE_WINDOW_S", 60),
             webchat_new_per_hour=_int(env, "BEACON_WEBCHAT_NEW_PER_HOUR", 20),
-            refusal_delay_s=_float(env, "BEACON_REFUSAL_DELAY_S", 2.0, minimum=0.0),
+            refusal_delay_s=_float(env, "BEACON_REFUSAL_DELAY_S", 2.0, minimum=0.0,
+                                   maximum=60.0),
             refusal_max_held=_int(env, "BEACON_REFUSAL_MAX_HELD", 1000, minimum=0),
             trusted_proxies=tuple(p.strip() for p in env.get("BEACON_TRUSTED_PROXIES", "")
                                   .split(",") if p.strip()),

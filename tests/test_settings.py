@@ -13,6 +13,7 @@ from bot.settings import Settings, SettingsError
     ("BEACON_REFUSAL_DELAY_S", "-1"),
     ("BEACON_REFUSAL_DELAY_S", "nan"),
     ("BEACON_REFUSAL_DELAY_S", "inf"),
+    ("BEACON_REFUSAL_DELAY_S", "1e308"),  # held until Retry-After (an hour): found live
     ("BEACON_REFUSAL_MAX_HELD", "-5"),
     ("BEACON_WEBCHAT_NEW_PER_HOUR", "twenty"),
     ("BEACON_RASA_URL", "ftp://rasa"),

@@ -14,7 +14,7 @@ from redis.exceptions import RedisError
 
 from actions.base import BeaconAction
 from bot.logs import conversation_ref
-from bot.queue import Entry
+from bot.queue import Entry, suspect_fields
 from bot.rasa_client import TRIAGE_PAYLOAD
 from bot.respond import Triaged, triage_parse
 
@@ -109,8 +109,9 @@ class ActionTriage(BeaconAction):
                     tracker.sender_id,
                     # An urgent message from an address flooding the web chat waits among
                     # the others (the gateway says so); it still got the notice.
-                    priority=1 if metadata.get("suspect") else outcome.priority,
-                    fields=queue_fields(tracker, triaged),
+                    priority=outcome.priority,
+                    fields={**queue_fields(tracker, triaged),
+                            **suspect_fields(metadata.get("suspect"))},
                     entries=transcript_entries(tracker.events, triaged.replies, now),
                     now=now,
                 )

@@ -89,12 +89,11 @@ def fingerprint(root: Path = PROJECT_ROOT) -> str:
     """The training examples, the grids, this module's version and scikit-learn's."""
     import sklearn
 
+    from bot.urgency import files_digest
+
     digest = hashlib.sha256(f"intents {VERSION} sklearn {sklearn.__version__} {C_GRID} "
                             f"{MIN_CONFIDENCE_GRID} {URGENT_MIN_CONFIDENCE_GRID}".encode())
-    for path in sorted((root / "data/nlu").rglob("*.yml")):
-        digest.update(str(path.relative_to(root)).encode())
-        digest.update(path.read_bytes())
-    return digest.hexdigest()[:16]
+    return files_digest(digest, root)
 
 
 def record_path(root: Path = PROJECT_ROOT) -> Path:

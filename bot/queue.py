@@ -212,6 +212,13 @@ class Enqueued:
     waiting_since_ms: int
 
 
+def suspect_fields(suspect: str | None) -> Dict[str, str]:
+    """The field that keeps a conversation out of the top of the queue for its episode
+    (the enqueue script caps its priority): set by every path that queues a message the
+    gateway marked suspect."""
+    return {"suspect": "1"} if suspect else {}
+
+
 class HumanQueue:
     """The queue and presence API over one Redis client (``decode_responses=True``)."""
 

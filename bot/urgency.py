@@ -273,7 +273,13 @@ def fingerprint(root: Path = PROJECT_ROOT) -> str:
 
     digest = hashlib.sha256(f"urgency {VERSION} sklearn {sklearn.__version__}".encode())
     rules = [root / "bot/safety_patterns.py"]
-    for path in sorted((root / "data/nlu").rglob("*.yml")) + [p for p in rules if p.exists()]:
+    return files_digest(digest, root, [p for p in rules if p.exists()])
+
+
+def files_digest(digest, root: Path, extra: Sequence[Path] = ()) -> str:
+    """``digest`` over the training examples (and ``extra`` files), names and bytes: the
+    fingerprint that names a model trained from them."""
+    for path in sorted((root / "data/nlu").rglob("*.yml")) + list(extra):
         digest.update(str(path.relative_to(root)).encode())
         digest.update(path.read_bytes())
     return digest.hexdigest()[:16]

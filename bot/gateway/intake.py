@@ -23,6 +23,7 @@ from bot.inbox import Accepted
 from bot.logs import about
 from bot.messages import WEBCHAT, Inbound
 from bot.outbound import send_out
+from bot.queue import suspect_fields
 from bot.replies import follow_up_text, render_replies
 from bot.safety_result import SafetyResult
 from bot.services import LANE_PLATFORM, LANE_WEB_CHAT, Services
@@ -181,9 +182,9 @@ async def fast_path(services: Services, message: Inbound, safety: SafetyResult,
         if delivered:
             fields["notice_sent_at"] = time.time()
         if item_suspect:
-            fields.update(reason=item_suspect, suspect="1")
+            fields.update(reason=item_suspect, **suspect_fields(item_suspect))
         await services.queue.enqueue(conversation, entries=[], fields=fields,
-                                     priority=1 if item_suspect else outcome.priority)
+                                     priority=outcome.priority)
         await services.publish("urgent", conversation, outcome=outcome.value)
     except (RedisError, OSError):
         # The worker queues it too (at the top: the message is flagged), once Redis answers.

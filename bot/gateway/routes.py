@@ -142,7 +142,7 @@ async def chat_send(request: web.Request) -> web.Response:
     response = await _accept_all(
         request, Parsed(messages=(message,), ignored=0),
         suspect="urgent words from an address over its new-conversation limit"
-        if over_limit else None, safety=over_limit or None)
+        if over_limit else None, safety=over_limit)
     response.set_status(202)
     return response
 
@@ -151,10 +151,10 @@ async def _limit_new_conversations(request: web.Request,
                                    message: Inbound) -> SafetyResult | None:
     """Anyone can open a web chat, so a flood of fresh session ids could fill the queue and
     Redis: one address may start BEACON_WEBCHAT_NEW_PER_HOUR conversations an hour (429
-    after). A message the safety net flags is never refused: it gets the notice, but it
-    returns True, and such a conversation waits among the others rather than at the top and
-    pages nobody (otherwise one address could bury a real emergency under fake ones).
-    Returns that check's result (None when within the limit), so it is not run twice."""
+    after). A message the safety net flags is never refused: it gets the notice, but such a
+    conversation waits among the others rather than at the top and pages nobody (otherwise
+    one address could bury a real emergency under fake ones). Returns the safety net's
+    result on such a message (None otherwise), so the check is not run twice."""
     services = request.app[SERVICES]
     settings = services.settings
     try:

@@ -24,7 +24,7 @@ from bot.gateway.intake import conversation_fields, notice_texts
 from bot.logs import about
 from bot.messages import Inbound
 from bot.outbound import send_out
-from bot.queue import Entry
+from bot.queue import Entry, suspect_fields
 from bot.rasa_client import RasaAnswer, RasaUnavailable
 from bot.replies import THROTTLED, follow_up_text, render_replies, routing_reply
 from bot.safety_result import SafetyResult
@@ -278,9 +278,10 @@ async def route_to_person(services: Services, message: Inbound, item: dict, reas
     outcome = decision.outcome if decision.outcome.urgent else Outcome.HUMAN
     await services.queue.enqueue(
         message.conversation_id, entries=entries,
-        priority=1 if item.get("suspect") else outcome.priority,
+        priority=outcome.priority,
         fields={**conversation_fields(message), "outcome": outcome.value,
-                "safety_net": safety.flag, "language": safety.language, "reason": reason},
+                "safety_net": safety.flag, "language": safety.language, "reason": reason,
+                **suspect_fields(item.get("suspect"))},
     )
     await services.publish("queued", message.conversation_id, outcome=outcome.value)
     logger.info("routed to staff without Rasa", extra={

@@ -158,7 +158,7 @@ class Inbox:
     """Intake, locking and acknowledgement over one Redis client."""
 
     def __init__(self, redis: Redis, *, dedupe_ttl: int, rate_limit: int = 20,
-                 rate_window: int = 60, lock_ttl_ms: int = 60_000,
+                 rate_window: int = 60, lock_ttl_ms: int = 15_000,
                  notice_window: int = 600) -> None:
         self.redis = redis
         self.dedupe_ttl = dedupe_ttl

@@ -157,6 +157,12 @@ def login_failures(kind: str, who: str) -> str:
     return f"{PREFIX}:login_failures:{kind}:{who}"
 
 
+def staff_devices(name: str) -> str:
+    """Hash: the browsers a staff member has signed in from (a hash of the device cookie ->
+    when that trust ends). Such a browser is not locked out by a distributed guesser."""
+    return f"{PREFIX}:staff_devices:{name}"
+
+
 def session(token: str) -> str:
     """Hash with a TTL: a logged-in console session (staff name, CSRF token)."""
     return f"{PREFIX}:session:{token}"

@@ -10,11 +10,16 @@ a platform retry and drop it (the caller answers 503 instead, and the platform r
 The retry must be ``redis.asyncio.retry.Retry``: the synchronous ``redis.retry.Retry`` that
 this module used before returns the asyncio client's coroutine un-awaited, so no command was
 ever retried (a pooled connection killed by a restart or ``CLIENT KILL`` failed at once).
+
+The pool is bounded (``redis_max_connections``): a flood of concurrent requests waits up to
+``redis_timeout`` for a free connection instead of opening one each (400 concurrent posts
+left about 412 connections open, found by the second live attack). A wait that runs out is
+a ``ConnectionError``, retried as above, then the caller's 503.
 """
 
 from __future__ import annotations
 
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError
@@ -23,8 +28,11 @@ from bot.settings import Settings
 
 
 def connect(settings: Settings, **extra) -> Redis:
-    return Redis.from_url(
+    """A client over a bounded pool; close it with ``close(close_connection_pool=True)``."""
+    pool = BlockingConnectionPool.from_url(
         settings.redis_url, decode_responses=True,
+        max_connections=settings.redis_max_connections,
+        timeout=settings.redis_timeout,
         socket_timeout=settings.redis_timeout,
         socket_connect_timeout=settings.redis_timeout,
         retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), retries=3,
@@ -32,3 +40,4 @@ def connect(settings: Settings, **extra) -> Redis:
         retry_on_error=[ConnectionError],
         **extra,
     )
+    return Redis(connection_pool=pool)

@@ -65,6 +65,9 @@ class Settings:
     retention_days: int
     # Seconds to wait for Redis before treating it as down.
     redis_timeout: float
+    # Connections one process may hold to Redis (a command waits up to redis_timeout for a
+    # free one): 400 concurrent posts used to open 400 connections.
+    redis_max_connections: int = 64
     # -- gateway and console ---------------------------------------------------------------
     http_host: str = "127.0.0.1"
     http_port: int = 8080
@@ -85,7 +88,9 @@ class Settings:
     notice_window: int = 600
     # A worker's hold on a conversation; refreshed every third of it while a message is in
     # hand, so a slow Rasa or platform never lets a second worker start the same message.
-    lock_ttl_s: int = 60
+    # Short, because it is also how long a conversation waits after its gateway is killed
+    # (SIGKILL, OOM) before another takes it over.
+    lock_ttl_s: int = 15
     # One attempt at a platform's send API (three attempts with backoff in all).
     send_timeout_s: int = 10
     # An unclaimed emergency or crisis older than this raises the escalation alert.
@@ -135,6 +140,7 @@ class Settings:
             duty_ttl=_int(env, "BEACON_DUTY_TTL", 120),
             retention_days=_int(env, "BEACON_RETENTION_DAYS", 365),
             redis_timeout=float(_int(env, "BEACON_REDIS_TIMEOUT_MS", 2000)) / 1000,
+            redis_max_connections=_int(env, "BEACON_REDIS_MAX_CONNECTIONS", 64, minimum=4),
             http_host=env.get("BEACON_HTTP_HOST") or "127.0.0.1",
             http_port=_int(env, "BEACON_HTTP_PORT", 8080),
             rasa_url=_url(env, "BEACON_RASA_URL", "http://127.0.0.1:5005"),
@@ -148,7 +154,7 @@ class Settings:
             x_api_url=_url(env, "X_API_URL", "https://api.twitter.com"),
             handoff_notice_after=_int(env, "BEACON_HANDOFF_NOTICE_S", 60),
             notice_window=_int(env, "BEACON_NOTICE_WINDOW_S", 600),
-            lock_ttl_s=_int(env, "BEACON_LOCK_TTL_S", 60),
+            lock_ttl_s=_int(env, "BEACON_LOCK_TTL_S", 15, minimum=3),
             send_timeout_s=_int(env, "BEACON_SEND_TIMEOUT_S", 10),
             escalate_after=_int(env, "BEACON_ESCALATE_AFTER_S", 120),
             escalation_webhook=env.get("BEACON_ESCALATION_WEBHOOK", ""),

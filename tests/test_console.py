@@ -240,6 +240,44 @@ async def test_a_guesser_cannot_lock_a_colleague_out(aiohttp_client, aiohttp_ser
     assert (await _try_login(alice, "alice", PASSWORD)).headers["Location"] == "/console/"
 
 
+async def test_a_distributed_guesser_does_not_lock_out_a_known_browser(
+        aiohttp_client, aiohttp_server, redis, redis_server, platform):
+    """Second live attack: 21 addresses x 6 guesses passed the account-wide limit and locked
+    alice out for everyone. A browser she signed in from before carries a device cookie for
+    her account and is counted on its own; a new browser, or a cookie for another account or
+    a made-up one, still meets the account-wide limit."""
+    from bot.console.app import DEVICE_COOKIE
+    from bot.console.auth import ACCOUNT_ATTEMPTS, PAIR_ATTEMPTS
+
+    store = StaffStore(redis, 3600)
+    await store.add("alice", PASSWORD)
+    await store.add("bob", PASSWORD)
+    server = await aiohttp_server(create_app(settings_for(
+        redis_server, DEAD_RASA, platform.url, trusted_proxies=("127.0.0.1",))))
+    laptop = await aiohttp_client(server, headers={"X-Forwarded-For": "198.51.100.10"})
+    assert (await _try_login(laptop, "alice", PASSWORD)).headers["Location"] == "/console/"
+    bobs = await aiohttp_client(server, headers={"X-Forwarded-For": "198.51.100.11"})
+    assert (await _try_login(bobs, "bob", PASSWORD)).headers["Location"] == "/console/"
+    assert await redis.hlen(keys.staff_devices("alice")) == 1
+    # The distributed guesser: fewer guesses per address than the pair limit, many addresses.
+    addresses = ACCOUNT_ATTEMPTS // PAIR_ATTEMPTS + 2
+    for n in range(addresses):
+        guesser = await aiohttp_client(server, headers={"X-Forwarded-For": f"203.0.113.{n}"})
+        for _ in range(PAIR_ATTEMPTS):
+            await _try_login(guesser, "alice", "guess-guess-guess")
+    fresh = await aiohttp_client(server, headers={"X-Forwarded-For": "198.51.100.12"})
+    assert (await _try_login(fresh, "alice", PASSWORD)).status == 429
+    # Bob's browser is trusted for bob, not for alice; a made-up cookie is not trusted at all.
+    assert (await _try_login(bobs, "alice", PASSWORD)).status == 429
+    fresh.session.cookie_jar.update_cookies({DEVICE_COOKIE: "made-up-device-cookie"})
+    assert (await _try_login(fresh, "alice", PASSWORD)).status == 429
+    # Alice's own browser signs in.
+    assert (await _try_login(laptop, "alice", PASSWORD)).headers["Location"] == "/console/"
+    # Removing the account forgets its browsers.
+    assert await store.remove("alice")
+    assert not await redis.exists(keys.staff_devices("alice"))
+
+
 async def test_simultaneous_guesses_are_counted_before_checking(aiohttp_client, server):
     """Each attempt is counted before its password is checked: 40 guesses at once, at most
     the limit are evaluated (before, all 40 were)."""

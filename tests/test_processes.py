@@ -22,20 +22,26 @@ def _maps(pid: int) -> str:
     return Path(f"/proc/{pid}/maps").read_text()
 
 
-@pytest.fixture()
-def gateway_process(redis_server, tmp_path):
+def start_gateway(redis_server, log_path: Path, rasa_url: str = DEAD_RASA):
+    """A real ``bot serve`` process; returns it and its URL once it answers."""
     port = free_port()
-    env = {**os.environ, "BEACON_REDIS_URL": redis_server["url"], "BEACON_RASA_URL": DEAD_RASA,
+    env = {**os.environ, "BEACON_REDIS_URL": redis_server["url"], "BEACON_RASA_URL": rasa_url,
            "BEACON_HTTP_HOST": "127.0.0.1", "BEACON_HTTP_PORT": str(port),
            "BEACON_COOKIE_SECURE": "0"}
-    with open(tmp_path / "gateway.log", "w") as log:
+    with open(log_path, "w") as log:
         proc = subprocess.Popen([sys.executable, "-m", "bot", "serve"], cwd=PROJECT_ROOT,
                                 env=env, stdout=log, stderr=subprocess.STDOUT)
+    # 503 while Rasa is down (it is, here): the gateway itself is up.
+    wait_for(lambda: requests.get(f"http://127.0.0.1:{port}/healthz",
+                                  timeout=2).status_code in (200, 503), 120, "gateway", proc)
+    return proc, f"http://127.0.0.1:{port}"
+
+
+@pytest.fixture()
+def gateway_process(redis_server, tmp_path):
+    proc, url = start_gateway(redis_server, tmp_path / "gateway.log")
     try:
-        # 503 while Rasa is down (it is, here): the gateway itself is up.
-        wait_for(lambda: requests.get(f"http://127.0.0.1:{port}/healthz",
-                                      timeout=2).status_code in (200, 503), 120, "gateway", proc)
-        yield proc, f"http://127.0.0.1:{port}"
+        yield proc, url
     finally:
         proc.terminate()
         proc.wait(20)
@@ -110,3 +116,54 @@ def test_an_open_console_does_not_hold_sigterm(gateway_process, redis_server):
     proc.terminate()
     assert proc.wait(15) == 0
     stream.close()
+
+
+def test_a_gateway_killed_mid_message_hands_it_on_within_the_lock_ttl(redis_server, tmp_path):
+    """Second live attack: a gateway killed with SIGKILL while Rasa had a message in hand left
+    its conversation locked for 60 s. The lock is kept alive every third of its TTL while a
+    message is in hand, so the TTL itself can be short (15 s): another gateway takes the
+    message over once it expires, and the citizen gets one answer."""
+    import socket
+
+    from redis import Redis
+
+    from bot import keys
+    from bot.settings import Settings
+
+    assert Settings.from_env({}).lock_ttl_s == 15
+    # A "Rasa" that accepts connections and never answers: the message stays in hand.
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(64)
+    redis = Redis.from_url(redis_server["url"], decode_responses=True)
+    session = "process-test-session-kill"
+    first = second = None
+    try:
+        first, url = start_gateway(redis_server, tmp_path / "first.log",
+                                   f"http://127.0.0.1:{silent.getsockname()[1]}")
+        assert requests.post(f"{url}/chat/api/messages", timeout=30, json={
+            "session": session, "text": "can someone call me back about my case"}
+        ).status_code == 202
+        pattern = keys.conversation_lock("*")
+        wait_for(lambda: bool(redis.keys(pattern)), 30, "the first gateway's lock", first)
+        (lock,) = redis.keys(pattern)
+        assert 0 < redis.pttl(lock) <= 15_000
+        first.kill()  # SIGKILL: nothing unlocks the conversation
+        first.wait(10)
+        second, url = start_gateway(redis_server, tmp_path / "second.log")
+
+        def answered():
+            replies = requests.get(f"{url}/chat/api/messages", timeout=5,
+                                   params={"session": session}).json()
+            return replies.get("messages")
+
+        wait_for(answered, 45, "the second gateway's answer", second)
+        time.sleep(1)
+        assert len(answered()) == 1 and not redis.exists(lock)
+    finally:
+        for proc in (first, second):
+            if proc and proc.poll() is None:
+                proc.terminate()
+                proc.wait(20)
+        silent.close()
+        redis.close()

@@ -55,3 +55,34 @@ async def test_the_retry_is_the_asyncio_one(redis_server):
         assert isinstance(redis.get_retry(), Retry)
     finally:
         await redis.close(close_connection_pool=True)
+
+
+async def test_the_pool_is_bounded_and_a_flood_waits_for_it(redis_server, killer):
+    """Second live attack: 400 concurrent posts left ~412 connections open. With a bounded
+    pool a flood of concurrent commands shares ``redis_max_connections`` connections and
+    every command still runs."""
+    import asyncio
+
+    bounded = dataclasses.replace(settings(redis_server), redis_max_connections=8,
+                                  redis_timeout=30.0)
+    redis = redis_client.connect(bounded, client_name="beacon-pool-test")
+    seen = []
+
+    async def watch(stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            clients = await killer.client_list()
+            seen.append(sum(c.get("name") == "beacon-pool-test" for c in clients))
+            await asyncio.sleep(0.005)
+
+    stop = asyncio.Event()
+    watcher = asyncio.create_task(watch(stop))
+    try:
+        # Each BLPOP holds its connection for 10 ms: 300 at once would need 300 connections.
+        results = await asyncio.gather(*(redis.blpop("beacon:test:pool-empty", timeout=0.01)
+                                         for _ in range(300)))
+    finally:
+        stop.set()
+        await watcher
+        await redis.close(close_connection_pool=True)
+    assert results == [None] * 300
+    assert max(seen) == 8

@@ -26,7 +26,7 @@ from aiohttp_sse import sse_response
 from bot import clients, keys
 from bot.appkeys import SERVICES, STOP
 from bot.channels import meta as meta_channel
-from bot.console.auth import Session, StaffStore, Throttled
+from bot.console.auth import DEVICE_TTL_S, Session, StaffStore, Throttled
 from bot.logs import conversation_ref
 from bot.outbound import send_out
 from bot.queue import QueueConflict
@@ -37,6 +37,7 @@ logger = logging.getLogger(__name__)
 HERE = Path(__file__).parent
 COOKIE = "beacon_session"
 LOGIN_COOKIE = "beacon_login_csrf"
+DEVICE_COOKIE = "beacon_device"
 PARENT = web.AppKey("parent", web.Application)
 OPEN_ROUTES = {"login", "login_form"}
 MAX_REPLY = 2000
@@ -135,8 +136,9 @@ async def login(request: web.Request) -> web.Response:
     name = str(form.get("name", "")).strip().lower()
     try:
         address = clients.of_request(request, services_of(request).settings.trusted_proxies)
-        session = await staff_store(request).login(name, str(form.get("password", "")),
-                                                   address=address)
+        session = await staff_store(request).login(
+            name, str(form.get("password", "")), address=address,
+            device=request.cookies.get(DEVICE_COOKIE, ""))
     except Throttled as exc:
         # Not audited: a refused attempt costs nothing, and logging each one would let a
         # flood of them grow the audit log without bound (failures are bounded by it).
@@ -149,6 +151,7 @@ async def login(request: web.Request) -> web.Response:
     response = web.HTTPFound(request.app.router["index"].url_for())
     _set_cookie(request, response, COOKIE, session.token,
                 services_of(request).settings.session_ttl)
+    _set_cookie(request, response, DEVICE_COOKIE, session.device, DEVICE_TTL_S)
     response.del_cookie(LOGIN_COOKIE, path="/console/")
     await services_of(request).audit("console", session.staff, "login")
     raise response

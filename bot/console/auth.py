@@ -59,6 +59,12 @@ PAIR_ATTEMPTS = 5
 ADDRESS_ATTEMPTS = 20
 ACCOUNT_ATTEMPTS = 100
 FAILURE_WINDOW_S = 900
+# A browser that signed in to an account before carries a device cookie for it (OWASP's
+# "device cookies" against slow and distributed guessing): its attempts are counted for that
+# device alone, so a guesser spread over many addresses, who exhausts the account-wide
+# limit, does not lock the officer out of the console (second live attack: 21 addresses x 6
+# guesses did). Trust lasts this long after the last sign-in from the browser.
+DEVICE_TTL_S = 90 * 24 * 3600
 
 
 class Throttled(Exception):
@@ -74,6 +80,13 @@ class Session:
     token: str
     staff: str
     csrf: str
+    # The device cookie to set (renewed at each sign-in); empty for a session read back.
+    device: str = ""
+
+
+def _device_id(device: str) -> str:
+    # Only a hash is stored: a copy of Redis does not hand out trusted cookies.
+    return hashlib.sha256(device.encode()).hexdigest()[:32]
 
 
 class StaffStore:
@@ -93,15 +106,23 @@ class StaffStore:
     async def names(self) -> List[str]:
         return sorted(await self.redis.smembers(keys.STAFF_INDEX))
 
-    async def login(self, name: str, password: str, address: str = "") -> Session | None:
+    async def login(self, name: str, password: str, address: str = "",
+                    device: str = "") -> Session | None:
         """A new session, or None for a wrong name or password. Raises Throttled after too
         many failures for this account or this address (checked before any hashing, which
-        runs off the event loop: scrypt takes tens of milliseconds on purpose)."""
+        runs off the event loop: scrypt takes tens of milliseconds on purpose). ``device``
+        is the browser's device cookie: if it is trusted for this account, only its own
+        failures count (see DEVICE_TTL_S)."""
         account = name if NAME.match(name) else "-"
-        counters = [keys.login_failures("pair", f"{account}|{address or '-'}"),
-                    keys.login_failures("address", address or "-"),
-                    keys.login_failures("account", account)]
-        limits = (PAIR_ATTEMPTS, ADDRESS_ATTEMPTS, ACCOUNT_ATTEMPTS)
+        if await self._trusted(account, device):
+            counters = [keys.login_failures("device", f"{account}|{_device_id(device)}")]
+            limits: Tuple[int, ...] = (PAIR_ATTEMPTS,)
+        else:
+            device = ""
+            counters = [keys.login_failures("pair", f"{account}|{address or '-'}"),
+                        keys.login_failures("address", address or "-"),
+                        keys.login_failures("account", account)]
+            limits = (PAIR_ATTEMPTS, ADDRESS_ATTEMPTS, ACCOUNT_ATTEMPTS)
         # Each attempt is counted before the password is checked (INCR is atomic): checking
         # a count and adding to it afterwards let 200 simultaneous guesses all through.
         await self._reserve(list(zip(counters, limits, strict=True)))
@@ -114,7 +135,9 @@ class StaffStore:
         await self.redis.delete(counters[0])
         for counter in counters[1:]:
             await self.redis.decr(counter)
-        session = Session(secrets.token_urlsafe(32), name, secrets.token_urlsafe(32))
+        device = device or secrets.token_urlsafe(32)
+        await self._trust(name, device)
+        session = Session(secrets.token_urlsafe(32), name, secrets.token_urlsafe(32), device)
         await self.redis.hset(keys.session(session.token),
                               mapping={"staff": name, "csrf": session.csrf})
         # An absolute lifetime: a session in use does not slide on forever.
@@ -122,6 +145,25 @@ class StaffStore:
         await self.redis.sadd(keys.staff_sessions(name), session.token)
         await self.redis.expire(keys.staff_sessions(name), self.session_ttl)
         return session
+
+    async def _trusted(self, account: str, device: str) -> bool:
+        if not device or len(device) > 100 or account == "-":
+            return False
+        until = await self.redis.hget(keys.staff_devices(account), _device_id(device))
+        return until is not None and float(until) > time.time()
+
+    async def _trust(self, name: str, device: str) -> None:
+        key = keys.staff_devices(name)
+        now = time.time()
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hset(key, _device_id(device), now + DEVICE_TTL_S)
+            pipe.expire(key, DEVICE_TTL_S)
+            await pipe.execute()
+        # Forget browsers whose trust ran out (the hash holds one field per browser).
+        stale = [field for field, until in (await self.redis.hgetall(key)).items()
+                 if float(until) <= now]
+        if stale:
+            await self.redis.hdel(key, *stale)
 
     async def _reserve(self, limits: List[Tuple[str, int]]) -> None:
         for counter, limit in limits:
@@ -152,6 +194,9 @@ class StaffStore:
     async def remove(self, name: str) -> bool:
         """Delete a staff account and end its sessions; False when there was none."""
         await self.revoke(name)
-        removed = await self.redis.delete(keys.staff(name))
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.delete(keys.staff(name))
+            pipe.delete(keys.staff_devices(name))
+            removed, _ = await pipe.execute()
         await self.redis.srem(keys.STAFF_INDEX, name)
         return bool(removed)

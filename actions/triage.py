@@ -99,6 +99,7 @@ class ActionTriage(BeaconAction):
             monitoring=await self.monitoring(),
             now=dt.datetime.fromtimestamp(now, dt.timezone.utc),
             urgent_context=context,
+            language=metadata.get("language"),
         )
         outcome = triaged.decision.outcome
         if outcome.urgent and not triaged.decision.followup and not metadata.get("notice"):

@@ -56,6 +56,7 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
     app[SERVICES].start_cpu()
     yield
     app[SERVICES].close_cpu()
+    app[SERVICES].delivery.cancel_background()
     await http.close()
     await redis.close(close_connection_pool=True)
 

@@ -12,14 +12,14 @@ import json
 import logging
 import time
 from dataclasses import dataclass
-from typing import Dict
+from typing import Callable, Coroutine, Dict, Set
 
 import aiohttp
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from bot import keys, metrics
-from bot.channels import meta, x
+from bot.channels import instagram, meta, x
 from bot.messages import INSTAGRAM, MESSENGER, WEBCHAT, X
 from bot.settings import Settings
 
@@ -33,7 +33,7 @@ BACKOFF = (0.5, 1.5)
 @dataclass(frozen=True)
 class Sent:
     ok: bool
-    via: str  # "meta", "x", "webchat" or "outbox"
+    via: str  # "meta", "instagram", "x", "webchat" or "outbox"
     error: str = ""
 
 
@@ -44,8 +44,15 @@ class Delivery:
         self.redis = redis
         self.http = http
         self.settings = settings
+        # Best-effort requests under way (sender actions), held so they are not collected.
+        self._background: Set[asyncio.Task] = set()
 
-    def _configured(self, channel: str) -> str | None:
+    def _configured(self, channel: str, conversation_id: str = "") -> str | None:
+        # An Instagram account connected with Instagram Login is answered with its own token
+        # on its own host; any other Instagram account is linked to the Page (its token).
+        if (channel == INSTAGRAM and self.settings.instagram_access_token
+                and instagram.account_of(conversation_id) == self.settings.instagram_account_id):
+            return "instagram"
         if channel in (MESSENGER, INSTAGRAM) and self.settings.meta_page_access_token:
             return "meta"
         if channel == X and self.settings.x_access_token:
@@ -59,7 +66,7 @@ class Delivery:
             await self.redis.rpush(keys.webchat(recipient), json.dumps(entry))
             await self.redis.expire(keys.webchat(recipient), self.settings.retention_seconds)
             return Sent(True, "webchat")
-        via = self._configured(channel)
+        via = self._configured(channel, conversation_id)
         if via is None:
             await self.record_outbox(conversation_id, channel, recipient, text, human_agent)
             return Sent(True, "outbox")
@@ -67,19 +74,26 @@ class Delivery:
         # when it builds the request (a staff reply or a stored conversation reaches this
         # point too, and an id must never shape a request).
         try:
-            if via == "meta":
+            if via == "instagram":
+                out = instagram.outgoing(self.settings.instagram_graph_url,
+                                         self.settings.instagram_access_token,
+                                         self.settings.instagram_account_id, recipient, text,
+                                         human_agent)
+            elif via == "meta":
                 out = meta.outgoing(self.settings.meta_graph_url,
                                     self.settings.meta_page_access_token, recipient, text,
-                                    human_agent)
+                                    human_agent, max_bytes=meta.INSTAGRAM_MAX_BYTES
+                                    if channel == INSTAGRAM else None)
             else:
                 out = x.outgoing(self.settings.x_api_url, self.settings.x_access_token,
-                                 recipient, text)
+                                 recipient, text, api=self.settings.x_dm_api,
+                                 oauth1=self._x_oauth1())
         except ValueError:
             logger.error("delivery to %s refused: invalid recipient id", channel,
                          extra={"channel": channel})
             return Sent(False, via, "invalid recipient id")
         for body in out.bodies:
-            error = await self._post(out.url, out.params, out.headers, body)
+            error = await self._post(out.url, out.params, out.headers, body, out.sign)
             if error:
                 metrics.DELIVERY_FAILURES.labels(channel).inc()
                 logger.error("delivery to %s failed: %s", channel, error,
@@ -92,12 +106,64 @@ class Delivery:
                 return Sent(False, via, error)
         return Sent(True, via)
 
-    async def _post(self, url: str, params: Dict, headers: Dict, body: Dict) -> str:
-        """POST with retries on network errors, 429 and 5xx; '' on success, else the error."""
+    async def sender_action(self, conversation_id: str, channel: str, recipient: str,
+                            action: str) -> bool:
+        """One sender action (mark_seen, typing_on) to a Messenger or Instagram citizen:
+        one attempt, a short timeout, no outbox; True when the platform took it. Never
+        raises: a failure is logged and is nobody's reason to wait."""
+        via = self._configured(channel, conversation_id)
+        if via not in ("meta", "instagram"):
+            return False  # no credentials (replies go to the outbox), or not a Meta channel
+        s = self.settings
+        try:
+            out = (instagram.sender_action(s.instagram_graph_url, s.instagram_access_token,
+                                           s.instagram_account_id, recipient, action)
+                   if via == "instagram" else
+                   meta.sender_action(s.meta_graph_url, s.meta_page_access_token, recipient,
+                                      action))
+            async with self.http.post(out.url, params=out.params, headers=out.headers,
+                                      json=out.bodies[0], timeout=aiohttp.ClientTimeout(
+                                          total=min(5, s.send_timeout_s))) as response:
+                if response.status < 300:
+                    return True
+                error = f"HTTP {response.status}: {(await response.text())[:200]}"
+        except ValueError:
+            error = "invalid recipient id"
+        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            error = f"{type(exc).__name__}: {exc}"
+        logger.warning("sender action %s to %s failed: %s", action, channel, error,
+                       extra={"channel": channel})
+        return False
+
+    def in_background(self, coro: Coroutine) -> asyncio.Task:
+        """Run a best-effort request beside the caller, which does not wait for it."""
+        task = asyncio.create_task(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+        return task
+
+    def cancel_background(self) -> None:
+        """At shutdown: the best-effort requests still under way are dropped."""
+        for task in list(self._background):
+            task.cancel()
+
+    def _x_oauth1(self) -> x.OAuth1Keys | None:
+        """The OAuth 1.0a keys when X_ACCESS_TOKEN_SECRET is set (settings checked the rest)."""
+        s = self.settings
+        if not s.x_access_token_secret:
+            return None
+        return x.OAuth1Keys(s.x_consumer_key, s.x_consumer_secret, s.x_access_token,
+                            s.x_access_token_secret)
+
+    async def _post(self, url: str, params: Dict, headers: Dict, body: Dict,
+                    sign: Callable[[], Dict[str, str]] | None = None) -> str:
+        """POST with retries on network errors, 429 and 5xx; '' on success, else the error.
+        ``sign`` adds headers made afresh for each attempt (a new OAuth 1.0a nonce)."""
         error = ""
         for attempt in range(len(BACKOFF) + 1):
+            sent_headers = {**headers, **sign()} if sign is not None else headers
             try:
-                async with self.http.post(url, params=params, headers=headers, json=body,
+                async with self.http.post(url, params=params, headers=sent_headers, json=body,
                                           timeout=aiohttp.ClientTimeout(
                                               total=self.settings.send_timeout_s)) as response:
                     if response.status < 300:

@@ -1,8 +1,13 @@
 """The department's facts: one YAML file, validated once at start-up.
 
-Every text in the file (FAQ answers, canned replies) may name a fact in braces, e.g.
-``{phones.non_emergency}``. Validation resolves every reference, so a typo fails at
-start-up with the field's name instead of reaching a citizen as ``{phones.non_emergncy}``.
+Every text in the file (FAQ answers, canned replies, Beacon's own replies) may name a fact
+in braces, e.g. ``{phones.non_emergency}``. Validation resolves every reference, so a typo
+fails at start-up with the field's name instead of reaching a citizen as
+``{phones.non_emergncy}``.
+
+Every text a citizen reads exists in each of the file's ``languages`` (English and Spanish):
+a missing version is an error that names the field (``faq.towed_vehicle: missing es``), not
+an English answer to a Spanish question found by a citizen.
 """
 
 from __future__ import annotations
@@ -26,6 +31,10 @@ _RANGE = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-4]):([0-5]\d)$")
 _PHONE = r"^[0-9+() .\-]{3,20}$"
 
 NonEmpty = constr(strip_whitespace=True, min_length=1)
+# One text in each language (language code -> text); checked against ``languages``.
+Texts = Dict[constr(regex=r"^[a-z]{2,3}$"), NonEmpty]
+# The language of a reply when none is known, and the one every department file has.
+DEFAULT_LANGUAGE = "en"
 
 
 class DepartmentFileError(ValueError):
@@ -83,17 +92,46 @@ class OpenRange(BaseModel):
         return self.start.hour * 60 + self.start.minute
 
 
+class Replies(_Strict):
+    """What Beacon itself says, outcome by outcome (``bot.replies`` picks among them)."""
+
+    disclosure: Texts
+    urgent_flagged: Texts
+    urgent_follow_up: Texts
+    report_how: Texts
+    staff_soon: Texts
+    nobody_now: Texts
+    back_at: Texts
+    throttled: Texts
+    greet: Texts
+    thanks: Texts
+    goodbye: Texts
+    bot_challenge: Texts
+    compliment: Texts
+    # Added after the built-in 911 notice and 988 line, never instead of them.
+    notice_extra: Texts = {}
+
+    @validator("back_at")
+    def _names_when(cls, value: Dict[str, str]) -> Dict[str, str]:
+        for code, text in value.items():
+            if "{when}" not in text:
+                raise ValueError(f"{code}: must say when staff are back, with {{when}}")
+        return value
+
+
 class Department(_Strict):
     department: Identity
     phones: Dict[str, constr(strip_whitespace=True, regex=_PHONE)]
     emails: Dict[str, NonEmpty] = {}
     urls: Dict[str, NonEmpty] = {}
     fees: Dict[str, NonEmpty] = {}
-    lobby_hours: NonEmpty
+    languages: List[constr(regex=r"^[a-z]{2,3}$")] = [DEFAULT_LANGUAGE, "es"]
+    lobby_hours: Texts
     schedule: Dict[str, List[str]]
     holidays: List[Holiday] = []
-    faq: Dict[str, NonEmpty]
-    canned_replies: Dict[str, NonEmpty] = {}
+    faq: Dict[str, Texts]
+    canned_replies: Dict[str, Texts] = {}
+    replies: Replies
     # One line per language Beacon does not answer in (ISO 639-1 code -> text), sent to a
     # citizen who writes in it; each must tell them to call 911.
     other_languages: Dict[constr(regex=r"^[a-z]{2,3}$"), NonEmpty] = {}
@@ -131,6 +169,12 @@ class Department(_Strict):
             raise ValueError(f"unknown topic(s): {', '.join(unknown)}")
         return value
 
+    @validator("languages")
+    def _has_default(cls, value: List[str]) -> List[str]:
+        if DEFAULT_LANGUAGE not in value:
+            raise ValueError(f"must include {DEFAULT_LANGUAGE!r}")
+        return value
+
     @validator("other_languages")
     def _says_call_911(cls, value: Dict[str, str]) -> Dict[str, str]:
         for code, text in value.items():
@@ -159,54 +203,106 @@ class Department(_Strict):
         return {h.date: h.name for h in self.holidays}
 
     @cached_property
-    def facts(self) -> Dict[str, str]:
-        """Every fact a text may name, by its dotted name."""
-        facts: Dict[str, str] = {
+    def _facts(self) -> Dict[str, Dict[str, str]]:
+        """Every fact a text may name, by its dotted name, per language."""
+        common: Dict[str, str] = {
             f"department.{k}": str(v) for k, v in self.department.dict().items()
         }
         for group in ("phones", "emails", "urls", "fees"):
-            facts.update({f"{group}.{k}": v for k, v in getattr(self, group).items()})
-        facts["address_line"] = self.department.address
-        facts["lobby_hours"] = self.lobby_hours
-        facts["schedule_text"] = schedule_text(self.schedule)
-        return facts
+            common.update({f"{group}.{k}": v for k, v in getattr(self, group).items()})
+        common["address_line"] = self.department.address
+        return {language: {**common, "lobby_hours": self.lobby_hours[language],
+                           "schedule_text": schedule_text(self.schedule, language)}
+                for language in self.languages}
 
-    def render(self, template: str) -> str:
-        """Fill ``{fact}`` references from :attr:`facts` (all checked at load time)."""
-        return _PLACEHOLDER.sub(lambda m: self.facts[m.group(1)], template)
+    def language(self, language: str | None) -> str:
+        """``language`` if the department answers in it, else the default."""
+        return language if language in self.languages else DEFAULT_LANGUAGE
 
-    def faq_answer(self, topic: str) -> str:
-        return self.render(self.faq[topic])
+    @property
+    def facts(self) -> Dict[str, str]:
+        return self._facts[DEFAULT_LANGUAGE]
 
-    def canned(self) -> Dict[str, str]:
-        return {name: self.render(text) for name, text in self.canned_replies.items()}
+    def render(self, template: str, language: str = DEFAULT_LANGUAGE, **extra: str) -> str:
+        """Fill ``{fact}`` references (all checked at load time) and ``extra`` ones."""
+        facts = {**self._facts[self.language(language)], **extra}
+        return _PLACEHOLDER.sub(lambda m: facts[m.group(1)], template)
+
+    def text(self, texts: Mapping[str, str], language: str = DEFAULT_LANGUAGE,
+             **extra: str) -> str:
+        """One of the file's texts in ``language`` (the default language if not answered
+        in), with its facts filled in."""
+        language = self.language(language)
+        return self.render(texts[language], language, **extra)
+
+    def reply(self, name: str, language: str = DEFAULT_LANGUAGE, **extra: str) -> str:
+        """One of Beacon's own replies (``replies.<name>``) in ``language``."""
+        return self.text(getattr(self.replies, name), language, **extra)
+
+    def faq_answer(self, topic: str, language: str = DEFAULT_LANGUAGE) -> str:
+        return self.text(self.faq[topic], language)
+
+    def canned(self, language: str = DEFAULT_LANGUAGE) -> Dict[str, str]:
+        return {name: self.text(texts, language) for name, texts in self.canned_replies.items()}
+
+    def _texts(self):
+        """Every text of the file: (field name, language or None, text)."""
+        for key, text in self.other_languages.items():
+            yield f"other_languages.{key}", None, text
+        yield from (("lobby_hours", lang, text) for lang, text in self.lobby_hours.items())
+        for section in ("faq", "canned_replies"):
+            for key, texts in getattr(self, section).items():
+                yield from ((f"{section}.{key}", lang, text) for lang, text in texts.items())
+        for key, texts in self.replies.dict().items():
+            yield from ((f"replies.{key}", lang, text) for lang, text in texts.items())
 
     def check_references(self) -> None:
-        """Raise :class:`DepartmentFileError` naming the first text with an unknown fact."""
-        for section in ("faq", "canned_replies", "other_languages"):
-            for key, text in getattr(self, section).items():
-                for name in _PLACEHOLDER.findall(text):
-                    if name not in self.facts:
-                        raise DepartmentFileError(
-                            f"{section}.{key}: unknown fact {{{name}}}; known facts: "
-                            + ", ".join(sorted(self.facts))
-                        )
-                leftover = _PLACEHOLDER.sub("", text)
-                if "{" in leftover or "}" in leftover:
+        """Raise :class:`DepartmentFileError` naming the first text with an unknown fact, a
+        missing or unexpected language version."""
+        wanted = set(self.languages)
+        for section, items in (("faq", self.faq), ("canned_replies", self.canned_replies),
+                               ("replies", {k: v for k, v in self.replies.dict().items()
+                                            if k != "notice_extra" or v}),
+                               ("", {"lobby_hours": self.lobby_hours})):
+            for key, texts in items.items():
+                field = f"{section}.{key}" if section else key
+                missing, unknown = wanted - set(texts), set(texts) - wanted
+                if missing:
+                    raise DepartmentFileError(f"{field}: missing {', '.join(sorted(missing))}"
+                                              " (every text needs each of the file's languages)")
+                if unknown:
+                    raise DepartmentFileError(f"{field}: {', '.join(sorted(unknown))} is not "
+                                              "one of the file's languages")
+        for field, language, text in self._texts():
+            facts = self._facts[language or DEFAULT_LANGUAGE]
+            allowed = {"when"} if field == "replies.back_at" else set()
+            for name in _PLACEHOLDER.findall(text):
+                if name not in facts and name not in allowed:
                     raise DepartmentFileError(
-                        f"{section}.{key}: stray brace; facts are written like "
-                        "{phones.non_emergency}"
+                        f"{field}{'.' + language if language else ''}: unknown fact "
+                        f"{{{name}}}; known facts: " + ", ".join(sorted(facts))
                     )
+            leftover = _PLACEHOLDER.sub("", text)
+            if "{" in leftover or "}" in leftover:
+                raise DepartmentFileError(
+                    f"{field}: stray brace; facts are written like {{phones.non_emergency}}"
+                )
 
 
-def schedule_text(schedule: Mapping[str, List[str]]) -> str:
+_DAY_NAMES = {"es": ("lunes", "martes", "miércoles", "jueves", "viernes", "sábado",
+                     "domingo")}
+_NO_HOURS = {"en": "no regular hours", "es": "sin horario fijo"}
+
+
+def schedule_text(schedule: Mapping[str, List[str]], language: str = DEFAULT_LANGUAGE) -> str:
     """A human summary such as 'Monday 08:00-17:00; Saturday 10:00-14:00'."""
+    names = _DAY_NAMES.get(language, tuple(day.capitalize() for day in WEEKDAYS))
     parts = [
-        f"{day.capitalize()} {', '.join(schedule[day])}"
-        for day in WEEKDAYS
+        f"{names[i]} {', '.join(schedule[day])}"
+        for i, day in enumerate(WEEKDAYS)
         if schedule.get(day)
     ]
-    return "; ".join(parts) if parts else "no regular hours"
+    return "; ".join(parts) if parts else _NO_HOURS.get(language, _NO_HOURS["en"])
 
 
 def _field_path(error: dict) -> str:

@@ -42,13 +42,30 @@ def next_opening(department: Department, now: dt.datetime) -> dt.datetime | None
     return None
 
 
-def describe_opening(opening: dt.datetime, now: dt.datetime) -> str:
-    """'today at 8:00 AM', 'tomorrow at 8:00 AM' or 'Monday, November 30 at 8:00 AM'."""
+# How each language says when staff are back; dates and times by Babel's CLDR data (the
+# month and day names, "a. m." and the 24-hour clock of Spanish), not by strftime, whose
+# names follow the server's locale.
+_WHEN = {
+    "en": {"today": "today at {time}", "tomorrow": "tomorrow at {time}",
+           "later": "{date} at {time}", "date": "EEEE, MMMM d", "time": "h:mm a"},
+    "es": {"today": "hoy a las {time}", "tomorrow": "mañana a las {time}",
+           "later": "el {date} a las {time}", "date": "EEEE d 'de' MMMM", "time": "H:mm"},
+}
+
+
+def describe_opening(opening: dt.datetime, now: dt.datetime, language: str = "en") -> str:
+    """'today at 8:00 AM', 'tomorrow at 8:00 AM' or 'Monday, November 30 at 8:00 AM'
+    (Spanish: 'hoy a las 8:00', 'mañana a las 8:00', 'el lunes 30 de noviembre a las 8:00')."""
+    from babel.dates import format_date, format_time
+
+    words = _WHEN.get(language, _WHEN["en"])
+    locale = language if language in _WHEN else "en"
     local_now = now.astimezone(opening.tzinfo)
-    clock = opening.strftime("%I:%M %p").lstrip("0")
+    clock = format_time(opening, words["time"], locale=locale)
     days = (opening.date() - local_now.date()).days
     if days == 0:
-        return f"today at {clock}"
+        return words["today"].format(time=clock)
     if days == 1:
-        return f"tomorrow at {clock}"
-    return f"{opening.strftime('%A, %B')} {opening.day} at {clock}"
+        return words["tomorrow"].format(time=clock)
+    return words["later"].format(date=format_date(opening.date(), words["date"], locale=locale),
+                                 time=clock)

@@ -22,13 +22,17 @@ from bot import keys
 
 # KEYS[1] seen marker, KEYS[2] inbox list, KEYS[3] work list, KEYS[4] pending set,
 # KEYS[5] conversation hash, KEYS[6] the conversation's rate-limit window (hash),
-# KEYS[7] the conversation's notice window (string: the outcome the notice was sent for)
+# KEYS[7] the conversation's notice window (string: the outcome the notice was sent for),
+# KEYS[8] the conversation's reply language
 # ARGV[1] conversation id, ARGV[2] JSON item (without "notice"), ARGV[3] dedupe TTL seconds,
 # ARGV[4] the safety net's flag ('' when none), ARGV[5] messages allowed per window,
 # ARGV[6] window seconds, ARGV[7] notice window seconds, ARGV[8] the time the message was
-# received (the notice window's value is "<outcome>|<that time>": see bot.notice_window)
-# Returns {0, '', 0, 0, 0} for a message seen before (nothing is written), else
-# {1, status, notice, throttled, ack}: the conversation's queue status ('' when none), 1 when
+# received (the notice window's value is "<outcome>|<that time>": see bot.notice_window),
+# ARGV[9] '1' when the message itself shows its language (item.language), ARGV[10] how long
+# a conversation's language is kept
+# Returns {0, '', 0, 0, 0, ''} for a message seen before (nothing is written), else
+# {1, status, notice, throttled, ack, language}: the conversation's queue status ('' when
+# none), 1 when
 # the gateway must send the 911 notice now, 1 when the sender is over the rate limit, 1 when
 # the gateway must send the short urgent acknowledgement now (a flagged message inside the
 # notice window: the person in danger wrote again, and must not wait for Rasa to hear back).
@@ -39,9 +43,12 @@ from bot import keys
 # of sending it twice, treats a message inside the window as a follow-up of the urgent
 # conversation, and lets a throttled message skip Rasa (it still reaches staff). A flagged
 # message is never throttled. A conversation is put on the work list only when it becomes
-# pending.
+# pending. The reply language is the message's when it shows one (and becomes the
+# conversation's), else the conversation's: a Spanish speaker's "ok" is answered in Spanish.
 _INTAKE = """
-if redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[3]) == false then return {0, '', 0, 0, 0} end
+if redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[3]) == false then
+  return {0, '', 0, 0, 0, ''}
+end
 local status = redis.call('HGET', KEYS[5], 'status') or ''
 local notice = 0
 local in_window = redis.call('EXISTS', KEYS[7]) == 1
@@ -54,6 +61,15 @@ local count = redis.call('HINCRBY', KEYS[6], 'n', 1)
 if count == 1 then redis.call('EXPIRE', KEYS[6], ARGV[6]) end
 local throttled = 0
 local item = cjson.decode(ARGV[2])
+if ARGV[9] == '1' then
+  redis.call('SET', KEYS[8], item['language'], 'EX', ARGV[10])
+else
+  local known = redis.call('GET', KEYS[8])
+  if known then
+    item['language'] = known
+    redis.call('EXPIRE', KEYS[8], ARGV[10])
+  end
+end
 if count > tonumber(ARGV[5]) and ARGV[4] == '' then
   throttled = 1
   -- The sender is told once per window; later messages are queued silently.
@@ -70,7 +86,7 @@ redis.call('RPUSH', KEYS[2], cjson.encode(item))
 -- Announced once while pending: a worker holding the conversation hands it back itself
 -- when more messages wait (see _ACK), so one citizen's burst is one place in the line.
 if redis.call('SADD', KEYS[4], ARGV[1]) == 1 then redis.call('LPUSH', KEYS[3], ARGV[1]) end
-return {1, status, notice, throttled, ack}
+return {1, status, notice, throttled, ack, item['language']}
 """
 
 # KEYS[1] conversation lock, KEYS[2] inbox list, KEYS[3] pending set
@@ -152,6 +168,7 @@ class Accepted:
     notice: bool = False  # send the 911 notice now (the fast path)
     throttled: bool = False  # over the sender's rate limit: straight to staff, no Rasa
     urgent_ack: bool = False  # send the short "added to your urgent message" line now
+    language: str = "en"  # the reply language (the message's, or the conversation's)
 
 
 class Inbox:
@@ -159,9 +176,10 @@ class Inbox:
 
     def __init__(self, redis: Redis, *, dedupe_ttl: int, rate_limit: int = 20,
                  rate_window: int = 60, lock_ttl_ms: int = 15_000,
-                 notice_window: int = 600) -> None:
+                 notice_window: int = 600, language_ttl: int = 30 * 86400) -> None:
         self.redis = redis
         self.dedupe_ttl = dedupe_ttl
+        self.language_ttl = language_ttl
         self.rate_limit = rate_limit
         self.rate_window = rate_window
         self.lock_ttl_ms = lock_ttl_ms
@@ -175,17 +193,22 @@ class Inbox:
         self._sweep = redis.register_script(_SWEEP)
 
     async def accept(self, channel: str, message_id: str, conversation_id: str,
-                     item: Dict, *, flag: str | None) -> Accepted:
-        new, status, notice, throttled, ack = await self._intake(
+                     item: Dict, *, flag: str | None, language_clear: bool = True) -> Accepted:
+        """Store one message (see _INTAKE); ``item["language"]`` is the message's language,
+        ``language_clear`` whether the message showed it."""
+        new, status, notice, throttled, ack, language = await self._intake(
             keys=[keys.seen(channel, message_id), keys.inbox(conversation_id), keys.WORK,
                   keys.PENDING, keys.conversation(conversation_id), keys.rate(conversation_id),
-                  keys.notice_window(conversation_id)],
+                  keys.notice_window(conversation_id),
+                  keys.conversation_language(conversation_id)],
             args=[conversation_id, json.dumps(item, ensure_ascii=False), self.dedupe_ttl,
                   flag or "", self.rate_limit, self.rate_window, self.notice_window,
-                  repr(float(item.get("received", 0.0)))],
+                  repr(float(item.get("received", 0.0))), "1" if language_clear else "0",
+                  self.language_ttl],
         )
         return Accepted(new=bool(new), status=status, notice=bool(notice),
-                        throttled=bool(throttled), urgent_ack=bool(ack))
+                        throttled=bool(throttled), urgent_ack=bool(ack),
+                        language=language or item.get("language") or "en")
 
     async def record_notice(self, channel: str, message_id: str) -> None:
         """The fast path's notice for this message went out (see ``keys.notice_sent``)."""

@@ -125,6 +125,25 @@ def notice_window(conversation_id: str) -> str:
     return f"{PREFIX}:notice:{conversation_id}"
 
 
+def conversation_language(conversation_id: str) -> str:
+    """String with a TTL: the language the conversation's replies are in, once a message
+    showed it (set and read by the intake script, ``bot.inbox``)."""
+    return f"{PREFIX}:lang:{conversation_id}"
+
+
+def disclosed(conversation_id: str) -> str:
+    """String with a TTL (the disclosure's silence window): Beacon has said it is an
+    automated assistant in this conversation; deleted when staff resolve it."""
+    return f"{PREFIX}:disclosed:{conversation_id}"
+
+
+def thread_owner(conversation_id: str) -> str:
+    """String with a TTL, present while another app (the page's own inbox) owns the Meta
+    conversation's thread: its app id, or "other" when Meta did not name it (a message on
+    the standby channel). Beacon answers nothing there; see bot.thread_control."""
+    return f"{PREFIX}:thread_owner:{conversation_id}"
+
+
 def conversation_lock(conversation_id: str) -> str:
     """Held (with a TTL) by the one worker processing the conversation's inbox."""
     return f"{PREFIX}:convlock:{conversation_id}"

@@ -79,7 +79,23 @@ def detect_language(text: str) -> str:
 
 def _english_or_spanish(text: str) -> str:
     """'es' when the message reads as Spanish, else 'en'."""
+    es, en = _votes(text)
+    return "es" if es > en else "en"
+
+
+def _votes(text: str) -> tuple[int, int]:
+    """(Spanish, English) evidence: words only one of the two uses, Spanish letters."""
     words = re.findall(r"[^\W\d_]+", text.lower())
     es = sum(w in _ES_ONLY for w in words) + 2 * sum(c in "ñ¿¡áéíóú" for c in text.lower())
     en = sum(w in _EN_ONLY for w in words)
-    return "es" if es > en else "en"
+    return es, en
+
+
+def language_is_clear(text: str, language: str) -> bool:
+    """Whether ``text`` itself shows its language (``language``, as detected): another
+    language identified, or more words only English or only Spanish uses on one side. "ok",
+    "👍", "7:30?" or an address do not; their reply follows the conversation's language."""
+    if language not in ("en", "es"):
+        return True
+    es, en = _votes(text)
+    return es != en

@@ -10,6 +10,7 @@ already has: with Redis down they are logged and skipped, never a reason to send
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Callable, List, Sequence
 
@@ -17,6 +18,9 @@ from redis.exceptions import RedisError
 
 from bot import metrics
 from bot.delivery import Sent
+from bot.disclosure import with_disclosure
+from bot.messages import INSTAGRAM, MESSENGER
+from bot.replies import disclosure_text
 from bot.services import Services
 
 logger = logging.getLogger(__name__)
@@ -25,15 +29,20 @@ logger = logging.getLogger(__name__)
 async def send_out(services: Services, conversation: str, channel: str, recipient: str,
                    texts: Sequence[str], *, actor: str, outcome: str,
                    human_agent: bool = False, marks: Sequence[str] | None = None,
-                   on_first: Callable[[Sent], None] | None = None) -> List[Sent]:
+                   on_first: Callable[[Sent], None] | None = None,
+                   language: str = "en") -> List[Sent]:
     """Send ``texts`` in order to one recipient and return what became of each.
 
     ``marks`` (one Redis key per text) make the sends idempotent: a text whose mark exists
     was sent before (a message handled again after a crash) and is skipped; a mark is set
     only after the platform took the text. ``on_first`` runs right after the first text
     went out (the notice's latency is measured there, not after the whole batch).
-    ``outcome`` labels the counter (the triage outcome, or "staff")."""
+    ``outcome`` labels the counter (the triage outcome, or "staff"). Beacon's own replies
+    (``actor`` "bot") carry the line that says it is automated when it is due
+    (``bot.disclosure``), in ``language``."""
     results: List[Sent] = []
+    if actor == "bot" and texts:
+        texts = await _disclosed(services, conversation, texts, outcome, language)
     for i, text in enumerate(texts):
         mark = marks[i] if marks else None
         if mark and await services.redis.exists(mark):
@@ -57,3 +66,42 @@ async def send_out(services: Services, conversation: str, channel: str, recipien
         except (RedisError, OSError):
             pass  # consoles refresh on their next poll
     return results
+
+
+async def _disclosed(services: Services, conversation: str, texts: Sequence[str],
+                     outcome: str, language: str) -> Sequence[str]:
+    try:
+        due = await services.disclosure.due(conversation)
+    except (RedisError, OSError) as exc:
+        # Redis down (the offline 911 notice goes out this way): the notice matters, the
+        # line does not; it comes with the next reply instead.
+        logger.warning("disclosure not checked (Redis: %s)", exc)
+        return texts
+    if not due:
+        return texts
+    line = disclosure_text(services.department, language)
+    return with_disclosure(texts, line, urgent=outcome in ("emergency", "crisis"))
+
+
+def sender_actions(services: Services, conversation: str, channel: str, recipient: str,
+                   answered: asyncio.Event) -> asyncio.Task | None:
+    """Show the citizen that their message was seen and is being answered: ``mark_seen``,
+    then ``typing_on`` unless ``answered`` is set by then (a typing bubble after the reply
+    would say more is coming). Messenger and Instagram only.
+
+    Not a message (nothing is counted, audited or kept), and best effort: it runs beside
+    the caller, which never waits for it, so it cannot delay the reply or the 911 notice
+    (sent by intake's fast path, apart from this); one attempt each, a failure only logged
+    (``bot.delivery.Delivery.sender_action``)."""
+    if channel not in (MESSENGER, INSTAGRAM):
+        return None
+
+    async def run() -> None:
+        for action in ("mark_seen", "typing_on"):
+            if action == "typing_on" and answered.is_set():
+                return
+            if not await services.delivery.sender_action(conversation, channel, recipient,
+                                                         action):
+                return
+
+    return services.delivery.in_background(run())

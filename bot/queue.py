@@ -81,7 +81,7 @@ return {status, priority, since}
 """
 
 # KEYS[1] queue, KEYS[2] claimed zset, KEYS[3] conversation hash, KEYS[4] audit list,
-# KEYS[5] transcript list
+# KEYS[5] transcript list, KEYS[6] the conversation's disclosure mark (bot.disclosure)
 # ARGV[1] operation: claim | transfer | resolve | reply
 # ARGV[2] conversation id, ARGV[3] staff member acting, ARGV[4] now (ms),
 # ARGV[5] target staff (transfer) or JSON transcript entry (reply), ARGV[6] TTL seconds
@@ -116,6 +116,8 @@ else
                'resolved_by', staff)
     redis.call('ZREM', KEYS[2], id)
     redis.call('ZREM', KEYS[1], id)
+    -- Handed back to Beacon: its next reply says again that it is automated.
+    redis.call('DEL', KEYS[6])
     status = 'resolved'
   elseif op == 'reply' then
     local entry = cjson.decode(ARGV[5])
@@ -180,6 +182,24 @@ return 1
 """
 
 
+# KEYS[1] transcript list; ARGV[1] the id of a citizen's message, ARGV[2] when it was deleted
+# Marks the transcript entry of a message the citizen deleted (Instagram's is_deleted). The
+# text stays: the transcript is the department's record for the retention period, and staff
+# should know what was said and that it was taken back. Returns how many entries it marked.
+_MARK_DELETED = """
+local n = 0
+for i, raw in ipairs(redis.call('LRANGE', KEYS[1], 0, -1)) do
+  local entry = cjson.decode(raw)
+  if entry['id'] == ARGV[1] and entry['role'] == 'citizen' and not entry['deleted_at'] then
+    entry['deleted_at'] = tonumber(ARGV[2])
+    redis.call('LSET', KEYS[1], i - 1, cjson.encode(entry))
+    n = n + 1
+  end
+end
+return n
+"""
+
+
 class QueueConflict(Exception):
     """A staff action on a conversation that is not (or no longer) the caller's to act on."""
 
@@ -196,10 +216,12 @@ class Entry:
     # number); the action's replay of Rasa's history has none (see _ENQUEUE).
     id: str | None = None
     seq: int | None = None
+    # When the citizen deleted this message (Instagram's is_deleted); the text is kept.
+    deleted_at: float | None = None
 
     def as_dict(self) -> Dict:
         data: Dict = {"role": self.role, "text": self.text, "ts": self.ts}
-        for name in ("staff", "id", "seq"):
+        for name in ("staff", "id", "seq", "deleted_at"):
             if getattr(self, name) is not None:
                 data[name] = getattr(self, name)
         return data
@@ -230,6 +252,7 @@ class HumanQueue:
         self._prune = redis.register_script(_PRUNE)
         self._trim_outbox = redis.register_script(_TRIM_OUTBOX)
         self._lease_due = redis.register_script(_LEASE_DUE)
+        self._mark_deleted = redis.register_script(_MARK_DELETED)
 
     async def enqueue(
         self,
@@ -278,7 +301,8 @@ class HumanQueue:
         now_ms = int((now if now is not None else time.time()) * 1000)
         ok, status = await self._staff_op(
             keys=[keys.QUEUE, keys.CLAIMED, keys.conversation(conversation_id),
-                  keys.audit(conversation_id), keys.transcript(conversation_id)],
+                  keys.audit(conversation_id), keys.transcript(conversation_id),
+                  keys.disclosed(conversation_id)],
             args=[op, conversation_id, staff, now_ms, arg, self.retention_seconds],
         )
         if not ok:
@@ -312,6 +336,14 @@ class HumanQueue:
     async def claimed(self) -> List[str]:
         """Conversations held by staff, oldest claim first."""
         return await self.redis.zrange(keys.CLAIMED, 0, -1)
+
+    async def mark_deleted(self, conversation_id: str, message_id: str,
+                           now: float | None = None) -> int:
+        """Mark the transcript entry of a message its citizen deleted; returns how many
+        entries were marked (0 when the message never reached the transcript)."""
+        return int(await self._mark_deleted(
+            keys=[keys.transcript(conversation_id)],
+            args=[message_id, repr(now if now is not None else time.time())]))
 
     # -- urgent messages in held conversations --------------------------------------------
 

@@ -1,7 +1,9 @@
 """What the citizen reads, for each outcome: pure functions of the decision and the facts.
 
-Wording lives here; facts (numbers, addresses, links, FAQ answers) come from the department
-file, so a new phone number is one edit there.
+The wording lives in the department file (``replies``, ``faq``), in each of its languages,
+so a department can adjust it; only the 911 notice and the 988 line are built in here, and
+the file may add to them (``replies.notice_extra``) but never replace them: whatever a
+department edits, an urgent message is told to call 911.
 """
 
 from __future__ import annotations
@@ -9,8 +11,9 @@ from __future__ import annotations
 import datetime as dt
 from typing import List
 
-from bot.department import Department
+from bot.department import DEFAULT_LANGUAGE, Department
 from bot.hours import describe_opening, is_scheduled, next_opening
+from bot.topics import SMALLTALK_INTENTS
 from bot.triage import Decision, Outcome
 
 EMERGENCY_NOTICE = {
@@ -37,68 +40,35 @@ CRISIS_LINE = {
         "Crisis, opción 2 para español). Es gratis, confidencial y atiende 24/7."
     ),
 }
-URGENT_FLAGGED = (
-    "We have also flagged your message for our staff, but please do not wait for a reply "
-    "here."
-)
-REPORT_HOW = (
-    "Thank you for letting us know. You can file a report online at {urls.online_report} or "
-    "by calling our non-emergency line, {phones.non_emergency}."
-)
-STAFF_SOON = "A member of our staff will reply here shortly."
-NOBODY_NOW = (
-    "This account is not monitored 24/7 and nobody is on duty right now; staff will follow up "
-    "as soon as someone is back. For emergencies call 911; for anything that cannot wait, "
-    "call {phones.non_emergency}."
-)
-BACK_AT = (
-    "This account is not monitored 24/7. Staff will be back {when} and will follow up then. "
-    "For emergencies call 911; for anything that cannot wait, call {phones.non_emergency}."
-)
-THROTTLED = (
-    "We have received your messages. You have sent a lot in a short time, so they now go "
-    "straight to our staff, who will read every one. If this is an emergency, call 911."
-)
-# A follow-up inside the notice window (bot.keys.notice_window): the conversation is urgent,
-# so no FAQ answer or "someone will follow up" that would contradict the notice.
-URGENT_FOLLOW_UP = {
-    "en": ("We have added this to your urgent message for our staff. If anyone is in danger "
-           "now, call 911."),
-    "es": ("Agregamos esto a su mensaje urgente para nuestro personal. Si alguien está en "
-           "peligro ahora, llame al 911."),
-}
-SPANISH_FOLLOW_UP = "Un miembro de nuestro personal le responderá aquí (en español si lo prefiere)."
-SMALLTALK = {
-    "greet": (
-        "Hi! This is the automated assistant for {department.name}. I can answer common "
-        "questions (records, tickets, fingerprinting, lost property, hours...) or pass your "
-        "message to our staff. For emergencies, call 911."
-    ),
-    "thanks": "You're welcome! If there's anything else, just send a message.",
-    "goodbye": "Take care, and stay safe!",
-    "bot_challenge": (
-        "I'm an automated assistant for {department.short_name}, not a person. I can answer "
-        "common questions and pass your message to our staff. For emergencies, call 911."
-    ),
-    "compliment": "Thank you! We'll pass that on to the team.",
-}
 
 
-def routing_reply(department: Department, monitoring: bool, now: dt.datetime) -> str:
+def routing_reply(department: Department, monitoring: bool, now: dt.datetime,
+                  language: str = DEFAULT_LANGUAGE) -> str:
     """What a citizen is told when the conversation goes to the human queue."""
     if monitoring:
-        return STAFF_SOON
+        return department.reply("staff_soon", language)
     if is_scheduled(department, now):
-        return department.render(NOBODY_NOW)
+        return department.reply("nobody_now", language)
     opening = next_opening(department, now)
     if opening is None:
-        return department.render(NOBODY_NOW)
-    return department.render(BACK_AT.replace("{when}", describe_opening(opening, now)))
+        return department.reply("nobody_now", language)
+    return department.reply("back_at", language, when=describe_opening(
+        opening, now, department.language(language)))
 
 
-def follow_up_text(language: str) -> str:
+def follow_up_text(department: Department, language: str) -> str:
     """The short line for a message inside an urgent conversation's notice window."""
-    return URGENT_FOLLOW_UP["es" if language == "es" else "en"]
+    return department.reply("urgent_follow_up", language)
+
+
+def throttled_text(department: Department, language: str) -> str:
+    """For a sender over the rate limit: their messages now go straight to staff."""
+    return department.reply("throttled", language)
+
+
+def disclosure_text(department: Department, language: str) -> str:
+    """The one line that says this is the department's automated assistant."""
+    return department.reply("disclosure", language)
 
 
 def render_replies(
@@ -107,38 +77,42 @@ def render_replies(
     *,
     monitoring: bool,
     now: dt.datetime,
-    language: str = "en",
+    language: str = DEFAULT_LANGUAGE,
 ) -> List[str]:
     """The messages the citizen gets, in order; urgent notices always come first.
 
     In a language Beacon does not answer in, the department's one line in that language
-    comes first (it says to call 911 and that a person will read the message)."""
-    spanish = language == "es"
+    comes first (it says to call 911 and that a person will read the message); in one it
+    answers in (the department file's ``languages``), every reply is in that language, and
+    the 911 notice and 988 line are given in it and in English."""
     replies: List[str] = []
     if decision.followup:
-        return [follow_up_text(language)]
+        return [follow_up_text(department, language)]
     other = department.other_languages.get(language)
     if other:
         replies.append(department.render(other))
         if not decision.outcome.urgent:
             return replies
     if decision.outcome.urgent:
-        if spanish:
-            replies.append(EMERGENCY_NOTICE["es"])
-        replies.append(EMERGENCY_NOTICE["en"])
+        notices = [EMERGENCY_NOTICE]
         if decision.outcome is Outcome.CRISIS:
-            if spanish:
-                replies.append(department.render(CRISIS_LINE["es"]))
-            replies.append(department.render(CRISIS_LINE["en"]))
-        replies.append(URGENT_FLAGGED)
+            notices.append(CRISIS_LINE)
+        for notice in notices:
+            # Built in; the citizen's language first, English always (a misread language
+            # must never cost the notice).
+            if language != DEFAULT_LANGUAGE and language in notice:
+                replies.append(department.render(notice[language]))
+            replies.append(department.render(notice[DEFAULT_LANGUAGE]))
+        if department.replies.notice_extra:
+            replies.append(department.text(department.replies.notice_extra, language))
+        replies.append(department.reply("urgent_flagged", language))
         return replies
     if decision.outcome is Outcome.FAQ and decision.topic:
-        return [department.faq_answer(decision.topic)]
+        return [department.faq_answer(decision.topic, language)]
     if decision.outcome is Outcome.SMALLTALK:
-        return [department.render(SMALLTALK.get(decision.intent or "", SMALLTALK["greet"]))]
+        intent = decision.intent if decision.intent in SMALLTALK_INTENTS else "greet"
+        return [department.reply(intent, language)]
     if decision.outcome is Outcome.REPORT:
-        replies.append(department.render(REPORT_HOW))
-    replies.append(routing_reply(department, monitoring, now))
-    if spanish:
-        replies.append(SPANISH_FOLLOW_UP)
+        replies.append(department.reply("report_how", language))
+    replies.append(routing_reply(department, monitoring, now, language))
     return replies

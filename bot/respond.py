@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Dict, List, Mapping
@@ -52,11 +53,14 @@ def triage_parse(
     now: dt.datetime,
     net: SafetyNet | None = None,
     urgent_context: str | None = None,
+    language: str | None = None,
 ) -> Triaged:
     """Decide and render replies for one parsed message.
 
     The safety-net result is read from the parse data when Rasa's pipeline added it;
-    otherwise (an older model, or no Rasa at all) the safety net runs here.
+    otherwise (an older model, or no Rasa at all) the safety net runs here. ``language``
+    is the conversation's reply language when the gateway knows it (Rasa's pipeline sees
+    only this message, and "ok" shows no language).
     """
     text = parse_data.get("text") or ""
     intent_data = parse_data.get("intent") or {}
@@ -71,6 +75,8 @@ def triage_parse(
         from bot.safety_net import get_safety_net
 
         safety = (net or get_safety_net()).check(text)
+    if isinstance(language, str) and language and language != safety.language:
+        safety = dataclasses.replace(safety, language=language)
     decision = decide(intent, confidence, safety, parse_data.get("intent_ranking") or [],
                       urgent_context=urgent_context,
                       thresholds=Thresholds.from_parse(parse_data.get(THRESHOLDS_KEY)))

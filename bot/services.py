@@ -18,6 +18,7 @@ from bot import keys
 from bot.audit import AuditLog
 from bot.delivery import Delivery
 from bot.department import Department
+from bot.disclosure import Disclosure
 from bot.inbox import Inbox
 from bot.notice_window import NoticeWindow
 from bot.presence import Presence
@@ -26,6 +27,7 @@ from bot.rasa_client import RasaClient
 from bot.safety_net import SafetyNet
 from bot.settings import Settings
 from bot.tarpit import Tarpit
+from bot.thread_control import ThreadOwners
 
 LANE_PLATFORM, LANE_WEB_CHAT, LANE_OVER_LIMIT = 0, 1, 2
 
@@ -115,8 +117,11 @@ class Services:
     rasa: RasaClient
     window: NoticeWindow
     tarpit: Tarpit
+    disclosure: Disclosure
     presence: Presence
     audit_log: AuditLog
+    # Meta threads another app (the page's own inbox) owns: Beacon answers nothing there.
+    threads: ThreadOwners
     offline_notices: OfflineNotices = field(default_factory=OfflineNotices)
     # CPU-bound work off the event loop, one thread at a time (spaCy's pipelines are not
     # meant to be shared between threads): the safety net.
@@ -161,11 +166,14 @@ class Services:
             inbox=Inbox(redis, dedupe_ttl=settings.dedupe_ttl, rate_limit=settings.rate_limit,
                         rate_window=settings.rate_window,
                         notice_window=settings.notice_window,
-                        lock_ttl_ms=settings.lock_ttl_s * 1000),
+                        lock_ttl_ms=settings.lock_ttl_s * 1000,
+                        language_ttl=settings.retention_seconds),
             delivery=Delivery(redis, http, settings),
             rasa=RasaClient(http, settings.rasa_url, settings.rasa_timeout),
             window=NoticeWindow(redis, settings.notice_window),
             tarpit=Tarpit(settings.refusal_delay_s, settings.refusal_max_held),
+            threads=ThreadOwners(redis, (settings.meta_app_id, settings.instagram_app_id)),
+            disclosure=Disclosure(redis, settings.disclosure_silence_days * 86400),
         )
 
     async def publish(self, kind: str, conversation_id: str = "", **data: object) -> None:

@@ -54,6 +54,40 @@ def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...]) -> str:
     return value
 
 
+def _digits(env: Mapping[str, str], name: str) -> str:
+    """A Meta id (digits), or '' when unset: it goes into send URLs and comparisons."""
+    value = (env.get(name) or "").strip()
+    if value and not (value.isascii() and value.isdigit() and len(value) <= 32):
+        raise SettingsError(f"{name}={value!r}: expected a Meta id (digits)")
+    return value
+
+
+def _instagram_account(env: Mapping[str, str]) -> str:
+    """INSTAGRAM_ACCOUNT_ID, required beside INSTAGRAM_ACCESS_TOKEN: it is the account the
+    token answers for, and it tells that account's conversations from those of an Instagram
+    account linked to the Page (which the Page's token answers)."""
+    account = _digits(env, "INSTAGRAM_ACCOUNT_ID")
+    if env.get("INSTAGRAM_ACCESS_TOKEN") and not account:
+        raise SettingsError("INSTAGRAM_ACCESS_TOKEN is set: INSTAGRAM_ACCOUNT_ID (the "
+                            "Instagram professional account id) is needed too")
+    return account
+
+
+def _x_dm_api(env: Mapping[str, str]) -> str:
+    """X_DM_API, checked against the keys it needs: OAuth 1.0a takes the app's consumer key
+    and secret beside the user's token and secret, and v1.1 takes OAuth 1.0a only."""
+    api = _choice(env, "X_DM_API", ("v2", "v1.1"))
+    oauth1 = bool(env.get("X_ACCESS_TOKEN_SECRET"))
+    if oauth1 and not all(env.get(name) for name in
+                          ("X_CONSUMER_KEY", "X_CONSUMER_SECRET", "X_ACCESS_TOKEN")):
+        raise SettingsError("X_ACCESS_TOKEN_SECRET is set (OAuth 1.0a): X_CONSUMER_KEY, "
+                            "X_CONSUMER_SECRET and X_ACCESS_TOKEN are needed too")
+    if api == "v1.1" and env.get("X_ACCESS_TOKEN") and not oauth1:
+        raise SettingsError("X_DM_API='v1.1' takes OAuth 1.0a only: set X_CONSUMER_KEY and "
+                            "X_ACCESS_TOKEN_SECRET beside X_ACCESS_TOKEN")
+    return api
+
+
 @dataclass(frozen=True)
 class Settings:
     redis_url: str
@@ -77,9 +111,36 @@ class Settings:
     meta_verify_token: str = ""
     meta_page_access_token: str = ""
     meta_graph_url: str = "https://graph.facebook.com"
+    # Beacon's own Meta app id (META_APP_ID): under Conversation Routing every subscribed app
+    # hears of every handover, and this says which new owner is Beacon.
+    meta_app_id: str = ""
+    # -- Instagram with Instagram Login (an account with no Facebook Page) ------------------
+    # The professional account's id (the entry id of its webhooks), its Instagram User access
+    # token and the host that takes it; the Instagram app's id (for handovers) and secret
+    # (it signs that app's webhooks; META_APP_SECRET when unset). Instagram accounts linked
+    # to the Page keep using the Page's token on META_GRAPH_URL.
+    instagram_account_id: str = ""
+    instagram_access_token: str = ""
+    instagram_graph_url: str = "https://graph.instagram.com"
+    instagram_app_id: str = ""
+    instagram_app_secret: str = ""
     x_consumer_secret: str = ""
     x_access_token: str = ""
-    x_api_url: str = "https://api.twitter.com"
+    x_api_url: str = "https://api.x.com"
+    # The endpoint X replies go out through (X_DM_API). "v2", the default and what Beacon has
+    # always used: POST /2/dm_conversations/with/:participant_id/messages, the one X documents
+    # today (https://docs.x.com/x-api/direct-messages/manage/introduction), for an OAuth 2.0
+    # user token or OAuth 1.0a keys, whichever webhook product brings the messages in. "v1.1":
+    # POST direct_messages/events/new, only for an older Account Activity app that has no v2
+    # access (v2 takes an app inside a Project); X's docs now name it only as what v2 replaces,
+    # and it takes OAuth 1.0a alone.
+    x_dm_api: str = "v2"
+    # OAuth 1.0a user context: with X_ACCESS_TOKEN_SECRET set, X_ACCESS_TOKEN is an OAuth 1.0a
+    # access token, and every send is signed with it, its secret and the app's consumer key and
+    # secret. Such tokens do not expire; an OAuth 2.0 user token lasts two hours unless it was
+    # issued with offline.access and is refreshed (which Beacon does not do).
+    x_consumer_key: str = ""
+    x_access_token_secret: str = ""
     # A held conversation whose citizen writes something urgent gets the 911 notice anyway
     # when no staff reply follows within this many seconds.
     handoff_notice_after: int = 60
@@ -91,6 +152,9 @@ class Settings:
     # Short, because it is also how long a conversation waits after its gateway is killed
     # (SIGKILL, OOM) before another takes it over.
     lock_ttl_s: int = 15
+    # Beacon says it is an automated assistant again after this many days without a reply
+    # from it in a conversation (and in the first reply ever, and after staff resolve one).
+    disclosure_silence_days: int = 30
     # One attempt at a platform's send API (three attempts with backoff in all).
     send_timeout_s: int = 10
     # An unclaimed emergency or crisis older than this raises the escalation alert.
@@ -149,12 +213,22 @@ class Settings:
             meta_verify_token=env.get("META_VERIFY_TOKEN", ""),
             meta_page_access_token=env.get("META_PAGE_ACCESS_TOKEN", ""),
             meta_graph_url=_url(env, "META_GRAPH_URL", "https://graph.facebook.com"),
+            meta_app_id=_digits(env, "META_APP_ID"),
+            instagram_account_id=_instagram_account(env),
+            instagram_access_token=env.get("INSTAGRAM_ACCESS_TOKEN", ""),
+            instagram_graph_url=_url(env, "INSTAGRAM_GRAPH_URL", "https://graph.instagram.com"),
+            instagram_app_id=_digits(env, "INSTAGRAM_APP_ID"),
+            instagram_app_secret=env.get("INSTAGRAM_APP_SECRET", ""),
             x_consumer_secret=env.get("X_CONSUMER_SECRET", ""),
             x_access_token=env.get("X_ACCESS_TOKEN", ""),
-            x_api_url=_url(env, "X_API_URL", "https://api.twitter.com"),
+            x_api_url=_url(env, "X_API_URL", "https://api.x.com"),
+            x_dm_api=_x_dm_api(env),
+            x_consumer_key=env.get("X_CONSUMER_KEY", ""),
+            x_access_token_secret=env.get("X_ACCESS_TOKEN_SECRET", ""),
             handoff_notice_after=_int(env, "BEACON_HANDOFF_NOTICE_S", 60),
             notice_window=_int(env, "BEACON_NOTICE_WINDOW_S", 600),
             lock_ttl_s=_int(env, "BEACON_LOCK_TTL_S", 15, minimum=3),
+            disclosure_silence_days=_int(env, "BEACON_DISCLOSURE_SILENCE_DAYS", 30),
             send_timeout_s=_int(env, "BEACON_SEND_TIMEOUT_S", 10),
             escalate_after=_int(env, "BEACON_ESCALATE_AFTER_S", 120),
             escalation_webhook=env.get("BEACON_ESCALATION_WEBHOOK", ""),

@@ -107,13 +107,13 @@ async def test_human_after_hours_vs_on_duty(action, redis):
 async def test_an_urgent_answer_opens_the_notice_window(action, redis, department):
     """The notice came from Rasa's turn (no intake flag): the action opens the window, so
     the next message, a question, is a follow-up of the urgent conversation."""
-    from bot.replies import URGENT_FOLLOW_UP
+    from tests.gateway_support import urgent_follow_up
 
     await run(action, tracker("i dont want to be alive anymore", "crisis", 0.8))
     assert (await redis.get(keys.notice_window("citizen-1"))).startswith("crisis|")
     texts, events = await run(action, tracker("what are your lobby hours",
                                               "faq_hours_location", 0.95))
-    assert texts == [URGENT_FOLLOW_UP["en"]]
+    assert texts == [urgent_follow_up()]
     assert {"event": "slot", "name": "outcome", "value": "crisis", "timestamp": None} in events
     meta = await redis.hgetall(keys.conversation("citizen-1"))
     assert meta["priority"] == "0" and meta["outcome"] == "crisis"

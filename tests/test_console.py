@@ -361,3 +361,56 @@ async def test_web_chat_in_chromium_keeps_a_reload_but_not_the_next_visitor(
             assert await next_visitor.locator("#log li.bot").count() == 0
         finally:
             await browser.close()
+
+
+async def test_a_spanish_conversation_in_chromium(server, platform, redis):
+    """Issue 10: a Spanish speaker asks in the web chat after hours (nobody on duty, Rasa
+    down), gets the routing reply in Spanish, and the officer's console offers the canned
+    replies in Spanish; the one sent reaches the chat page."""
+    if not HAVE_CHROMIUM:
+        pytest.fail(f"Chromium not found at {CHROMIUM}; `make test` installs Debian's chromium")
+    from playwright.async_api import async_playwright
+
+    from bot.department import load_department
+    from bot.settings import PROJECT_ROOT
+
+    department = load_department(PROJECT_ROOT / "data/department.yml")
+    canned = department.canned("es")["call_non_emergency"]
+    base = str(server.make_url("")).rstrip("/")
+    async with async_playwright() as pw:
+        browser = await launch_chromium(pw)
+        try:
+            chat = await (await browser.new_context()).new_page()
+            await chat.goto(base + "/chat")
+            await chat.fill("#text", "buenas noches, quiero hablar con alguien sobre el "
+                                     "reporte de mi accidente")
+            await chat.click("button[type=submit]")
+            bot = chat.locator("#log li.bot")
+            await bot.first.wait_for(timeout=20000)
+            first = await bot.first.inner_text()
+            assert department.reply("disclosure", "es") in first
+            assert "Esta cuenta no se vigila" in first or "Un miembro" in first, first
+
+            console = await (await browser.new_context()).new_page()
+            await console.set_viewport_size({"width": 1280, "height": 800})
+            await console.goto(base + "/console/login")
+            await console.fill("input[name=name]", "alice")
+            await console.fill("input[name=password]", PASSWORD)
+            await console.click("button[type=submit]")
+            await console.wait_for_load_state()
+            card = console.locator("#waiting .card")
+            await card.first.wait_for(timeout=15000)
+            assert " es " in f" {await card.first.inner_text()} ".replace("·", " ")
+            await card.first.click()
+            await console.click("#claim")
+            await console.wait_for_function("() => !document.getElementById('send').disabled")
+            # Only the conversation's language is offered.
+            offered = await console.eval_on_selector_all(
+                "#canned option[data-lang]", "os => os.filter(o => !o.hidden).map(o => o.value)")
+            assert offered and set(offered) == set(department.canned("es").values())
+            await console.select_option("#canned", value=canned)
+            assert await console.input_value("#reply") == canned
+            await console.click("#send")
+            await chat.locator("#log li", has_text=canned[:40]).first.wait_for(timeout=20000)
+        finally:
+            await browser.close()

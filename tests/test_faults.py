@@ -597,7 +597,7 @@ async def test_a_flagged_message_inside_the_window_is_acknowledged_before_rasa(
     """The person in danger writes again: the short "added to your urgent message" line goes
     out from the fast path at once, not after Rasa's turn (under load that was seconds: the
     load test's flagged-message p99 of 8.6 s at 200 citizens)."""
-    from bot.replies import URGENT_FOLLOW_UP
+    from tests.gateway_support import urgent_follow_up
 
     rasa = SlowRasa(delay=3)
     server = await aiohttp_server(rasa.app)
@@ -610,5 +610,5 @@ async def test_a_flagged_message_inside_the_window_is_acknowledged_before_rasa(
                             timeout=30)
     texts = platform.texts_to("ack911")
     assert texts[0] == EMERGENCY_NOTICE["en"]
-    assert texts.count(URGENT_FOLLOW_UP["en"]) == 1
-    assert texts.index(URGENT_FOLLOW_UP["en"]) < texts.index("first reply"), texts
+    assert texts.count(urgent_follow_up()) == 1
+    assert texts.index(urgent_follow_up()) < texts.index("first reply"), texts

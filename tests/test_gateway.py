@@ -166,14 +166,14 @@ async def test_model_only_emergency_gets_the_notice_at_intake_with_rasa_stopped(
 async def test_one_notice_per_burst_and_followups_stay_urgent(offline, platform, redis):
     """Two urgent messages and a question in a row: one notice, no FAQ or routing answer
     that would contradict it, and the conversation stays at the top of the queue."""
-    from bot.replies import URGENT_FOLLOW_UP
+    from tests.gateway_support import urgent_follow_up
 
     for text in ("someone is breaking into my house right now",
                  "he has a knife and he is coming up the stairs",
                  "what are your lobby hours"):
         await post_meta(offline, messenger_payload(messenger_item("burst911", text)))
     await platform.wait_for(
-        lambda: platform.texts_to("burst911").count(URGENT_FOLLOW_UP["en"]) >= 2)
+        lambda: platform.texts_to("burst911").count(urgent_follow_up()) >= 2)
     texts = platform.texts_to("burst911")
     assert texts[0] == EMERGENCY_NOTICE["en"]
     assert texts.count(EMERGENCY_NOTICE["en"]) == 1

@@ -310,8 +310,13 @@ async def test_a_flooding_citizen_in_danger_keeps_the_urgent_outcome(
         aiohttp_client, redis, redis_server, platform):
     """F9: after an emergency, 25 messages in a minute: the conversation stays an emergency
     at the top, and the sender is not told they wrote too much."""
-    from bot.replies import URGENT_FOLLOW_UP
-    from tests.gateway_support import conv_id, messenger_item, messenger_payload, post_meta
+    from tests.gateway_support import (
+        conv_id,
+        messenger_item,
+        messenger_payload,
+        post_meta,
+        urgent_follow_up,
+    )
 
     client = await aiohttp_client(create_app(settings_for(redis_server, DEAD_RASA,
                                                           platform.url, rate_limit=3)))
@@ -329,7 +334,7 @@ async def test_a_flooding_citizen_in_danger_keeps_the_urgent_outcome(
     assert meta.get("reason") != "rate limited"
     texts = platform.texts_to("flood911")
     assert not any("a lot in a short time" in t for t in texts)
-    assert URGENT_FOLLOW_UP["en"] in texts
+    assert urgent_follow_up() in texts
 
 
 def test_aiohttp_error_lines_do_not_carry_session_ids():

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Dict, Tuple
+from typing import Callable, Dict, Tuple
 
 from bot.messages import Inbound
 
@@ -37,6 +37,9 @@ class Outgoing:
     bodies: Tuple[Dict, ...]
     params: Dict[str, str] = field(default_factory=dict)
     headers: Dict[str, str] = field(default_factory=dict)
+    # Headers made afresh for every attempt, retries included (OAuth 1.0a: a new nonce and
+    # timestamp per request, since X refuses a nonce it has seen).
+    sign: Callable[[], Dict[str, str]] | None = field(default=None, compare=False)
 
 
 class PayloadError(ValueError):
@@ -44,9 +47,31 @@ class PayloadError(ValueError):
 
 
 @dataclass(frozen=True)
+class ThreadControl:
+    """A change of who answers one conversation's thread (Meta's Conversation Routing /
+    handover protocol: a ``messaging_handovers`` webhook event). The app ids are as Meta sent
+    them (digits), None when absent or null (an idle thread)."""
+
+    channel: str
+    account: str
+    sender: str
+    action: str  # "pass_thread_control", "take_thread_control" or "request_thread_control"
+    new_owner: str | None = None
+    previous_owner: str | None = None
+    requested_owner: str | None = None
+    metadata: str = ""
+
+    @property
+    def conversation_id(self) -> str:
+        return f"{self.channel}:{self.account}:{self.sender}"
+
+
+@dataclass(frozen=True)
 class Parsed:
-    """The messages in one webhook delivery, and how many items were ignored (echoes,
-    read receipts, the account's own messages, malformed items)."""
+    """The messages in one webhook delivery, how many items were ignored (echoes,
+    read receipts, the account's own messages, malformed items), and the thread-control
+    changes it carried (Meta only)."""
 
     messages: Tuple[Inbound, ...]
     ignored: int = 0
+    events: Tuple[ThreadControl, ...] = ()

@@ -182,7 +182,9 @@ async def index(request: web.Request) -> Dict:
     services = services_of(request)
     return {"staff": session.staff, "csrf": session.csrf,
             "department": services.department.department.short_name,
-            "canned": services.department.canned()}
+            # Every language's canned replies; the page offers those of the conversation's.
+            "canned": {language: services.department.canned(language)
+                       for language in services.department.languages}}
 
 
 # -- API ----------------------------------------------------------------------------------------
@@ -200,6 +202,8 @@ def _summary(meta: Dict[str, str], now: float) -> Dict:
         "status": meta.get("status"),
         "outcome": meta.get("outcome"),
         "channel": meta.get("channel"),
+        # The language Beacon answers this conversation in; canned replies follow it.
+        "language": meta.get("language") or "en",
         "priority": int(meta.get("priority") or 1),
         "preview": meta.get("preview", ""),
         "waiting_seconds": int(now - waiting_since) if waiting_since else None,

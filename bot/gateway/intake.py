@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import logging
 import time
@@ -19,9 +20,11 @@ from typing import List, Set
 from redis.exceptions import RedisError
 
 from bot import metrics
+from bot.channels import ThreadControl
 from bot.inbox import Accepted
 from bot.logs import about
-from bot.messages import WEBCHAT, Inbound
+from bot.messages import INSTAGRAM, MESSAGE, MESSENGER, WEBCHAT, Inbound
+from bot.nlp import language_is_clear
 from bot.outbound import send_out
 from bot.queue import suspect_fields
 from bot.replies import follow_up_text, render_replies
@@ -30,6 +33,10 @@ from bot.services import LANE_PLATFORM, LANE_WEB_CHAT, Services
 from bot.triage import Decision, Outcome
 
 logger = logging.getLogger(__name__)
+
+# The queue's reason for a message in a Meta thread another app (the page's own inbox) owns.
+ELSEWHERE = ("another app (the page's inbox) owns this Meta thread: Beacon sent nothing; "
+             "answer there")
 
 
 def notice_texts(services: Services, flag: str, language: str) -> List[str]:
@@ -42,18 +49,49 @@ def notice_texts(services: Services, flag: str, language: str) -> List[str]:
 def conversation_fields(message: Inbound) -> dict:
     """The queue fields every path that queues a citizen's message sets."""
     return {"channel": message.channel, "sender": message.sender, "account": message.account,
-            "preview": message.text[:200], "last_citizen_at": message.timestamp}
+            "preview": (message.text or message.readable)[:200],
+            "last_citizen_at": message.timestamp}
 
 
 async def check(services: Services, message: Inbound, lane: int | None = None) -> SafetyResult:
     """The safety net on one message, on the CPU thread (bounded to a few milliseconds by
     ``SafetyNet.check`` itself, and never on the event loop that answers everyone else)."""
-    if not message.text:
+    # Its words and the words of what it shared (a post's caption): both can be a cry for
+    # help ("my friend posted this").
+    text = message.safety_text
+    if not text:
         return SafetyResult(flag=None, language="en")
     if lane is None:
         lane = LANE_WEB_CHAT if message.channel == WEBCHAT else LANE_PLATFORM
     return await services.off_loop(services.net.check,
-                                   message.text[: services.settings.max_text_chars], lane=lane)
+                                   text[: services.settings.max_text_chars], lane=lane)
+
+
+async def owned_elsewhere(services: Services, message: Inbound) -> bool:
+    """Whether another app (the page's own inbox) owns the message's Meta thread, so Beacon
+    must send nothing there: it came on the standby channel (which also records that), or a
+    handover gave the thread away (bot.thread_control). Unknown while Redis is down: then
+    only the standby channel says so, and the Redis-down path decides the rest."""
+    if message.channel not in (MESSENGER, INSTAGRAM) or message.kind != MESSAGE:
+        return False
+    try:
+        if message.standby:
+            await services.threads.seen_on_standby(message.conversation_id)
+            return True
+        return await services.threads.elsewhere(message.conversation_id)
+    except (RedisError, OSError):
+        return message.standby
+
+
+async def thread_control(services: Services, event: ThreadControl) -> None:
+    """A ``messaging_handovers`` event: record who owns the thread now, and say so in the
+    conversation's audit log. Raises only if Redis is down (the platform then retries)."""
+    line = await services.threads.apply(event)
+    await services.audit(event.conversation_id, "meta", "thread_control", line)
+    with about(event.conversation_id):
+        logger.info("thread control changed", extra={"channel": event.channel,
+                                                     "action": event.action})
+    await services.publish("thread_control", event.conversation_id, channel=event.channel)
 
 
 async def accept(services: Services, message: Inbound, background: Set[asyncio.Task],
@@ -63,22 +101,28 @@ async def accept(services: Services, message: Inbound, background: Set[asyncio.T
     ``suspect`` (why) keeps an urgent message's conversation out of the top of the queue
     and the pager; the citizen still gets the notice."""
     safety = safety or await check(services, message)  # once per message
+    # Another app owns the thread: no notice from Beacon (nor its notice window), but an
+    # urgent message still goes to the top of the queue (fast_path, below).
+    elsewhere = await owned_elsewhere(services, message)
     item = {
         "inbound": message.as_dict(),
         "received": time.time(),
         "flag": safety.flag,
         "language": safety.language,
         "suspect": suspect,
+        "elsewhere": elsewhere,
     }
     try:
         accepted = await services.inbox.accept(
             message.channel, message.message_id, message.conversation_id, item,
-            flag=safety.flag,
+            flag=None if elsewhere else safety.flag,
+            language_clear=language_is_clear(message.text or "", safety.language),
         )
     except (RedisError, OSError):
         # The platform gets a 503 and retries later, but a person in danger must not wait
         # for Redis to come back: the notice goes out now, straight to the platform.
-        if safety.flag and services.offline_notices.add(message.channel, message.message_id):
+        if safety.flag and not elsewhere and services.offline_notices.add(
+                message.channel, message.message_id):
             _spawn(background, message.conversation_id,
                    offline_notice(services, message, safety, item["received"]))
         raise
@@ -94,6 +138,9 @@ async def accept(services: Services, message: Inbound, background: Set[asyncio.T
             "channel": message.channel, "safety_net": safety.flag, "tier": safety.tier,
             "language": safety.language, "notice": accepted.notice,
             "throttled": accepted.throttled})
+        if accepted.language != safety.language:
+            # The conversation's language for a message that showed none ("ok", "7:30?").
+            safety = dataclasses.replace(safety, language=accepted.language)
         if safety.flag and accepted.status != "claimed":
             # Already sent while Redis was down: the retry only queues the conversation.
             sent = services.offline_notices.pop(message.channel, message.message_id)
@@ -101,7 +148,7 @@ async def accept(services: Services, message: Inbound, background: Set[asyncio.T
                    fast_path(services, message, safety, item["received"],
                              send_notice=accepted.notice and not sent,
                              send_ack=accepted.urgent_ack,
-                             sent_offline=sent, item_suspect=suspect))
+                             sent_offline=sent, item_suspect=suspect, elsewhere=elsewhere))
     await services.publish("message", message.conversation_id, channel=message.channel)
     return accepted
 
@@ -141,13 +188,15 @@ async def _send_notice(services: Services, message: Inbound, safety: SafetyResul
 
     sent = await send_out(services, message.conversation_id, message.channel, message.sender,
                           notice_texts(services, outcome.value, safety.language),
-                          actor="bot", outcome=outcome.value, on_first=first)
+                          actor="bot", outcome=outcome.value, on_first=first,
+                          language=safety.language)
     return all(s.ok for s in sent)
 
 
 async def fast_path(services: Services, message: Inbound, safety: SafetyResult,
                     received: float, *, send_notice: bool = True, send_ack: bool = False,
-                    sent_offline: bool = False, item_suspect: str | None = None) -> None:
+                    sent_offline: bool = False, item_suspect: str | None = None,
+                    elsewhere: bool = False) -> None:
     """The notice first when it is due (every millisecond counts for the person), then the
     queue: a flagged message inside the notice window only raises the queue flag."""
     conversation = message.conversation_id
@@ -164,9 +213,10 @@ async def fast_path(services: Services, message: Inbound, safety: SafetyResult,
         # Inside the notice window: the person wrote again; the short line now, not after
         # Rasa's turn (the worker drops it from Rasa's answer once this is confirmed).
         try:
+            line = follow_up_text(services.department, safety.language)
             sent = await send_out(services, conversation, message.channel, message.sender,
-                                  [follow_up_text(safety.language)], actor="bot",
-                                  outcome=outcome.value)
+                                  [line], actor="bot", outcome=outcome.value,
+                                  language=safety.language)
             acknowledged = all(s.ok for s in sent)
         except Exception:  # noqa: BLE001 - the worker sends it then
             logger.exception("fast path could not send the acknowledgement; the worker will")
@@ -183,6 +233,8 @@ async def fast_path(services: Services, message: Inbound, safety: SafetyResult,
             fields["notice_sent_at"] = time.time()
         if item_suspect:
             fields.update(reason=item_suspect, **suspect_fields(item_suspect))
+        if elsewhere:
+            fields["reason"] = ELSEWHERE
         await services.queue.enqueue(conversation, entries=[], fields=fields,
                                      priority=outcome.priority)
         await services.publish("urgent", conversation, outcome=outcome.value)

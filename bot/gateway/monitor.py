@@ -81,9 +81,10 @@ async def send_due_notice(services: Services, meta: dict) -> None:
     with about(conversation):
         logger.warning("no staff reply to an urgent message: sending the 911 notice")
     flag = meta.get("urgent_flag") or "emergency"
+    language = meta.get("urgent_language") or "en"
     await send_out(services, conversation, meta.get("channel", ""), meta.get("sender", ""),
-                   notice_texts(services, flag, meta.get("urgent_language") or "en"),
-                   actor="bot", outcome=flag)
+                   notice_texts(services, flag, language), actor="bot", outcome=flag,
+                   language=language)
     await services.queue.notice_done(conversation)
     await services.publish("notice_sent", conversation)
 

@@ -16,8 +16,8 @@ from redis.exceptions import RedisError
 
 from bot import clients, keys, metrics
 from bot.appkeys import BACKGROUND, SERVICES
-from bot.channels import Parsed, PayloadError, meta, x
-from bot.gateway.intake import accept, check
+from bot.channels import Parsed, PayloadError, instagram, meta, x
+from bot.gateway.intake import accept, check, thread_control
 from bot.messages import WEBCHAT, Inbound
 from bot.safety_result import SafetyResult
 from bot.services import LANE_OVER_LIMIT
@@ -46,6 +46,9 @@ async def _accept_all(request: web.Request, parsed: Parsed, suspect: str | None 
                       safety: SafetyResult | None = None) -> web.Response:
     services = request.app[SERVICES]
     try:
+        # Handovers first: a message in the same delivery belongs to the thread's new owner.
+        for event in parsed.events:
+            await thread_control(services, event)
         for message in parsed.messages:
             await accept(services, message, request.app[BACKGROUND], suspect=suspect,
                          safety=safety)
@@ -86,6 +89,21 @@ async def meta_webhook(request: web.Request) -> web.Response:
     secret = request.app[SERVICES].settings.meta_app_secret
     return await _signed_webhook(request, "X-Hub-Signature-256", meta.signature_valid, secret,
                                  meta.parse)
+
+
+# -- Instagram with Instagram Login (no Facebook Page) -------------------------------------------
+
+@routes.get("/webhooks/instagram", name="instagram_verify")
+async def instagram_verify(request: web.Request) -> web.Response:
+    return await meta_verify(request)  # the same hub.challenge, with META_VERIFY_TOKEN
+
+
+@routes.post("/webhooks/instagram", name="instagram_webhook")
+async def instagram_webhook(request: web.Request) -> web.Response:
+    settings = request.app[SERVICES].settings
+    secret = settings.instagram_app_secret or settings.meta_app_secret
+    return await _signed_webhook(request, "X-Hub-Signature-256", instagram.signature_valid,
+                                 secret, instagram.parse)
 
 
 # -- X ------------------------------------------------------------------------------------------

@@ -20,13 +20,14 @@ from typing import List
 from redis.exceptions import RedisError
 
 from bot import keys, metrics
-from bot.gateway.intake import conversation_fields, notice_texts
+from bot.channels.meta import UNSUPPORTED
+from bot.gateway.intake import ELSEWHERE, conversation_fields, notice_texts
 from bot.logs import about
-from bot.messages import Inbound
-from bot.outbound import send_out
+from bot.messages import DELETED, Inbound
+from bot.outbound import send_out, sender_actions
 from bot.queue import Entry, suspect_fields
 from bot.rasa_client import RasaAnswer, RasaUnavailable
-from bot.replies import THROTTLED, follow_up_text, render_replies, routing_reply
+from bot.replies import follow_up_text, render_replies, routing_reply, throttled_text
 from bot.safety_result import SafetyResult
 from bot.services import Services
 from bot.triage import Outcome, decide
@@ -115,8 +116,8 @@ async def _keep_lock(services: Services, conversation: str, token: str) -> None:
 
 def citizen_entry(message: Inbound, item: dict) -> Entry:
     """The citizen's message as a transcript entry; its message id stores it once."""
-    return Entry("citizen", message.text or f"[{', '.join(message.attachments)}]",
-                 item.get("received", time.time()), id=message.message_id)
+    return Entry("citizen", message.readable, item.get("received", time.time()),
+                 id=message.message_id)
 
 
 async def handle_or_give_up(services: Services, item: dict) -> None:
@@ -149,36 +150,51 @@ async def dead_letter(services: Services, message: Inbound, item: dict, reason: 
 async def handle(services: Services, item: dict) -> None:
     message = Inbound.from_dict(item["inbound"])
     conversation = message.conversation_id
+    if message.kind == DELETED:
+        await mark_deleted(services, message)
+        return
     text = message.text[: services.settings.max_text_chars]
     await services.audit(conversation, "citizen", "message_in",
-                         text or f"[{', '.join(message.attachments) or 'empty'}]")
+                         message.readable[: 2 * services.settings.max_text_chars])
+    if item.get("elsewhere"):
+        await routed_elsewhere(services, message, item)
+        return
     meta = await services.queue.conversation(conversation)
     if meta.get("status") == "claimed":
         await hand_off(services, message, item)
         return
     logger.debug("message in: %r", text, extra={"channel": message.channel})
     if not text.strip():
-        await route_to_person(services, message, item, "attachment only")
+        await route_to_person(services, message, item, (
+            "unsupported message: read it in the Instagram app"
+            if UNSUPPORTED in message.attachments else "attachment only"))
         return
     if item.get("throttled"):
         await queue_throttled(services, message, item)
         return
     started = time.monotonic()
+    # "Seen", then "typing", while Rasa works (Meta only; best effort, off to the side).
+    answered = asyncio.Event()
+    sender_actions(services, message.conversation_id, message.channel, message.sender,
+                   answered)
     try:
         answer = await _answer(services, message, text, item)
     except RasaUnavailable as exc:
+        answered.set()
         metrics.RASA_UNAVAILABLE.inc()
         logger.warning("Rasa unavailable (%s): answering with the safety net", exc,
                        extra={"channel": message.channel})
         await route_to_person(services, message, item, f"rasa unavailable: {exc}")
         return
+    answered.set()
     metrics.TRIAGE_SECONDS.observe(time.monotonic() - started)
     replies = answer.texts
     if (item.get("notice") or item.get("urgent_ack")) and await services.inbox.notice_confirmed(
             message.channel, message.message_id, wait=NOTICE_CONFIRM_WAIT_S):
         # The fast path sent the notice (or, inside the window, the short line) already.
         already = set(notice_texts(services, item["flag"], item.get("language", "en"))
-                      if item.get("notice") else [follow_up_text(item.get("language") or "en")])
+                      if item.get("notice") else [follow_up_text(services.department,
+                                                              item.get("language") or "en")])
         replies = [r for r in replies if r not in already]
     logger.info("answered by Rasa", extra={
         "channel": message.channel, "outcome": answer.outcome, "topic": answer.topic,
@@ -198,6 +214,9 @@ async def _answer(services: Services, message: Inbound, text: str, item: dict) -
         "account": message.account, "sender": message.sender,
         "notice": bool(item.get("notice")),
         "received": item.get("received"),
+        # The conversation's reply language (bot.conversation_language): Rasa's pipeline
+        # sees only this message's text.
+        "language": item.get("language"),
         "suspect": item.get("suspect"),
     })
     await services.redis.set(key, json.dumps(dataclasses.asdict(answer)),
@@ -219,7 +238,8 @@ async def send_all(services: Services, message: Inbound, replies: List[str], out
                 time.time() - item.get("received", time.time()))
 
     await send_out(services, message.conversation_id, message.channel, message.sender,
-                   replies, actor="bot", outcome=outcome, marks=marks, on_first=first)
+                   replies, actor="bot", outcome=outcome, marks=marks, on_first=first,
+                   language=(item or {}).get("language") or "en")
 
 
 async def queue_throttled(services: Services, message: Inbound, item: dict) -> None:
@@ -242,8 +262,9 @@ async def queue_throttled(services: Services, message: Inbound, item: dict) -> N
     logger.info("over the rate limit: queued for staff without Rasa",
                 extra={"channel": message.channel, "urgent": bool(urgent)})
     if item.get("tell_throttled"):
-        text = (follow_up_text(item.get("language") or "en") if urgent
-                else services.department.render(THROTTLED))
+        language = item.get("language") or "en"
+        text = (follow_up_text(services.department, language) if urgent
+                else throttled_text(services.department, language))
         await send_all(services, message, [text], urgent or "human", item)
 
 
@@ -260,7 +281,7 @@ async def route_to_person(services: Services, message: Inbound, item: dict, reas
     monitoring = await services.presence.is_monitoring()
     if item.get("notice") and await services.inbox.notice_confirmed(
             message.channel, message.message_id, wait=NOTICE_CONFIRM_WAIT_S):
-        replies = [routing_reply(services.department, monitoring, now)]
+        replies = [routing_reply(services.department, monitoring, now, safety.language)]
     else:
         replies = render_replies(decision, services.department, monitoring=monitoring,
                                  now=now, language=safety.language)
@@ -269,7 +290,8 @@ async def route_to_person(services: Services, message: Inbound, item: dict, reas
                                                 wait=NOTICE_CONFIRM_WAIT_S):
             replies = []  # the fast path sent the short line already
         if decision.outcome.urgent and not decision.followup:
-            replies.append(routing_reply(services.department, monitoring, now))
+            replies.append(routing_reply(services.department, monitoring, now,
+                                         safety.language))
             await services.window.open(message.conversation_id, decision.outcome.value,
                                        received)
     entries = [citizen_entry(message, item)]
@@ -287,6 +309,46 @@ async def route_to_person(services: Services, message: Inbound, item: dict, reas
     logger.info("routed to staff without Rasa", extra={
         "channel": message.channel, "outcome": outcome.value, "reason": reason.split(":")[0]})
     await send_all(services, message, replies, outcome.value, item)
+
+
+async def routed_elsewhere(services: Services, message: Inbound, item: dict) -> None:
+    """Another app (the page's own inbox) owns this Meta thread (bot.thread_control): Beacon
+    sends nothing, not even the notice. An urgent message was queued at the top by intake
+    (``fast_path``, without the notice; the pager follows if nobody claims it) and its text
+    reaches the transcript here, flagged. A message Meta delivered on the standby channel
+    reaches Beacon's transcript only while the conversation is in Beacon's queue already:
+    the other app has it (and the audit log). One Meta delivered to Beacon itself, although
+    a handover gave the thread away (the other app let it go without a word), is queued
+    for staff as well: nobody may be answering it."""
+    conversation = message.conversation_id
+    flag = item.get("flag")
+    meta = await services.queue.conversation(conversation)
+    logger.info("thread owned by another app: nothing sent", extra={
+        "channel": message.channel, "safety_net": flag, "standby": message.standby})
+    if flag is None and message.standby and meta.get("status") not in ("waiting", "claimed"):
+        return
+    fields = {**conversation_fields(message), "reason": ELSEWHERE}
+    if flag is not None:
+        language = item.get("language") or "en"
+        fields.update(outcome=flag, safety_net=flag, language=language, urgent_flag=flag,
+                      urgent_at=time.time(), urgent_language=language)
+    await services.queue.enqueue(conversation, priority=0 if flag else 1,
+                                 entries=[citizen_entry(message, item)], fields=fields)
+    if flag is not None:
+        await services.publish("urgent", conversation, outcome=flag)
+    await services.publish("message", conversation)
+
+
+async def mark_deleted(services: Services, message: Inbound) -> None:
+    """The citizen deleted an earlier message (Instagram's ``is_deleted``): no turn, nothing
+    sent. Its transcript entry is marked for staff and the audit log records the deletion;
+    the text stays, since what a police department keeps is its records schedule's call."""
+    conversation = message.conversation_id
+    marked = await services.queue.mark_deleted(conversation, message.refers_to)
+    await services.audit(conversation, "citizen", "message_deleted", message.refers_to)
+    logger.info("citizen deleted a message", extra={"channel": message.channel,
+                                                    "in_transcript": bool(marked)})
+    await services.publish("message_deleted", conversation)
 
 
 async def hand_off(services: Services, message: Inbound, item: dict) -> None:

@@ -39,7 +39,7 @@ function card(c) {
   const outcome = document.createElement("span");
   outcome.className = "outcome";
   outcome.textContent = c.outcome || "?";
-  meta.append(outcome, " ", c.channel || "", " · waiting " + waited(c.waiting_seconds));
+  meta.append(outcome, " ", c.channel || "", " · " + (c.language || "en"), " · waiting " + waited(c.waiting_seconds));
   if (c.claimed_by) meta.append(" · held by " + c.claimed_by);
   if (c.urgent_flag) { const f = document.createElement("span"); f.className = "flag"; f.textContent = "URGENT MESSAGE"; meta.append(f); }
   if (c.escalated) { const f = document.createElement("span"); f.className = "flag"; f.textContent = c.escalation_error ? "escalation FAILED: " + c.escalation_error : "escalated"; meta.append(f); }
@@ -84,7 +84,8 @@ async function open(id) {
   const head = document.getElementById("conv-head");
   head.replaceChildren();
   const title = document.createElement("h2");
-  title.textContent = `${(c.outcome || "").toUpperCase()} · ${c.channel} · ${c.status}`;
+  title.textContent = `${(c.outcome || "").toUpperCase()} · ${c.channel} · ${c.language || "en"} · ${c.status}`;
+  showCanned(c.language || "en");
   const info = document.createElement("p");
   info.className = "meta";
   info.textContent = `confidence ${c.confidence ?? "–"} (${c.intent ?? "–"}) · ${c.reason ?? ""}` +
@@ -100,7 +101,9 @@ async function open(id) {
     li.className = e.role;
     const who = document.createElement("span");
     who.className = "who";
-    who.textContent = (e.staff || e.role) + " · " + new Date(e.ts * 1000).toLocaleTimeString();
+    who.textContent = (e.staff || e.role) + " · " + new Date(e.ts * 1000).toLocaleTimeString() +
+      (e.deleted_at ? " · deleted by the citizen " + new Date(e.deleted_at * 1000).toLocaleTimeString() : "");
+    if (e.deleted_at) li.classList.add("deleted");
     li.append(who, e.text);
     return li;
   }));
@@ -134,6 +137,12 @@ document.getElementById("back").addEventListener("click", () => {
   document.getElementById("conversation-pane").hidden = true;
   current = null;
 });
+// Canned replies in the conversation's language (English when the department has none in it).
+function showCanned(language) {
+  const options = [...document.querySelectorAll("#canned option[data-lang]")];
+  const known = options.some((o) => o.dataset.lang === language);
+  for (const o of options) o.hidden = o.dataset.lang !== (known ? language : "en");
+}
 document.getElementById("canned").addEventListener("change", (e) => {
   if (e.target.value) document.getElementById("reply").value = e.target.value;
   e.target.value = "";

@@ -10,9 +10,10 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 import time
 from dataclasses import dataclass
-from typing import Callable, Coroutine, Dict, Set
+from typing import Callable, Coroutine, Dict, Set, Tuple
 
 import aiohttp
 from redis.asyncio import Redis
@@ -21,6 +22,7 @@ from redis.exceptions import RedisError
 from bot import keys, metrics
 from bot.channels import instagram, meta, x
 from bot.messages import INSTAGRAM, MESSENGER, WEBCHAT, X
+from bot.platform_limits import PlatformLimits, retry_after
 from bot.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -46,6 +48,7 @@ class Delivery:
         self.settings = settings
         # Best-effort requests under way (sender actions), held so they are not collected.
         self._background: Set[asyncio.Task] = set()
+        self.limits = PlatformLimits(redis)
 
     def _configured(self, channel: str, conversation_id: str = "") -> str | None:
         # An Instagram account connected with Instagram Login is answered with its own token
@@ -92,8 +95,14 @@ class Delivery:
             logger.error("delivery to %s refused: invalid recipient id", channel,
                          extra={"channel": channel})
             return Sent(False, via, "invalid recipient id")
+        account = _account(conversation_id)
         for body in out.bodies:
-            error = await self._post(out.url, out.params, out.headers, body, out.sign)
+            wait = await self.limits.take(via, account)
+            if wait:
+                error = f"{via} rate limit: sending resumes in {_duration(wait)}"
+            else:
+                error = await self._post(out.url, out.params, out.headers, body, out.sign,
+                                         limited=(via, account))
             if error:
                 metrics.DELIVERY_FAILURES.labels(channel).inc()
                 logger.error("delivery to %s failed: %s", channel, error,
@@ -156,9 +165,12 @@ class Delivery:
                             s.x_access_token_secret)
 
     async def _post(self, url: str, params: Dict, headers: Dict, body: Dict,
-                    sign: Callable[[], Dict[str, str]] | None = None) -> str:
+                    sign: Callable[[], Dict[str, str]] | None = None,
+                    limited: Tuple[str, str] | None = None) -> str:
         """POST with retries on network errors, 429 and 5xx; '' on success, else the error.
-        ``sign`` adds headers made afresh for each attempt (a new OAuth 1.0a nonce)."""
+        ``sign`` adds headers made afresh for each attempt (a new OAuth 1.0a nonce). A 429
+        that says when sending may resume blocks ``limited`` (channel, account) until then
+        (bot.platform_limits) and is not retried sooner."""
         error = ""
         for attempt in range(len(BACKOFF) + 1):
             sent_headers = {**headers, **sign()} if sign is not None else headers
@@ -171,6 +183,11 @@ class Delivery:
                     error = f"HTTP {response.status}: {(await response.text())[:200]}"
                     if response.status < 500 and response.status != 429:
                         return error
+                    resume = retry_after(response.headers) if response.status == 429 else None
+                    if resume is not None and limited is not None:
+                        await self.limits.block(*limited, resume)
+                        if resume > BACKOFF[min(attempt, len(BACKOFF) - 1)] * 2:
+                            return f"{error} (sending resumes in {_duration(resume)})"
             except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
                 error = f"{type(exc).__name__}: {exc}"
             if attempt < len(BACKOFF):
@@ -189,3 +206,14 @@ class Delivery:
 
     async def outbox(self, limit: int = 200) -> list[Dict]:
         return [json.loads(x) for x in await self.redis.lrange(keys.OUTBOX, -limit, -1)]
+
+
+def _account(conversation_id: str) -> str:
+    """The department's account in a conversation id ("<channel>:<account>:<citizen>")."""
+    parts = conversation_id.split(":")
+    return parts[1] if len(parts) == 3 else "-"
+
+
+def _duration(seconds: float) -> str:
+    # Rounded up: "resumes in 10 min" must not come back early.
+    return f"{math.ceil(seconds)} s" if seconds < 120 else f"{math.ceil(seconds / 60)} min"

@@ -125,6 +125,17 @@ def notice_window(conversation_id: str) -> str:
     return f"{PREFIX}:notice:{conversation_id}"
 
 
+def platform_block(channel: str, account: str) -> str:
+    """String with a TTL: the platform answered 429 for this account; no sends until it
+    expires (bot.platform_limits)."""
+    return f"{PREFIX}:platform_block:{channel}:{account}"
+
+
+def platform_sends(channel: str, account: str, window: str) -> str:
+    """Counter with a TTL of its window: sends to the platform from one account (or "app")."""
+    return f"{PREFIX}:platform_sends:{channel}:{account}:{window}"
+
+
 def conversation_language(conversation_id: str) -> str:
     """String with a TTL: the language the conversation's replies are in, once a message
     showed it (set and read by the intake script, ``bot.inbox``)."""

@@ -127,6 +127,8 @@ class FakePlatform:
         self.fail_next = 0
         # HTTP statuses the X API answers its next requests with (then it takes them again).
         self.x_fail: List[int] = []
+        # Epoch seconds a 429 from X names in x-rate-limit-reset (none when 0).
+        self.x_reset = 0
         self.x_refusals: List[Dict] = []
         self.app = web.Application()
         self.app.router.add_post("/v18.0/me/messages", self._meta)
@@ -205,7 +207,9 @@ class FakePlatform:
         return web.json_response({"title": "Too Many Requests" if status == 429 else "Error",
                                   "detail": "refused by the fake platform",
                                   "type": f"https://api.x.com/2/problems/{kind}"
-                                  if status == 429 else kind}, status=status)
+                                  if status == 429 else kind}, status=status,
+                                 headers={"x-rate-limit-reset": str(self.x_reset)}
+                                 if status == 429 and self.x_reset else None)
 
     async def _x(self, request: web.Request) -> web.Response:
         """v2: POST /2/dm_conversations/with/:participant_id/messages, answered as documented

@@ -7,6 +7,7 @@ they can be tested on the platforms' documented payloads alone.
 from __future__ import annotations
 
 import math
+import textwrap
 from dataclasses import dataclass, field
 from typing import Callable, Dict, Tuple
 
@@ -75,3 +76,21 @@ class Parsed:
     messages: Tuple[Inbound, ...]
     ignored: int = 0
     events: Tuple[ThreadControl, ...] = ()
+
+
+def chunks(text: str, limit: int) -> list[str]:
+    """Split on whitespace so that no chunk is longer than ``limit`` characters (a
+    platform's text limit per message)."""
+    if len(text) <= limit:
+        return [text]
+    return textwrap.wrap(text, width=limit, replace_whitespace=False) or [text[:limit]]
+
+
+def byte_chunks(text: str, max_bytes: int) -> list[str]:
+    """Split on whitespace so that no chunk is longer than ``max_bytes`` in UTF-8."""
+    width = max_bytes
+    parts = chunks(text, width)
+    while any(len(p.encode("utf-8")) > max_bytes for p in parts) and width > 1:
+        width = max(1, width * 4 // 5)
+        parts = chunks(text, width)
+    return parts

@@ -24,10 +24,17 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
-import textwrap
 from typing import List, Mapping, Tuple
 
-from bot.channels import Outgoing, Parsed, PayloadError, ThreadControl, timestamp_ms
+from bot.channels import (
+    Outgoing,
+    Parsed,
+    PayloadError,
+    ThreadControl,
+    byte_chunks,
+    chunks,
+    timestamp_ms,
+)
 from bot.messages import DELETED, INSTAGRAM, MESSENGER, Inbound
 from bot.text import same_secret, storable
 
@@ -246,28 +253,11 @@ def _thread_control(channel: str, account: str, item: dict) -> ThreadControl | N
         metadata=storable(metadata)[:200] if isinstance(metadata, str) else "")
 
 
-def chunks(text: str, limit: int = MAX_TEXT) -> list[str]:
-    """Split on whitespace so that no chunk is longer than ``limit``."""
-    if len(text) <= limit:
-        return [text]
-    return textwrap.wrap(text, width=limit, replace_whitespace=False) or [text[:limit]]
-
-
-def byte_chunks(text: str, max_bytes: int) -> list[str]:
-    """Split on whitespace so that no chunk is longer than ``max_bytes`` in UTF-8."""
-    width = max_bytes
-    parts = chunks(text, width)
-    while any(len(p.encode("utf-8")) > max_bytes for p in parts) and width > 1:
-        width = max(1, width * 4 // 5)
-        parts = chunks(text, width)
-    return parts
-
-
 def message_bodies(recipient: str, text: str, human_agent: bool = False,
                    max_bytes: int | None = None) -> Tuple[dict, ...]:
     """The Send API bodies for one reply (Messenger's and Instagram's are the same)."""
     bodies = []
-    for part in byte_chunks(text, max_bytes) if max_bytes else chunks(text):
+    for part in byte_chunks(text, max_bytes) if max_bytes else chunks(text, MAX_TEXT):
         body: dict = {"recipient": {"id": recipient}, "message": {"text": part},
                       "messaging_type": "RESPONSE"}
         if human_agent:

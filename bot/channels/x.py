@@ -44,7 +44,7 @@ from dataclasses import dataclass
 from typing import Dict, List, Mapping
 from urllib.parse import quote
 
-from bot.channels import Outgoing, Parsed, PayloadError, timestamp_ms
+from bot.channels import Outgoing, Parsed, PayloadError, chunks, timestamp_ms
 from bot.messages import Inbound, X
 
 # X's user ids and event ids are decimal snowflakes (64-bit: at most 20 digits).
@@ -73,6 +73,8 @@ ENCRYPTED_CHAT = "encrypted X Chat message: read it in the X app"
 # -- sending -------------------------------------------------------------------------------------
 API_V2 = "v2"
 API_V1 = "v1.1"
+# Characters in one DM (https://docs.x.com/x-api/direct-messages/manage/introduction).
+MAX_TEXT = 10_000
 # https://developer.x.com/en/docs/direct-messages/sending-and-receiving/api-reference/new-event
 V1_SEND_PATH = "/1.1/direct_messages/events/new.json"
 
@@ -278,18 +280,23 @@ def outgoing(api_url: str, access_token: str, participant: str, text: str, *,
     user-context bearer token. Raises ValueError for an id that is not an X user id."""
     if valid_id(participant) is None:
         raise ValueError("not an X user id")
+    # One request per part of a reply longer than a DM may be (Beacon's own replies are far
+    # shorter; a long staff reply or department text must not be refused whole).
+    bodies = tuple(_body(api, oauth1, participant, part) for part in chunks(text, MAX_TEXT))
+    url = f"{api_url}{V1_SEND_PATH}" if api == API_V1 else send_url(api_url, participant)
+    if oauth1 is not None:
+        keys = oauth1
+        return Outgoing(url, bodies, sign=lambda: {
+            "Authorization": oauth1_authorization("POST", url, keys)})
+    return Outgoing(url, bodies, headers={"Authorization": f"Bearer {access_token}"})
+
+
+def _body(api: str, oauth1: OAuth1Keys | None, participant: str, text: str) -> Dict:
     if api == API_V1:
         if oauth1 is None:
             raise ValueError("the v1.1 DM endpoint takes OAuth 1.0a user keys only")
-        url = f"{api_url}{V1_SEND_PATH}"
         # The documented event object: type, message_create.target.recipient_id and
         # message_create.message_data.text.
-        body: Dict = {"event": {"type": "message_create", "message_create": {
+        return {"event": {"type": "message_create", "message_create": {
             "target": {"recipient_id": participant}, "message_data": {"text": text}}}}
-    else:
-        url, body = send_url(api_url, participant), {"text": text}
-    if oauth1 is not None:
-        keys = oauth1
-        return Outgoing(url, (body,), sign=lambda: {
-            "Authorization": oauth1_authorization("POST", url, keys)})
-    return Outgoing(url, (body,), headers={"Authorization": f"Bearer {access_token}"})
+    return {"text": text}

@@ -7,6 +7,7 @@ session's CSRF token (form field ``csrf`` or header ``X-CSRF-Token``).
 from __future__ import annotations
 
 import csv
+import dataclasses
 import datetime as dt
 import html
 import io
@@ -247,6 +248,9 @@ async def api_queue(request: web.Request) -> web.Response:
         # the queue with its transcript; this list says which and why.
         "dead_letters": [json.loads(e) for e in
                          await services.redis.lrange(keys.DEAD_LETTERS, 0, 49)],
+        # Platforms that will not take replies right now (bot.platform_limits): a banner.
+        "platform_limits": [dataclasses.asdict(limit)
+                            for limit in await services.delivery.limits.status()],
     })
 
 

@@ -72,6 +72,11 @@ async function refreshQueue() {
     return li;
   }));
   document.getElementById("dead-heading").hidden = q.dead_letters.length === 0;
+  // A platform that will not take replies now (its rate limit): say so, and until when.
+  const limits = document.getElementById("platform-limits");
+  limits.hidden = !(q.platform_limits || []).length;
+  limits.textContent = (q.platform_limits || []).map((l) =>
+    `${l.channel} (account ${l.account}) is not taking replies: ${l.why}; resumes in ${waited(l.resumes_in_s)}.`).join(" ");
   document.getElementById("duty").checked = q.on_duty.includes(me);
 }
 

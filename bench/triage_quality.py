@@ -1,6 +1,8 @@
 """Triage quality on text the authors did not write, per set, and k-fold figures.
 
 Sets:
+* ``blind4``: tests/data/blind4.jsonl (2026-11-30, later), written the same way after the
+  other sets; committed before any model ran on it.
 * ``blind3``, ``blind2``: tests/data/blind3.jsonl and blind2.jsonl, written by helpers who
   saw only data/LABELING.md and the outcome table (never data/nlu/, the rules or older sets);
   per language as well. blind2 was measured once before the last training data was added;
@@ -120,7 +122,7 @@ def row(name: str, f: Dict) -> str:
 
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sets", default="blind3,blind2,blind1,regression,outside")
+    parser.add_argument("--sets", default="blind4,blind3,blind2,blind1,regression,outside")
     parser.add_argument("--json", type=Path)
     parser.add_argument("--misses", default="", help="print this set's misses")
     args = parser.parse_args()
@@ -131,6 +133,8 @@ async def main() -> None:
     print(f"model loaded in {time.perf_counter() - start:.1f} s", file=sys.stderr)
 
     sets: Dict[str, List[Dict]] = {}
+    if "blind4" in wanted:
+        sets["blind4"] = read(ROOT / "tests/data/blind4.jsonl")
     if "blind3" in wanted:
         sets["blind3"] = read(ROOT / "tests/data/blind3.jsonl")
     if "blind2" in wanted:

@@ -141,7 +141,13 @@ async def _staff(args: argparse.Namespace, out: IO[str]) -> int:
     try:
         store = StaffStore(redis, settings.session_ttl)
         if args.action == "list":
-            out.write("\n".join(await store.names()) + "\n")
+            out.write("".join(f"{m['name']}\t{m['role']}\n" for m in await store.members()))
+            return 0
+        if args.action == "role":
+            if args.role is None or not await store.set_role(args.name, args.role):
+                print("error: give --role for an existing staff member", file=sys.stderr)
+                return 2
+            out.write(f"staff member {args.name} is now {args.role}\n")
             return 0
         if args.action == "remove":
             existed = await store.remove(args.name)
@@ -159,11 +165,11 @@ async def _staff(args: argparse.Namespace, out: IO[str]) -> int:
                 print("error: the passwords differ", file=sys.stderr)
                 return 2
         try:
-            await store.add(args.name, password)
+            await store.add(args.name, password, args.role)
         except AuthError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
-        out.write(f"staff member {args.name} saved\n")
+        out.write(f"staff member {args.name} saved ({await store.role(args.name)})\n")
         return 0
     finally:
         await redis.close(close_connection_pool=True)
@@ -239,8 +245,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     staff = sub.add_parser("staff", help="add a console user (password asked, or from "
                                          "BEACON_STAFF_PASSWORD), or list them")
-    staff.add_argument("action", choices=("add", "list", "remove", "revoke"))
+    staff.add_argument("action", choices=("add", "list", "remove", "revoke", "role"))
     staff.add_argument("name", nargs="?", default="")
+    staff.add_argument("--role", choices=("staff", "supervisor"),
+                       help="staff work the queue; supervisors also see reports and manage "
+                            "staff (add: default staff, or the account's present role)")
     staff.set_defaults(run=_staff)
 
     rules = sub.add_parser("rules", help="regenerate data/rules/triage.yml from bot/topics.py")
@@ -251,7 +260,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: List[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command in ("duty", "staff") and args.action in (
-            "on", "off", "add", "remove", "revoke") and not args.name:
+            "on", "off", "add", "remove", "revoke", "role") and not args.name:
         print(f"python -m bot {args.command}: a staff name is needed", file=sys.stderr)
         return 2
     logging.basicConfig(

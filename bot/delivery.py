@@ -8,6 +8,7 @@ session's list, which the chat page reads.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import math
@@ -28,6 +29,10 @@ from bot.settings import Settings
 logger = logging.getLogger(__name__)
 
 OUTBOX_LIMIT = 10_000
+# Sender actions ("seen", "typing") in flight at once; more are skipped. They share the HTTP
+# client's connections with the replies and the 911 notice: 300 of them stuck on a slow
+# Graph API held an urgent message's notice for 1.7 s (found by the live attack).
+SENDER_ACTIONS_AT_ONCE = 8
 # Seconds between attempts; a failed send is tried len(BACKOFF) + 1 times.
 BACKOFF = (0.5, 1.5)
 
@@ -48,6 +53,7 @@ class Delivery:
         self.settings = settings
         # Best-effort requests under way (sender actions), held so they are not collected.
         self._background: Set[asyncio.Task] = set()
+        self._actions = asyncio.Semaphore(SENDER_ACTIONS_AT_ONCE)
         self.limits = PlatformLimits(redis)
 
     def _configured(self, channel: str, conversation_id: str = "") -> str | None:
@@ -63,7 +69,9 @@ class Delivery:
         return None
 
     async def send(self, conversation_id: str, channel: str, recipient: str, text: str, *,
-                   human_agent: bool = False) -> Sent:
+                   human_agent: bool = False, counted: bool = True) -> Sent:
+        """Send one reply. ``counted``: checked against the platform's limits first
+        (bot.platform_limits); the offline notice, sent with Redis down, is not."""
         if channel == WEBCHAT:
             entry = {"role": "bot", "text": text, "ts": time.time()}
             await self.redis.rpush(keys.webchat(recipient), json.dumps(entry))
@@ -97,7 +105,7 @@ class Delivery:
             return Sent(False, via, "invalid recipient id")
         account = _account(conversation_id)
         for body in out.bodies:
-            wait = await self.limits.take(via, account)
+            wait = await self._budget(via, account) if counted else 0.0
             if wait:
                 error = f"{via} rate limit: sending resumes in {_duration(wait)}"
             else:
@@ -115,6 +123,16 @@ class Delivery:
                 return Sent(False, via, error)
         return Sent(True, via)
 
+    async def _budget(self, via: str, account: str) -> float:
+        """Seconds to wait for the platform's limit (bot.platform_limits); 0 when Redis is
+        down: the offline 911 notice goes out on the platform's API then, uncounted, rather
+        than not at all (found by the live attack)."""
+        try:
+            return await self.limits.take(via, account)
+        except (RedisError, OSError) as exc:
+            logger.warning("platform limits not checked (Redis: %s)", exc)
+            return 0.0
+
     async def sender_action(self, conversation_id: str, channel: str, recipient: str,
                             action: str) -> bool:
         """One sender action (mark_seen, typing_on) to a Messenger or Instagram citizen:
@@ -123,6 +141,13 @@ class Delivery:
         via = self._configured(channel, conversation_id)
         if via not in ("meta", "instagram"):
             return False  # no credentials (replies go to the outbox), or not a Meta channel
+        if self._actions.locked():
+            return False  # enough of them in flight: this one is not worth a connection
+        async with self._actions:
+            return await self._sender_action(conversation_id, channel, recipient, action, via)
+
+    async def _sender_action(self, conversation_id: str, channel: str, recipient: str,
+                             action: str, via: str) -> bool:
         s = self.settings
         try:
             out = (instagram.sender_action(s.instagram_graph_url, s.instagram_access_token,
@@ -185,7 +210,8 @@ class Delivery:
                         return error
                     resume = retry_after(response.headers) if response.status == 429 else None
                     if resume is not None and limited is not None:
-                        await self.limits.block(*limited, resume)
+                        with contextlib.suppress(RedisError, OSError):
+                            await self.limits.block(*limited, resume)
                         if resume > BACKOFF[min(attempt, len(BACKOFF) - 1)] * 2:
                             return f"{error} (sending resumes in {_duration(resume)})"
             except (aiohttp.ClientError, asyncio.TimeoutError) as exc:

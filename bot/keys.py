@@ -43,6 +43,20 @@ def audit(conversation_id: str) -> str:
     return f"{PREFIX}:audit:{conversation_id}"
 
 
+def audit_day(day: str) -> str:
+    """Set (with the retention TTL) of the conversation ids whose audit log got an entry on
+    ``day`` (UTC, ``YYYY-MM-DD``), written with the entry itself: the supervisors' reports
+    find a period's conversations here instead of scanning every key."""
+    return f"{PREFIX}:audit_day:{day}"
+
+
+def notes(conversation_id: str) -> str:
+    """List (with the retention TTL) of JSON staff notes on a conversation ``{"ts", "staff",
+    "text"}``, oldest first: shown in the console only, never sent to the citizen, never in
+    the transcript (written by the staff_op script in bot.queue, which audits each)."""
+    return f"{PREFIX}:notes:{conversation_id}"
+
+
 # Pub/sub channel on which queue changes are announced to consoles (no data is kept).
 EVENTS = f"{PREFIX}:events"
 

@@ -83,8 +83,20 @@ def _english_or_spanish(text: str) -> str:
     return "es" if es > en else "en"
 
 
+# A name inside a sentence: capitalised words, joined by Spanish particles ("Avenida de las
+# Pulgas", "Casa del Sol", "San José"). English messages are full of Spanish place names in
+# US cities; they say nothing about the writer's language (found by the live attack: "he
+# has a gun, Avenida de las Pulgas" turned an English conversation Spanish).
+_UPPER, _LOWER = "A-ZÁÉÍÓÚÑÜ", "a-záéíóúñü'"
+_NAME = re.compile(
+    rf"(?<!^)(?<![.!?¿¡\n]\s)\b[{_UPPER}][{_LOWER}]+"
+    rf"(?:\s+(?:(?:de|del|la|las|los|el|y)\s+)*[{_UPPER}][{_LOWER}]+)*")
+
+
 def _votes(text: str) -> tuple[int, int]:
-    """(Spanish, English) evidence: words only one of the two uses, Spanish letters."""
+    """(Spanish, English) evidence: words only one of the two uses, Spanish letters; names
+    inside a sentence do not count."""
+    text = _NAME.sub(" ", text.strip())
     words = re.findall(r"[^\W\d_]+", text.lower())
     es = sum(w in _ES_ONLY for w in words) + 2 * sum(c in "ñ¿¡áéíóú" for c in text.lower())
     en = sum(w in _EN_ONLY for w in words)

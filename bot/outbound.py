@@ -30,7 +30,8 @@ async def send_out(services: Services, conversation: str, channel: str, recipien
                    texts: Sequence[str], *, actor: str, outcome: str,
                    human_agent: bool = False, marks: Sequence[str] | None = None,
                    on_first: Callable[[Sent], None] | None = None,
-                   language: str = "en") -> List[Sent]:
+                   language: str = "en", notice_received: float | None = None,
+                   redis_down: bool = False) -> List[Sent]:
     """Send ``texts`` in order to one recipient and return what became of each.
 
     ``marks`` (one Redis key per text) make the sends idempotent: a text whose mark exists
@@ -39,28 +40,50 @@ async def send_out(services: Services, conversation: str, channel: str, recipien
     went out (the notice's latency is measured there, not after the whole batch).
     ``outcome`` labels the counter (the triage outcome, or "staff"). Beacon's own replies
     (``actor`` "bot") carry the line that says it is automated when it is due
-    (``bot.disclosure``), in ``language``."""
+    (``bot.disclosure``), in ``language``: in the first text, or, in an urgent reply, in the
+    last one, decided only after the notice went out (the notice never waits on Redis for
+    it). ``notice_received`` says the texts are a 911 notice for a message received then:
+    the first one's audit entry records it once the platform took it, for the reports'
+    notice latency (``bot.reports``). ``redis_down``: the offline notice, sent straight to
+    the platform with nothing asked of Redis."""
+    texts = list(texts)
     results: List[Sent] = []
-    if actor == "bot" and texts:
-        texts = await _disclosed(services, conversation, texts, outcome, language)
+    disclose = actor == "bot" and bool(texts) and not redis_down
+    urgent = outcome in ("emergency", "crisis")
+    carrier = None  # the index of the text that carries the disclosure line
+    if disclose and not urgent and await _due(services, conversation):
+        texts[0] = with_disclosure(texts[:1], disclosure_text(services.department, language),
+                                   urgent=False)[0]
+        carrier = 0
     for i, text in enumerate(texts):
+        if (i == 1 and disclose and urgent
+                and await _due(services, conversation)):
+            texts[-1] = with_disclosure(texts[-1:], disclosure_text(services.department,
+                                                                    language), urgent=True)[0]
+            carrier, text = len(texts) - 1, texts[1]
         mark = marks[i] if marks else None
         if mark and await services.redis.exists(mark):
             results.append(Sent(True, "sent before"))
             continue
         sent = await services.delivery.send(conversation, channel, recipient, text,
-                                            human_agent=human_agent)
+                                            human_agent=human_agent, counted=not redis_down)
         results.append(sent)
         if mark and sent.ok:
             await services.redis.set(mark, "1", ex=services.settings.dedupe_ttl)
         if i == 0 and on_first is not None:
             on_first(sent)
+        if i == carrier and sent.ok:
+            await _disclosed(services, conversation)
         metrics.MESSAGES_OUT.labels(channel, outcome).inc()
+        if redis_down:
+            continue
         try:
-            await services.audit(conversation, actor, "message_out", text)
+            facts = ({"notice_received": notice_received}
+                     if i == 0 and sent.ok and notice_received is not None else {})
+            await services.audit(conversation, actor, "message_out", text, **facts)
         except (RedisError, OSError) as exc:
             logger.error("message sent but not audited (Redis: %s)", exc)
-    if results:
+    if results and not redis_down:
         try:
             await services.publish("message_out", conversation, channel=channel)
         except (RedisError, OSError):
@@ -68,19 +91,21 @@ async def send_out(services: Services, conversation: str, channel: str, recipien
     return results
 
 
-async def _disclosed(services: Services, conversation: str, texts: Sequence[str],
-                     outcome: str, language: str) -> Sequence[str]:
+async def _due(services: Services, conversation: str) -> bool:
     try:
-        due = await services.disclosure.due(conversation)
+        return await services.disclosure.due(conversation)
     except (RedisError, OSError) as exc:
-        # Redis down (the offline 911 notice goes out this way): the notice matters, the
-        # line does not; it comes with the next reply instead.
+        # The reply matters, the line does not: it comes with a later reply instead.
         logger.warning("disclosure not checked (Redis: %s)", exc)
-        return texts
-    if not due:
-        return texts
-    line = disclosure_text(services.department, language)
-    return with_disclosure(texts, line, urgent=outcome in ("emergency", "crisis"))
+        return False
+
+
+async def _disclosed(services: Services, conversation: str) -> None:
+    """The text with the line reached the platform: only now is the line spent."""
+    try:
+        await services.disclosure.mark(conversation)
+    except (RedisError, OSError) as exc:
+        logger.warning("disclosure not recorded (Redis: %s)", exc)
 
 
 def sender_actions(services: Services, conversation: str, channel: str, recipient: str,

@@ -81,20 +81,46 @@ return {status, priority, since}
 """
 
 # KEYS[1] queue, KEYS[2] claimed zset, KEYS[3] conversation hash, KEYS[4] audit list,
-# KEYS[5] transcript list, KEYS[6] the conversation's disclosure mark (bot.disclosure)
-# ARGV[1] operation: claim | transfer | resolve | reply
+# KEYS[5] transcript list, KEYS[6] the conversation's disclosure mark (bot.disclosure),
+# KEYS[7] the conversation's staff notes list
+# ARGV[1] operation: claim | transfer | resolve | reply | bulk_resolve | note
 # ARGV[2] conversation id, ARGV[3] staff member acting, ARGV[4] now (ms),
-# ARGV[5] target staff (transfer) or JSON transcript entry (reply), ARGV[6] TTL seconds
+# ARGV[5] target staff (transfer), JSON transcript entry (reply), the reason (bulk_resolve)
+# or JSON note (note), ARGV[6] TTL seconds
 # Returns {1, status} on success, {0, reason} when the conversation is not the caller's to
 # act on. Only a waiting conversation can be claimed; only its holder can transfer, reply to
-# or resolve it, so two staff members can never work the same conversation.
+# or resolve it, so two staff members can never work the same conversation. bulk_resolve
+# (clearing a spam flood) also closes a waiting conversation without claiming it, never one
+# another staff member holds; its reason goes to the audit log. A note may be left on any
+# conversation by any staff member: it goes to the notes list and the audit log, never to
+# the transcript (what the citizen's side of the record holds).
 _STAFF_OP = """
 local op, id, staff, now = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
 local status = redis.call('HGET', KEYS[3], 'status')
 if not status then return {0, 'unknown conversation'} end
 local holder = redis.call('HGET', KEYS[3], 'claimed_by') or ''
 local detail = ''
-if op == 'claim' then
+local function resolve()
+  redis.call('HSET', KEYS[3], 'status', 'resolved', 'claimed_by', '', 'resolved_at', now,
+             'resolved_by', staff)
+  redis.call('ZREM', KEYS[2], id)
+  redis.call('ZREM', KEYS[1], id)
+  -- Handed back to Beacon: its next reply says again that it is automated.
+  redis.call('DEL', KEYS[6])
+  status = 'resolved'
+end
+if op == 'note' then
+  local note = cjson.decode(ARGV[5])
+  redis.call('RPUSH', KEYS[7], ARGV[5])
+  redis.call('EXPIRE', KEYS[7], ARGV[6])
+  detail = note['text']
+elseif op == 'bulk_resolve' then
+  if not (status == 'waiting' or (status == 'claimed' and holder == staff)) then
+    return {0, status == 'claimed' and ('held by ' .. holder) or ('conversation is ' .. status)}
+  end
+  resolve()
+  detail = ARGV[5]
+elseif op == 'claim' then
   if status == 'claimed' and holder == staff then return {1, status} end
   if status ~= 'waiting' then
     return {0, status == 'claimed' and ('held by ' .. holder) or ('conversation is ' .. status)}
@@ -112,13 +138,7 @@ else
     redis.call('ZADD', KEYS[2], now, id)
     detail = ARGV[5]
   elseif op == 'resolve' then
-    redis.call('HSET', KEYS[3], 'status', 'resolved', 'claimed_by', '', 'resolved_at', now,
-               'resolved_by', staff)
-    redis.call('ZREM', KEYS[2], id)
-    redis.call('ZREM', KEYS[1], id)
-    -- Handed back to Beacon: its next reply says again that it is automated.
-    redis.call('DEL', KEYS[6])
-    status = 'resolved'
+    resolve()
   elseif op == 'reply' then
     local entry = cjson.decode(ARGV[5])
     entry['seq'] = redis.call('HINCRBY', KEYS[3], 'seq', 1)
@@ -302,7 +322,7 @@ class HumanQueue:
         ok, status = await self._staff_op(
             keys=[keys.QUEUE, keys.CLAIMED, keys.conversation(conversation_id),
                   keys.audit(conversation_id), keys.transcript(conversation_id),
-                  keys.disclosed(conversation_id)],
+                  keys.disclosed(conversation_id), keys.notes(conversation_id)],
             args=[op, conversation_id, staff, now_ms, arg, self.retention_seconds],
         )
         if not ok:
@@ -324,6 +344,37 @@ class HumanQueue:
         await self._act("resolve", conversation_id, staff, now=now)
         await self.redis.delete(keys.notice_window(conversation_id),
                                 keys.escalating(conversation_id))
+
+    async def bulk_resolve(self, conversation_ids: Sequence[str], staff: str, reason: str,
+                           now: float | None = None) -> Dict[str, str]:
+        """Close many conversations at once (a spam flood), each waiting or held by
+        ``staff``, each atomically and audited with ``reason``. Returns, per id, "resolved"
+        or why it was left alone (held by someone else, already resolved, unknown)."""
+        results: Dict[str, str] = {}
+        for conversation_id in conversation_ids:
+            try:
+                await self._act("bulk_resolve", conversation_id, staff, reason, now=now)
+            except QueueConflict as exc:
+                results[conversation_id] = str(exc)
+                continue
+            await self.redis.delete(keys.notice_window(conversation_id),
+                                    keys.escalating(conversation_id))
+            results[conversation_id] = "resolved"
+        return results
+
+    async def add_note(self, conversation_id: str, staff: str, text: str,
+                       now: float | None = None) -> Dict:
+        """A private note between staff on a conversation (any status, any staff member):
+        stored with it and audited, never in the transcript nor sent to the citizen."""
+        note = {"ts": now if now is not None else time.time(), "staff": staff, "text": text}
+        await self._act("note", conversation_id, staff, json.dumps(note, ensure_ascii=False),
+                        now=note["ts"])
+        return note
+
+    async def notes(self, conversation_id: str) -> List[Dict]:
+        """The conversation's staff notes, oldest first."""
+        return [json.loads(n) for n in await self.redis.lrange(keys.notes(conversation_id),
+                                                               0, -1)]
 
     async def reply(self, conversation_id: str, staff: str, text: str,
                     now: float | None = None) -> Entry:

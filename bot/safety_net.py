@@ -121,7 +121,9 @@ class SafetyNet:
         for compiled in self._languages:
             hits.extend(self._hits(compiled, compiled.nlp(clean)))
         hits.extend(_short_help(clean, hits))
-        language = detect_language(clean)
+        # On the text as written: capitals mark names ("Avenida de las Pulgas"), which say
+        # nothing about the writer's language (bot.nlp._NAME).
+        language = detect_language(text)
         hits.extend(_other_language_hits(clean, language))
         hits = _dedupe(hits)
         active = {h.label.split(".")[0] for h in hits if h.active}

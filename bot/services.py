@@ -182,6 +182,8 @@ class Services:
                                     "ts": time.time(), **data}
         await self.redis.publish(keys.EVENTS, json.dumps(event, ensure_ascii=False))
 
-    async def audit(self, conversation_id: str, actor: str, action: str, detail: str = "") -> None:
-        """Append to the conversation's audit log (every message in and out)."""
-        await self.audit_log.append(conversation_id, actor, action, detail)
+    async def audit(self, conversation_id: str, actor: str, action: str, detail: str = "",
+                    **facts: object) -> None:
+        """Append to the conversation's audit log (every message in and out); ``facts``
+        are what the reports count (``bot.audit``)."""
+        await self.audit_log.append(conversation_id, actor, action, detail, **facts)

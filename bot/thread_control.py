@@ -67,8 +67,13 @@ class ThreadOwners:
         self.ttl = ttl
 
     async def elsewhere(self, conversation_id: str) -> bool:
-        """Whether another app owns the conversation's thread now."""
+        """Whether another app owned the conversation's thread when Meta last said (staff
+        replies and the console read this; intake goes by the delivery channel)."""
         return bool(await self.redis.exists(keys.thread_owner(conversation_id)))
+
+    async def answered_here(self, conversation_id: str) -> None:
+        """Meta delivered a message on the primary channel: the thread is Beacon's."""
+        await self.redis.delete(keys.thread_owner(conversation_id))
 
     async def seen_on_standby(self, conversation_id: str) -> None:
         """A message came on the standby channel: another app owns the thread (the one a

@@ -1,8 +1,9 @@
 """The accuracy gate: the blind sets and the regression set through `python -m bot triage`.
 
-tests/data/blind3.jsonl, blind2.jsonl and blind.jsonl (2026-11-30) were written by helpers
-who saw only data/LABELING.md and the outcome table, never data/nlu/, the rules or older
-sets; blind.jsonl and blind2.jsonl were measured before later changes (see the README).
+tests/data/blind4.jsonl, blind3.jsonl, blind2.jsonl and blind.jsonl (2026-11-30) were
+written by helpers who saw only data/LABELING.md and the outcome table, never data/nlu/, the
+rules or older sets; blind.jsonl and blind2.jsonl were measured before later changes, blind3
+before the last training data (see the README).
 Their misses are never printed. tests/data/heldout.jsonl informed earlier fixes: a regression set.
 
 The floors catch a regression from the measured figures (README); they are not the issue's
@@ -26,12 +27,14 @@ from bot.topics import FAQ_TOPICS
 DATA = PROJECT_ROOT / "tests/data"
 # (file, urgent recall on English and Spanish, false alarms, FAQ topic, outcome): floors.
 GATES = {
-    "blind3.jsonl": (0.98, 0.09, 0.88, 0.85),
+    # blind4 (2026-11-30, later): measured once, 0.978 / 0.041 / 0.926 / 0.898 (README).
+    "blind4.jsonl": (0.97, 0.06, 0.90, 0.87),
+    "blind3.jsonl": (0.98, 0.07, 0.90, 0.88),
     "blind2.jsonl": (0.98, 0.09, 0.88, 0.85),
     "blind.jsonl": (0.98, 0.09, 0.88, 0.85),
     "heldout.jsonl": (0.98, 0.05, 0.93, 0.90),
 }
-BLIND = ("blind.jsonl", "blind2.jsonl", "blind3.jsonl")
+BLIND = ("blind.jsonl", "blind2.jsonl", "blind3.jsonl", "blind4.jsonl")
 
 
 def load(name: str):

@@ -170,13 +170,12 @@ async def test_a_thread_the_inbox_took_gets_nothing_from_beacon(offline, platfor
     assert not await redis.hget(keys.conversation(conversation), "status")
     actions = [e["action"] for e in log]
     assert actions[0] == "thread_control" and "staff took over" in log[0]["detail"]
-    # Delivered to Beacon itself although the thread was given away (the inbox let it go
-    # without a handover): still nothing sent, but queued, since nobody may be answering.
+    # Delivered to Beacon itself (the primary channel): Meta routes a thread's messages to
+    # its owner alone, so the thread is Beacon's again, whatever the record said (a late or
+    # replayed handover must not silence Beacon: found by the live attack). It answers.
     await post_meta(offline, messenger_payload(messenger_item("ho-quiet", "anyone there?")))
-    meta_ = await until(lambda: _status(redis, conversation))
-    assert meta_["priority"] == "1" and meta_["reason"] == ELSEWHERE
-    await asyncio.sleep(0.3)
-    assert platform.sent == [] and platform.actions == []
+    await platform.wait_for(lambda: platform.texts_to("ho-quiet"))
+    assert not await redis.exists(keys.thread_owner(conversation))
 
 
 async def _status(redis, conversation: str):
@@ -194,7 +193,8 @@ async def test_an_urgent_message_there_is_flagged_to_staff_not_answered(
     client = await aiohttp_client(create_app(settings_for(redis_server, DEAD_RASA, platform.url,
                                                           escalate_after=1)))
     await post_meta(client, messenger_payload(taken_by_inbox("ho-911")))
-    await post_meta(client, messenger_payload(messenger_item("ho-911", URGENT)))
+    # Meta now delivers the thread's messages on the standby channel.
+    await post_meta(client, standby_payload(messenger_item("ho-911", URGENT)))
     conversation = conv_id("ho-911")
     # The pager hears of it when nobody claims it: flagged, through the usual queue.
     await platform.wait_for(lambda: any(s["platform"] == "alert" for s in platform.sent), 20)
@@ -229,7 +229,7 @@ async def _queued_urgent(redis, conversation: str):
 
 async def test_a_thread_passed_back_is_answered_again(offline, platform, redis):
     await post_meta(offline, messenger_payload(taken_by_inbox("ho-back")))
-    await post_meta(offline, messenger_payload(messenger_item("ho-back", URGENT)))
+    await post_meta(offline, standby_payload(messenger_item("ho-back", URGENT)))
     conversation = conv_id("ho-back")
     await until(lambda: _queued_urgent(redis, conversation))
     await post_meta(offline, messenger_payload(passed_back("ho-back")))
@@ -257,7 +257,8 @@ async def test_a_request_for_the_thread_changes_nothing(offline, platform, redis
 
 async def test_instagram_login_threads_follow_the_same_rules(offline, platform, redis):
     await post_instagram(offline, instagram_payload(taken_by_inbox("ho-ig", IG_ACCOUNT)))
-    await post_instagram(offline, instagram_payload(instagram_item("ho-ig", URGENT)))
+    await post_instagram(offline, instagram_payload(instagram_item("ho-ig", URGENT),
+                                                    field="standby"))
     await until(lambda: _queued_urgent(redis, ig_conv_id("ho-ig")))
     await asyncio.sleep(0.3)
     assert platform.instagram_texts_to("ho-ig") == [] and platform.actions == []

@@ -42,7 +42,7 @@ import secrets
 import time
 from dataclasses import dataclass
 from typing import Dict, List, Mapping
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from bot.channels import Outgoing, Parsed, PayloadError, chunks, timestamp_ms
 from bot.messages import Inbound, X
@@ -254,11 +254,22 @@ def oauth1_authorization(method: str, url: str, keys: OAuth1Keys, *,
     }
     pairs = sorted((_percent(k), _percent(v)) for k, v in {**(params or {}), **oauth}.items())
     parameter_string = "&".join(f"{k}={v}" for k, v in pairs)
-    base = "&".join((method.upper(), _percent(url), _percent(parameter_string)))
+    base = "&".join((method.upper(), _percent(base_url(url)), _percent(parameter_string)))
     key = f"{_percent(keys.consumer_secret)}&{_percent(keys.token_secret)}"
     oauth["oauth_signature"] = base64.b64encode(
         hmac.new(key.encode(), base.encode(), hashlib.sha1).digest()).decode()
     return "OAuth " + ", ".join(f'{_percent(k)}="{_percent(v)}"' for k, v in sorted(oauth.items()))
+
+
+def base_url(url: str) -> str:
+    """The URL as OAuth 1.0a signs it (RFC 5849 3.4.1.2): scheme and host in lower case,
+    the default port left out, no query or fragment. X_API_URL may be written
+    "https://API.x.com:443" (found by the live attack: every send then failed with 401)."""
+    parts = urlsplit(url)
+    scheme, host = parts.scheme.lower(), (parts.hostname or "").lower()
+    default = {"https": 443, "http": 80}.get(scheme)
+    port = f":{parts.port}" if parts.port and parts.port != default else ""
+    return f"{scheme}://{host}{port}{parts.path or '/'}"
 
 
 def send_url(api_url: str, participant: str) -> str:

@@ -28,6 +28,7 @@ from bot import clients, keys
 from bot.appkeys import SERVICES, STOP
 from bot.channels import meta as meta_channel
 from bot.console.auth import DEVICE_TTL_S, Session, StaffStore, Throttled
+from bot.console.roles import check_role
 from bot.logs import conversation_ref
 from bot.outbound import send_out
 from bot.queue import QueueConflict
@@ -86,6 +87,7 @@ async def auth_middleware(request: web.Request, handler) -> web.StreamResponse:
             raise web.HTTPUnauthorized(reason="log in first")
         raise web.HTTPFound(request.app.router["login_form"].url_for())
     request["session"] = session
+    check_role(request, session.role)  # 403 for staff on supervisors' routes
     if request.method not in ("GET", "HEAD", "OPTIONS"):
         sent = request.headers.get("X-CSRF-Token")
         if sent is None and request.content_type == "application/x-www-form-urlencoded":
@@ -181,7 +183,7 @@ def _set_cookie(request: web.Request, response: web.StreamResponse, name: str, v
 async def index(request: web.Request) -> Dict:
     session = session_of(request)
     services = services_of(request)
-    return {"staff": session.staff, "csrf": session.csrf,
+    return {"staff": session.staff, "csrf": session.csrf, "role": session.role,
             "department": services.department.department.short_name,
             # Every language's canned replies; the page offers those of the conversation's.
             "canned": {language: services.department.canned(language)
@@ -263,7 +265,9 @@ async def api_conversation(request: web.Request) -> web.Response:
         raise web.HTTPNotFound(reason="no such conversation")
     transcript = [e.as_dict() for e in await services.queue.transcript(conversation)]
     return web.json_response({"conversation": _summary(meta, time.time()),
-                              "transcript": transcript})
+                              "transcript": transcript,
+                              # Staff-only notes (bot.console.shift): never in the transcript.
+                              "notes": await services.queue.notes(conversation)})
 
 
 async def _act(request: web.Request, action) -> web.Response:
@@ -435,6 +439,12 @@ def create_console(parent: web.Application) -> web.Application:
     aiohttp_jinja2.setup(console, loader=jinja2.FileSystemLoader(HERE / "templates"),
                          autoescape=jinja2.select_autoescape(["html"]))
     console.add_routes(routes)
+    # Imported here: bot.console.shift builds on this module's helpers.
+    from bot.console import shift
+    console.add_routes(shift.routes)
+    from bot.console import reports, supervisor  # the supervisors' routes (roles.py)
+    console.add_routes(reports.routes)
+    console.add_routes(supervisor.routes)
     console.router.add_static("/static/", HERE / "static", name="static")
     return console
 

@@ -24,6 +24,10 @@ from bot import keys
 _SCRYPT = {"n": 2**14, "r": 8, "p": 1, "dklen": 32}
 NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,31}$")
 MIN_PASSWORD = 10
+# Staff work the queue; supervisors also see the reports, manage staff accounts and end
+# other members' sessions. An account without a role (made before roles existed) is staff.
+STAFF, SUPERVISOR = "staff", "supervisor"
+ROLES = (STAFF, SUPERVISOR)
 
 
 class AuthError(ValueError):
@@ -82,6 +86,13 @@ class Session:
     csrf: str
     # The device cookie to set (renewed at each sign-in); empty for a session read back.
     device: str = ""
+    # The account's role as the session was read (read afresh on every request, so a
+    # change of role applies to sessions already open).
+    role: str = STAFF
+
+
+# A device cookie as Beacon makes them (secrets.token_urlsafe(32)); anything else is ignored.
+_DEVICE = re.compile(r"[A-Za-z0-9_-]{43}")
 
 
 def _device_id(device: str) -> str:
@@ -94,17 +105,50 @@ class StaffStore:
         self.redis = redis
         self.session_ttl = session_ttl
 
-    async def add(self, name: str, password: str) -> None:
+    async def add(self, name: str, password: str, role: str | None = None) -> None:
+        """Create an account or set a new password; ``role`` None keeps an existing
+        account's role (a new one is staff)."""
         if not NAME.match(name):
             raise AuthError("names are 2-32 lower-case letters, digits, '.', '_' or '-'")
         if len(password) < MIN_PASSWORD:
             raise AuthError(f"passwords need at least {MIN_PASSWORD} characters")
-        await self.redis.hset(keys.staff(name), mapping={
-            "password": hash_password(password), "created_at": time.time()})
+        if role is not None and role not in ROLES:
+            raise AuthError(f"roles are {', '.join(ROLES)}")
+        fields = {"password": hash_password(password), "created_at": time.time()}
+        if role is not None:
+            fields["role"] = role
+        await self.redis.hset(keys.staff(name), mapping=fields)
         await self.redis.sadd(keys.STAFF_INDEX, name)
 
     async def names(self) -> List[str]:
         return sorted(await self.redis.smembers(keys.STAFF_INDEX))
+
+    async def role(self, name: str) -> str | None:
+        """The account's role; None when there is no such account."""
+        stored = await self.redis.hmget(keys.staff(name), ["password", "role"])
+        if stored[0] is None:
+            return None
+        return stored[1] if stored[1] in ROLES else STAFF
+
+    async def set_role(self, name: str, role: str) -> bool:
+        """Give an existing account a role; False when there is no such account."""
+        if role not in ROLES:
+            raise AuthError(f"roles are {', '.join(ROLES)}")
+        # HSET only if the account still exists: never resurrect a removed account.
+        async with self.redis.pipeline(transaction=True) as pipe:
+            await pipe.watch(keys.staff(name))
+            if not await pipe.exists(keys.staff(name)):
+                await pipe.unwatch()
+                return False
+            pipe.multi()
+            pipe.hset(keys.staff(name), "role", role)
+            await pipe.execute()
+        return True
+
+    async def members(self) -> List[dict]:
+        """Every account with its role."""
+        return [{"name": name, "role": await self.role(name) or STAFF}
+                for name in await self.names()]
 
     async def login(self, name: str, password: str, address: str = "",
                     device: str = "") -> Session | None:
@@ -114,11 +158,14 @@ class StaffStore:
         is the browser's device cookie: if it is trusted for this account, only its own
         failures count (see DEVICE_TTL_S)."""
         account = name if NAME.match(name) else "-"
+        # The cookie names the browser, not the account: a shared desk browser is trusted
+        # for each officer who signed in on it (found by the live attack: one cookie per
+        # account let the last sign-in replace the others').
+        device = device if _DEVICE.fullmatch(device or "") else ""
         if await self._trusted(account, device):
             counters = [keys.login_failures("device", f"{account}|{_device_id(device)}")]
             limits: Tuple[int, ...] = (PAIR_ATTEMPTS,)
         else:
-            device = ""
             counters = [keys.login_failures("pair", f"{account}|{address or '-'}"),
                         keys.login_failures("address", address or "-"),
                         keys.login_failures("account", account)]
@@ -178,7 +225,10 @@ class StaffStore:
         data = await self.redis.hgetall(keys.session(token))
         if not data:
             return None
-        return Session(token, data["staff"], data["csrf"])
+        role = await self.role(data["staff"])
+        if role is None:
+            return None  # the account was removed
+        return Session(token, data["staff"], data["csrf"], role=role)
 
     async def logout(self, token: str) -> None:
         await self.redis.delete(keys.session(token))

@@ -67,20 +67,19 @@ async def check(services: Services, message: Inbound, lane: int | None = None) -
                                    text[: services.settings.max_text_chars], lane=lane)
 
 
-async def owned_elsewhere(services: Services, message: Inbound) -> bool:
-    """Whether another app (the page's own inbox) owns the message's Meta thread, so Beacon
-    must send nothing there: it came on the standby channel (which also records that), or a
-    handover gave the thread away (bot.thread_control). Unknown while Redis is down: then
-    only the standby channel says so, and the Redis-down path decides the rest."""
+async def record_thread_owner(services: Services, message: Inbound) -> None:
+    """Keep the thread's owner record (bot.thread_control) in step with how Meta delivered
+    the message: on the standby channel another app owns the thread; on the primary channel
+    Beacon does. The delivery channel is what decides whether Beacon answers (Meta routes a
+    thread's messages to its owner alone), never this record: a late or replayed handover
+    cannot silence Beacon on a thread Meta delivers to it (found by the live attack), and
+    intake reads nothing from Redis for it."""
     if message.channel not in (MESSENGER, INSTAGRAM) or message.kind != MESSAGE:
-        return False
-    try:
-        if message.standby:
-            await services.threads.seen_on_standby(message.conversation_id)
-            return True
-        return await services.threads.elsewhere(message.conversation_id)
-    except (RedisError, OSError):
-        return message.standby
+        return
+    if message.standby:
+        await services.threads.seen_on_standby(message.conversation_id)
+    else:
+        await services.threads.answered_here(message.conversation_id)
 
 
 async def thread_control(services: Services, event: ThreadControl) -> None:
@@ -101,9 +100,10 @@ async def accept(services: Services, message: Inbound, background: Set[asyncio.T
     ``suspect`` (why) keeps an urgent message's conversation out of the top of the queue
     and the pager; the citizen still gets the notice."""
     safety = safety or await check(services, message)  # once per message
-    # Another app owns the thread: no notice from Beacon (nor its notice window), but an
-    # urgent message still goes to the top of the queue (fast_path, below).
-    elsewhere = await owned_elsewhere(services, message)
+    # Another app owns the thread (Meta delivered it on the standby channel): no notice from
+    # Beacon (nor its notice window), but an urgent message still goes to the top of the
+    # queue (fast_path, below).
+    elsewhere = message.standby
     item = {
         "inbound": message.as_dict(),
         "received": time.time(),
@@ -149,6 +149,7 @@ async def accept(services: Services, message: Inbound, background: Set[asyncio.T
                              send_notice=accepted.notice and not sent,
                              send_ack=accepted.urgent_ack,
                              sent_offline=sent, item_suspect=suspect, elsewhere=elsewhere))
+    await record_thread_owner(services, message)
     await services.publish("message", message.conversation_id, channel=message.channel)
     return accepted
 
@@ -169,7 +170,7 @@ async def offline_notice(services: Services, message: Inbound, safety: SafetyRes
     logger.warning("Redis down: sending the 911 notice before the message can be stored")
     delivered = False
     try:
-        delivered = await _send_notice(services, message, safety, received)
+        delivered = await _send_notice(services, message, safety, received, redis_down=True)
     except (RedisError, OSError) as exc:  # web chat and the outbox live in Redis
         logger.error("could not send the notice while Redis is down: %s", exc)
     # A fact after the send: only a delivered notice spares the retry from sending it.
@@ -177,7 +178,7 @@ async def offline_notice(services: Services, message: Inbound, safety: SafetyRes
 
 
 async def _send_notice(services: Services, message: Inbound, safety: SafetyResult,
-                       received: float) -> bool:
+                       received: float, redis_down: bool = False) -> bool:
     """Send the notice; True only when every part of it reached the platform."""
     outcome = Outcome.CRISIS if safety.flag == "crisis" else Outcome.EMERGENCY
 
@@ -189,7 +190,8 @@ async def _send_notice(services: Services, message: Inbound, safety: SafetyResul
     sent = await send_out(services, message.conversation_id, message.channel, message.sender,
                           notice_texts(services, outcome.value, safety.language),
                           actor="bot", outcome=outcome.value, on_first=first,
-                          language=safety.language)
+                          language=safety.language, notice_received=received,
+                          redis_down=redis_down)
     return all(s.ok for s in sent)
 
 

@@ -84,7 +84,8 @@ async def send_due_notice(services: Services, meta: dict) -> None:
     language = meta.get("urgent_language") or "en"
     await send_out(services, conversation, meta.get("channel", ""), meta.get("sender", ""),
                    notice_texts(services, flag, language), actor="bot", outcome=flag,
-                   language=language)
+                   language=language,
+                   notice_received=float(meta["urgent_at"]) if meta.get("urgent_at") else None)
     await services.queue.notice_done(conversation)
     await services.publish("notice_sent", conversation)
 

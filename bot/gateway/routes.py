@@ -18,7 +18,7 @@ from bot import clients, keys, metrics
 from bot.appkeys import BACKGROUND, SERVICES
 from bot.channels import Parsed, PayloadError, instagram, meta, x
 from bot.gateway.intake import accept, check, thread_control
-from bot.messages import WEBCHAT, Inbound
+from bot.messages import INSTAGRAM, WEBCHAT, Inbound
 from bot.safety_result import SafetyResult
 from bot.services import LANE_OVER_LIMIT
 
@@ -61,8 +61,11 @@ async def _accept_all(request: web.Request, parsed: Parsed, suspect: str | None 
 
 async def _signed_webhook(request: web.Request, header: str,
                           signature_valid: Callable[[str, bytes, str | None], bool],
-                          secret: str, parse: Callable[[object], Parsed]) -> web.Response:
-    """Check the platform's signature on the raw body (403), parse (400), accept (200)."""
+                          secret: str, parse: Callable[[object], Parsed],
+                          ours: Callable[[str, str], bool] | None = None) -> web.Response:
+    """Check the platform's signature on the raw body (403), parse (400), accept (200).
+    ``ours(channel, account)``: the accounts this route answers for; items for any other
+    are ignored (counted in ``ignored``)."""
     raw = await request.read()
     if not signature_valid(secret, raw, request.headers.get(header)):
         raise web.HTTPForbidden(reason=f"bad or missing {header}")
@@ -70,6 +73,11 @@ async def _signed_webhook(request: web.Request, header: str,
         parsed = parse(_json_body(raw))
     except PayloadError as exc:
         raise web.HTTPBadRequest(reason=str(exc)) from None
+    if ours is not None:
+        kept = tuple(m for m in parsed.messages if ours(m.channel, m.account))
+        events = tuple(e for e in parsed.events if ours(e.channel, e.account))
+        parsed = Parsed(kept, parsed.ignored + len(parsed.messages) - len(kept)
+                        + len(parsed.events) - len(events), events)
     return await _accept_all(request, parsed)
 
 
@@ -86,9 +94,16 @@ async def meta_verify(request: web.Request) -> web.Response:
 
 @routes.post("/webhooks/meta", name="meta_webhook")
 async def meta_webhook(request: web.Request) -> web.Response:
-    secret = request.app[SERVICES].settings.meta_app_secret
-    return await _signed_webhook(request, "X-Hub-Signature-256", meta.signature_valid, secret,
-                                 meta.parse)
+    settings = request.app[SERVICES].settings
+    login_account = settings.instagram_account_id
+
+    def ours(channel: str, account: str) -> bool:
+        # The Instagram Login account is answered on its own route, with its own token: a
+        # Page delivery naming it must not make Beacon answer it (found by the live attack).
+        return not (channel == INSTAGRAM and login_account and account == login_account)
+
+    return await _signed_webhook(request, "X-Hub-Signature-256", meta.signature_valid,
+                                 settings.meta_app_secret, meta.parse, ours)
 
 
 # -- Instagram with Instagram Login (no Facebook Page) -------------------------------------------
@@ -102,8 +117,14 @@ async def instagram_verify(request: web.Request) -> web.Response:
 async def instagram_webhook(request: web.Request) -> web.Response:
     settings = request.app[SERVICES].settings
     secret = settings.instagram_app_secret or settings.meta_app_secret
+
+    def ours(channel: str, account: str) -> bool:
+        # Only the Instagram Login account: anything else signed with this app's secret
+        # would be answered with the Page's token (found by the live attack).
+        return bool(settings.instagram_account_id) and account == settings.instagram_account_id
+
     return await _signed_webhook(request, "X-Hub-Signature-256", instagram.signature_valid,
-                                 secret, instagram.parse)
+                                 secret, instagram.parse, ours)
 
 
 # -- X ------------------------------------------------------------------------------------------

@@ -126,6 +126,7 @@ async def handle_or_give_up(services: Services, item: dict) -> None:
     attempt = await services.inbox.attempt(message.conversation_id, message.message_id)
     if attempt > MAX_ATTEMPTS:
         await dead_letter(services, message, item, f"failed {MAX_ATTEMPTS} times")
+        await record_outcome(services, message, item, "human")
         return
     await handle(services, item)
 
@@ -148,30 +149,44 @@ async def dead_letter(services: Services, message: Inbound, item: dict, reason: 
 
 
 async def handle(services: Services, item: dict) -> None:
+    """Handle one message, then record what became of it (its outcome entry)."""
     message = Inbound.from_dict(item["inbound"])
-    conversation = message.conversation_id
     if message.kind == DELETED:
         await mark_deleted(services, message)
         return
+    outcome = await _handle(services, message, item)
+    await record_outcome(services, message, item, outcome)
+
+
+async def record_outcome(services: Services, message: Inbound, item: dict,
+                         outcome: str) -> None:
+    """The audit entry the supervisors' reports count a message by (``bot.reports``): its
+    outcome, channel, when it arrived and whether anyone was on duty as it was handled."""
+    await services.audit(message.conversation_id, "bot", "outcome", outcome,
+                         message_id=message.message_id, channel=message.channel,
+                         received=item.get("received", time.time()),
+                         on_duty=await services.presence.is_monitoring())
+
+
+async def _handle(services: Services, message: Inbound, item: dict) -> str:
+    """Answer or queue one message; returns its outcome (a triage outcome, "held" when
+    staff hold the conversation, "elsewhere" when another app owns the thread)."""
+    conversation = message.conversation_id
     text = message.text[: services.settings.max_text_chars]
     await services.audit(conversation, "citizen", "message_in",
                          message.readable[: 2 * services.settings.max_text_chars])
     if item.get("elsewhere"):
-        await routed_elsewhere(services, message, item)
-        return
+        return await routed_elsewhere(services, message, item)
     meta = await services.queue.conversation(conversation)
     if meta.get("status") == "claimed":
-        await hand_off(services, message, item)
-        return
+        return await hand_off(services, message, item)
     logger.debug("message in: %r", text, extra={"channel": message.channel})
     if not text.strip():
-        await route_to_person(services, message, item, (
+        return await route_to_person(services, message, item, (
             "unsupported message: read it in the Instagram app"
             if UNSUPPORTED in message.attachments else "attachment only"))
-        return
     if item.get("throttled"):
-        await queue_throttled(services, message, item)
-        return
+        return await queue_throttled(services, message, item)
     started = time.monotonic()
     # "Seen", then "typing", while Rasa works (Meta only; best effort, off to the side).
     answered = asyncio.Event()
@@ -184,8 +199,7 @@ async def handle(services: Services, item: dict) -> None:
         metrics.RASA_UNAVAILABLE.inc()
         logger.warning("Rasa unavailable (%s): answering with the safety net", exc,
                        extra={"channel": message.channel})
-        await route_to_person(services, message, item, f"rasa unavailable: {exc}")
-        return
+        return await route_to_person(services, message, item, f"rasa unavailable: {exc}")
     answered.set()
     metrics.TRIAGE_SECONDS.observe(time.monotonic() - started)
     replies = answer.texts
@@ -200,6 +214,7 @@ async def handle(services: Services, item: dict) -> None:
         "channel": message.channel, "outcome": answer.outcome, "topic": answer.topic,
         "rasa_ms": round((time.monotonic() - started) * 1000, 1), "replies": len(replies)})
     await send_all(services, message, replies, answer.outcome, item)
+    return answer.outcome
 
 
 async def _answer(services: Services, message: Inbound, text: str, item: dict) -> RasaAnswer:
@@ -237,12 +252,17 @@ async def send_all(services: Services, message: Inbound, replies: List[str], out
             metrics.REPLY_SECONDS.labels("bot").observe(
                 time.time() - item.get("received", time.time()))
 
+    language = (item or {}).get("language") or "en"
+    # The 911 notice sent here (the fast path did not send it): timed for the reports.
+    notice = (item is not None and outcome in ("emergency", "crisis") and bool(replies)
+              and replies[0] in notice_texts(services, outcome, language))
     await send_out(services, message.conversation_id, message.channel, message.sender,
                    replies, actor="bot", outcome=outcome, marks=marks, on_first=first,
-                   language=(item or {}).get("language") or "en")
+                   language=language,
+                   notice_received=item.get("received") if notice and item else None)
 
 
-async def queue_throttled(services: Services, message: Inbound, item: dict) -> None:
+async def queue_throttled(services: Services, message: Inbound, item: dict) -> str:
     """Over the sender's rate limit: staff read it; Rasa's time goes to other citizens.
 
     In an urgent conversation (notice window open) the flood is the person in danger
@@ -266,9 +286,10 @@ async def queue_throttled(services: Services, message: Inbound, item: dict) -> N
         text = (follow_up_text(services.department, language) if urgent
                 else throttled_text(services.department, language))
         await send_all(services, message, [text], urgent or "human", item)
+    return urgent or "human"
 
 
-async def route_to_person(services: Services, message: Inbound, item: dict, reason: str) -> None:
+async def route_to_person(services: Services, message: Inbound, item: dict, reason: str) -> str:
     """No Rasa answer (down, failing, or nothing to read): safety net decides, staff follow up."""
     # The intake's flag is the safety net's: its rules and the urgency model, so an urgent
     # message gets the notice here too, with no Rasa at all.
@@ -309,9 +330,10 @@ async def route_to_person(services: Services, message: Inbound, item: dict, reas
     logger.info("routed to staff without Rasa", extra={
         "channel": message.channel, "outcome": outcome.value, "reason": reason.split(":")[0]})
     await send_all(services, message, replies, outcome.value, item)
+    return outcome.value
 
 
-async def routed_elsewhere(services: Services, message: Inbound, item: dict) -> None:
+async def routed_elsewhere(services: Services, message: Inbound, item: dict) -> str:
     """Another app (the page's own inbox) owns this Meta thread (bot.thread_control): Beacon
     sends nothing, not even the notice. An urgent message was queued at the top by intake
     (``fast_path``, without the notice; the pager follows if nobody claims it) and its text
@@ -326,7 +348,7 @@ async def routed_elsewhere(services: Services, message: Inbound, item: dict) -> 
     logger.info("thread owned by another app: nothing sent", extra={
         "channel": message.channel, "safety_net": flag, "standby": message.standby})
     if flag is None and message.standby and meta.get("status") not in ("waiting", "claimed"):
-        return
+        return "elsewhere"
     fields = {**conversation_fields(message), "reason": ELSEWHERE}
     if flag is not None:
         language = item.get("language") or "en"
@@ -337,6 +359,7 @@ async def routed_elsewhere(services: Services, message: Inbound, item: dict) -> 
     if flag is not None:
         await services.publish("urgent", conversation, outcome=flag)
     await services.publish("message", conversation)
+    return flag or "human"
 
 
 async def mark_deleted(services: Services, message: Inbound) -> None:
@@ -351,17 +374,20 @@ async def mark_deleted(services: Services, message: Inbound) -> None:
     await services.publish("message_deleted", conversation)
 
 
-async def hand_off(services: Services, message: Inbound, item: dict) -> None:
+async def hand_off(services: Services, message: Inbound, item: dict) -> str:
     """Staff hold the conversation: the bot stays silent, the message goes to them."""
     conversation = message.conversation_id
     urgent = item.get("flag") is not None
     await services.queue.enqueue(
         conversation, priority=0 if urgent else 1,
         entries=[citizen_entry(message, item)],
-        fields={"last_citizen_at": message.timestamp},
+        # The language too: the officer's canned replies follow the citizen's switch.
+        fields={"last_citizen_at": message.timestamp,
+                "language": item.get("language") or "en"},
     )
     if urgent:
         await services.queue.flag_urgent(conversation, item["flag"], item.get("language", "en"),
                                          services.settings.handoff_notice_after)
         await services.publish("urgent", conversation, outcome=item["flag"])
     await services.publish("message", conversation)
+    return item["flag"] if urgent else "held"

@@ -5,9 +5,14 @@ const csrf = document.querySelector('meta[name="csrf-token"]').content;
 const me = document.getElementById("me").dataset.staff;
 const HEARTBEAT_MS = 30000;
 let current = null;     // id of the open conversation
-let offset = 0;         // first waiting conversation shown (the queue is paged)
-const PAGE = 100;
+let offset = 0;         // first conversation shown (the list is paged)
+// A page is a screenful or two, not a 9,000-pixel column: the filters find the rest.
+const PAGE = 25;
 let heartbeat = null;
+let view = "waiting";   // "waiting" (the queue) or "mine" (what this officer holds)
+let total = 0;          // conversations matching the filters
+const selected = new Set();  // ids ticked for bulk resolve
+let listRequest = 0;    // answers to an older filter are dropped
 
 function api(path, options = {}) {
   const headers = { "X-CSRF-Token": csrf, ...(options.body ? { "Content-Type": "application/json" } : {}) };
@@ -47,22 +52,73 @@ function card(c) {
   preview.className = "preview";
   preview.textContent = c.preview || "";
   li.append(meta, preview);
+  if (c.hit) { const h = document.createElement("div"); h.className = "hit"; h.textContent = c.hit; li.append(h); }
   li.addEventListener("click", () => open(c.id));
   return li;
 }
 
+// A card of the filtered list: in the waiting view it can be ticked for bulk resolve.
+function listCard(c) {
+  const li = card(c);
+  if (view !== "waiting") return li;
+  const tick = document.createElement("input");
+  tick.type = "checkbox";
+  tick.className = "pick";
+  tick.setAttribute("aria-label", "Select " + c.id);
+  tick.checked = selected.has(c.id);
+  tick.addEventListener("click", (e) => e.stopPropagation());
+  tick.addEventListener("change", () => { tick.checked ? selected.add(c.id) : selected.delete(c.id); showBulk(); });
+  li.prepend(tick);
+  return li;
+}
+
+function filterQuery() {
+  const params = new URLSearchParams({ view, offset, limit: PAGE });
+  const q = document.getElementById("f-q").value.trim();
+  if (q.length >= 2) params.set("q", q);
+  if (document.getElementById("f-urgent").checked) params.set("urgent", "1");
+  for (const [id, name] of [["f-outcome", "outcome"], ["f-channel", "channel"], ["f-language", "language"]]) {
+    const v = document.getElementById(id).value;
+    if (v) params.set(name, v);
+  }
+  const older = parseInt(document.getElementById("f-older").value, 10);
+  if (older > 0) params.set("older_than", String(older));
+  return params.toString();
+}
+
+async function refreshList() {
+  const mine = ++listRequest;
+  const r = await api("conversations?" + filterQuery());
+  if (mine !== listRequest) return;  // the filters changed meanwhile
+  total = r.total;
+  document.getElementById("waiting").replaceChildren(...r.items.map(listCard));
+  document.getElementById("list-title").textContent = view === "mine" ? "Mine" : "Waiting";
+  document.getElementById("waiting-count").textContent = r.total;
+  // A bounded scan says so: the officer knows to narrow the filters.
+  const notes = [];
+  if (!r.scan.complete) notes.push(`filtered the first ${r.scan.examined}`);
+  if (r.search && !r.search.complete) notes.push(`searched the first ${r.search.transcripts_read} transcripts`);
+  document.getElementById("scan-note").textContent = notes.length ? "(" + notes.join("; ") + ")" : "";
+  document.getElementById("pager").hidden = r.total <= PAGE && r.offset === 0;
+  document.getElementById("page-info").textContent = r.items.length
+    ? (r.offset + 1) + "–" + (r.offset + r.items.length) + " of " + r.total : "none";
+  document.getElementById("prev-page").disabled = document.getElementById("first-page").disabled = r.offset === 0;
+  document.getElementById("next-page").disabled = document.getElementById("last-page").disabled = r.offset + PAGE >= r.total;
+  document.getElementById("bulk").hidden = view !== "waiting";
+  document.getElementById("select-page").checked = r.items.length > 0 && r.items.every((c) => selected.has(c.id));
+  showBulk();
+}
+
+function showBulk() {
+  document.getElementById("bulk-count").textContent = selected.size;
+  document.getElementById("bulk-resolve").disabled = selected.size === 0;
+}
+
 async function refreshQueue() {
-  const q = await api("queue?offset=" + offset + "&limit=" + PAGE);
-  const waiting = document.getElementById("waiting");
+  await refreshList();
+  const q = await api("queue?limit=1");
   const held = document.getElementById("held");
-  waiting.replaceChildren(...q.waiting.map(card));
   held.replaceChildren(...q.held.map(card));
-  document.getElementById("waiting-count").textContent = q.waiting_total;
-  document.getElementById("pager").hidden = q.waiting_total <= PAGE;
-  document.getElementById("page-info").textContent =
-    (q.offset + 1) + "–" + (q.offset + q.waiting.length) + " of " + q.waiting_total;
-  document.getElementById("prev-page").disabled = q.offset === 0;
-  document.getElementById("next-page").disabled = q.offset + PAGE >= q.waiting_total;
   const dead = document.getElementById("dead");
   dead.replaceChildren(...q.dead_letters.map((d) => {
     const li = document.createElement("li");
@@ -85,7 +141,7 @@ async function open(id) {
   document.body.classList.add("viewing");
   const pane = document.getElementById("conversation-pane");
   pane.hidden = false;
-  const { conversation: c, transcript } = await api("conversations/" + encodeURIComponent(id));
+  const { conversation: c, transcript, notes } = await api("conversations/" + encodeURIComponent(id));
   const head = document.getElementById("conv-head");
   head.replaceChildren();
   const title = document.createElement("h2");
@@ -100,6 +156,14 @@ async function open(id) {
     (c.delivery_error ? ` · delivery error: ${c.delivery_error}` : "") +
     (c.log_ref ? ` · logs: ${c.log_ref}` : "");
   head.append(title, info);
+  document.getElementById("notes").replaceChildren(...(notes || []).map((n) => {
+    const li = document.createElement("li");
+    const who = document.createElement("span");
+    who.className = "who";
+    who.textContent = n.staff + " · " + new Date(n.ts * 1000).toLocaleString();
+    li.append(who, n.text);
+    return li;
+  }));
   const list = document.getElementById("transcript");
   list.replaceChildren(...transcript.map((e) => {
     const li = document.createElement("li");
@@ -166,8 +230,78 @@ async function setDuty(on) {
   clearInterval(heartbeat);
   if (on) heartbeat = setInterval(() => api("duty", { method: "POST", body: JSON.stringify({ on: true }) }), HEARTBEAT_MS);
   document.getElementById("duty").checked = r.on_duty.includes(me);
+  document.body.dataset.duty = r.on_duty.includes(me) ? "on" : "off";
 }
-document.getElementById("duty").addEventListener("change", (e) => setDuty(e.target.checked).catch((err) => say(err.message)));
+document.getElementById("duty").addEventListener("change", (e) => {
+  // Going on duty is a click: the moment a browser lets a page make sound and ask to notify.
+  if (e.target.checked) prepareAlerts();
+  setDuty(e.target.checked).catch((err) => say(err.message));
+});
+
+// -- alerts: a new urgent conversation while on duty -------------------------------------------
+// A short tone made with the Web Audio API (no audio file) and a system notification, so an
+// officer doing other work hears and sees it. Counted on window for the browser tests.
+window.beaconAlerts = 0;
+window.beaconAlertLog = [];
+let audio = null;
+const alerted = new Map();      // conversation -> when it last alerted
+const REALERT_MS = 10 * 60 * 1000;
+
+function prepareAlerts() {
+  try {
+    audio = audio || new (window.AudioContext || window.webkitAudioContext)();
+    if (audio.state === "suspended") audio.resume();
+  } catch (e) { audio = null; }
+  // Asked once, when the officer first goes on duty; the browser remembers the answer.
+  if ("Notification" in window && Notification.permission === "default" &&
+      !localStorage.getItem("beacon-notify-asked")) {
+    localStorage.setItem("beacon-notify-asked", "1");
+    Notification.requestPermission().catch(() => {});
+  }
+}
+
+function beep() {
+  if (!audio || audio.state !== "running") return false;
+  const t = audio.currentTime;
+  for (const [start, freq] of [[0, 880], [0.25, 660], [0.5, 880]]) {
+    const osc = audio.createOscillator();
+    const gain = audio.createGain();
+    osc.type = "square";
+    osc.frequency.value = freq;
+    gain.gain.setValueAtTime(0.0001, t + start);
+    gain.gain.exponentialRampToValueAtTime(0.3, t + start + 0.02);
+    gain.gain.exponentialRampToValueAtTime(0.0001, t + start + 0.2);
+    osc.connect(gain).connect(audio.destination);
+    osc.start(t + start);
+    osc.stop(t + start + 0.22);
+  }
+  return true;
+}
+
+function alertUrgent(event) {
+  if (!document.getElementById("duty").checked) return;
+  const id = event.conversation || "";
+  const last = alerted.get(id);
+  if (last && Date.now() - last < REALERT_MS) return;  // intake and worker both announce it
+  alerted.set(id, Date.now());
+  const sound = beep();
+  let notification = false;
+  if ("Notification" in window && Notification.permission === "granted") {
+    try {
+      const n = new Notification("Beacon: new " + (event.outcome || "urgent") + " conversation", {
+        body: "Waiting in the queue: " + id, tag: "beacon-" + id, requireInteraction: true });
+      n.onclick = () => { window.focus(); open(id); n.close(); };
+      notification = true;
+    } catch (e) { /* some browsers only notify from a service worker */ }
+  }
+  window.beaconAlerts += 1;
+  window.beaconAlertLog.push({ conversation: id, sound, notification, at: Date.now() });
+}
+
+function isNewUrgent(event) {
+  return event.type === "urgent" ||
+    (event.type === "queued" && (event.outcome === "emergency" || event.outcome === "crisis"));
+}
 
 async function loadStaff() {
   const { staff } = await api("staff");
@@ -181,6 +315,7 @@ function listen() {
   events.onmessage = async (m) => {
     const event = JSON.parse(m.data);
     if (event.type === "urgent") say("Urgent message in " + event.conversation);
+    if (isNewUrgent(event)) alertUrgent(event);
     if (event.type === "hello") return;
     await refreshQueue();
     if (current && event.conversation === current) await open(current);
@@ -190,15 +325,65 @@ function listen() {
 }
 
 refreshQueue().then(() => {
-  if (document.getElementById("duty").checked) setDuty(true);
+  if (document.getElementById("duty").checked) { prepareAlerts(); setDuty(true); }
 });
 loadStaff();
 listen();
 setInterval(refreshQueue, 30000);  // waiting times tick even when nothing happens
 
-document.getElementById("prev-page").addEventListener("click", () => {
-  offset = Math.max(0, offset - PAGE); refreshQueue();
+function goTo(to) { offset = Math.max(0, to); refreshList().catch((e) => say(e.message)); }
+document.getElementById("first-page").addEventListener("click", () => goTo(0));
+document.getElementById("prev-page").addEventListener("click", () => goTo(offset - PAGE));
+document.getElementById("next-page").addEventListener("click", () => goTo(offset + PAGE));
+document.getElementById("last-page").addEventListener("click", () => goTo(Math.floor(Math.max(0, total - 1) / PAGE) * PAGE));
+
+// Filters: a change starts again at the first page; typing waits for a pause.
+let typing = null;
+const filters = document.getElementById("filters");
+filters.addEventListener("submit", (e) => { e.preventDefault(); goTo(0); });
+filters.addEventListener("change", () => goTo(0));
+document.getElementById("f-q").addEventListener("input", () => { clearTimeout(typing); typing = setTimeout(() => goTo(0), 400); });
+for (const tab of document.querySelectorAll("#views [data-view]")) {
+  tab.addEventListener("click", () => {
+    view = tab.dataset.view;
+    for (const t of document.querySelectorAll("#views [data-view]")) t.setAttribute("aria-selected", String(t === tab));
+    selected.clear();
+    goTo(0);
+  });
+}
+
+// Bulk resolve (a spam flood): the ticked conversations, with a reason for the audit log.
+document.getElementById("select-page").addEventListener("change", (e) => {
+  for (const tick of document.querySelectorAll("#waiting .pick")) {
+    tick.checked = e.target.checked;
+    e.target.checked ? selected.add(tick.closest(".card").dataset.id) : selected.delete(tick.closest(".card").dataset.id);
+  }
+  showBulk();
 });
-document.getElementById("next-page").addEventListener("click", () => {
-  offset += PAGE; refreshQueue();
+document.getElementById("bulk-resolve").addEventListener("click", async () => {
+  const reason = document.getElementById("bulk-reason").value.trim();
+  if (!reason) { say("Give a reason for the audit log first."); document.getElementById("bulk-reason").focus(); return; }
+  if (!confirm(`Resolve ${selected.size} conversations? Reason: ${reason}`)) return;
+  try {
+    const r = await api("bulk-resolve", { method: "POST", body: JSON.stringify({ ids: [...selected], reason }) });
+    const refused = Object.keys(r.refused).length;
+    say(`Resolved ${r.resolved.length}` + (refused ? `; ${refused} left alone (held by someone else or already closed)` : "") + ".");
+    selected.clear();
+    document.getElementById("bulk-reason").value = "";
+  } catch (e) { say(e.message); }
+  await refreshQueue();
+});
+
+// Private notes between staff: shown here only, never sent to the citizen.
+document.getElementById("note-form").addEventListener("submit", async (e) => {
+  e.preventDefault();
+  const box = document.getElementById("note");
+  const text = box.value.trim();
+  if (!text || !current) return;
+  try {
+    await api("conversations/" + encodeURIComponent(current) + "/notes", { method: "POST", body: JSON.stringify({ text }) });
+    box.value = "";
+    say("");
+  } catch (err) { say(err.message); }
+  await open(current);
 });

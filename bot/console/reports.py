@@ -1,0 +1,92 @@
+"""The supervisors' reports: the page, its JSON and its CSV (the same figures).
+
+Thin handlers: read the audit logs of the period's conversations from Redis (found through
+the day index ``keys.audit_day`` that every audit entry writes, plus whatever is in the
+queue now), then ``bot.reports`` computes. Nothing comes from a process's memory, so every
+replica serves the same numbers and a restart loses none.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import json
+import time
+from typing import Dict, List
+
+import aiohttp_jinja2
+from aiohttp import web
+from redis.asyncio import Redis
+
+from bot import keys, reports
+from bot.audit import utc_day
+from bot.console.app import _CONVERSATION_ID, _cell, services_of, session_of
+from bot.console.roles import supervisor_only
+
+routes = web.RouteTableDef()
+# Audit logs read per round trip.
+BATCH = 200
+
+
+async def period_logs(redis: Redis, period: reports.Period) -> Dict[str, List[dict]]:
+    """The audit entries of every conversation written to in the period or in the
+    ``LOOKBACK_DAYS`` before it, or waiting or held now."""
+    first = period.start() - reports.LOOKBACK_DAYS * 86400
+    days = sorted({utc_day(ts) for ts in range(int(first), int(period.end()) + 86400, 86400)})
+    ids = set(await redis.sunion([keys.audit_day(d) for d in days]))
+    ids |= set(await redis.zrange(keys.QUEUE, 0, -1))
+    ids |= set(await redis.zrange(keys.CLAIMED, 0, -1))
+    wanted = sorted(i for i in ids if _CONVERSATION_ID.fullmatch(i))
+    logs: Dict[str, List[dict]] = {}
+    for offset in range(0, len(wanted), BATCH):
+        batch = wanted[offset:offset + BATCH]
+        async with redis.pipeline(transaction=False) as pipe:
+            for conversation in batch:
+                pipe.lrange(keys.audit(conversation), 0, -1)
+            for conversation, raw in zip(batch, await pipe.execute(), strict=True):
+                logs[conversation] = [json.loads(e) for e in raw]
+    return logs
+
+
+async def _report(request: web.Request) -> Dict:
+    services = services_of(request)
+    zone = services.department.zone
+    now = time.time()
+    try:
+        period = reports.parse_period(request.query.get("from"), request.query.get("to"),
+                                      zone, dt.datetime.fromtimestamp(now, zone).date())
+    except reports.PeriodError as exc:
+        raise web.HTTPBadRequest(reason=str(exc)) from None
+    logs = await period_logs(services.redis, period)
+    return reports.figures(logs, period, services.department, now)
+
+
+@routes.get("/reports", name="reports_page")
+@supervisor_only
+@aiohttp_jinja2.template("reports.html")
+async def reports_page(request: web.Request) -> Dict:
+    session = session_of(request)
+    return {"staff": session.staff, "csrf": session.csrf,
+            "department": services_of(request).department.department.short_name,
+            "max_days": reports.MAX_DAYS}
+
+
+@routes.get("/api/reports", name="api_reports")
+@supervisor_only
+async def api_reports(request: web.Request) -> web.Response:
+    return web.json_response(await _report(request))
+
+
+@routes.get("/api/reports.csv", name="api_reports_csv")
+@supervisor_only
+async def api_reports_csv(request: web.Request) -> web.Response:
+    report = await _report(request)
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(reports.CSV_HEADER)
+    for row in reports.csv_rows(report):
+        writer.writerow([_cell(v) if isinstance(v, str) else v for v in row])
+    name = f"beacon-report-{report['period']['from']}-{report['period']['to']}.csv"
+    return web.Response(text=out.getvalue(), content_type="text/csv", headers={
+        "Content-Disposition": f'attachment; filename="{name}"'})

@@ -201,6 +201,11 @@ def login_failures(kind: str, who: str) -> str:
     return f"{PREFIX}:login_failures:{kind}:{who}"
 
 
+# Held (with a TTL) while one supervisor changes staff accounts: a check ("the last
+# supervisor stays", "that account exists") and its write happen as one step.
+STAFF_CHANGE_LOCK = f"{PREFIX}:staff_change_lock"
+
+
 def staff_devices(name: str) -> str:
     """Hash: the browsers a staff member has signed in from (a hash of the device cookie ->
     when that trust ends). Such a browser is not locked out by a distributed guesser."""

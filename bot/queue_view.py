@@ -200,8 +200,19 @@ class QueueView:
 
 
 def _snippet(line: str, needle: str, around: int = 60) -> str:
-    """The part of ``line`` around the first match, for the console to show."""
-    at = line.casefold().find(needle)
-    start = max(0, at - around)
-    end = min(len(line), at + len(needle) + around)
+    """The part of ``line`` around the first match, for the console to show. The match is
+    found in the case-folded line and mapped back character by character ("ß" folds to
+    "ss": positions in the folded line drift from the original's; live attack)."""
+    folded: List[str] = []
+    origin: List[int] = []  # for each folded character, its index in ``line``
+    for i, char in enumerate(line):
+        for part in char.casefold():
+            folded.append(part)
+            origin.append(i)
+    at = "".join(folded).find(needle)
+    if at < 0:
+        return line[:2 * around] + ("…" if len(line) > 2 * around else "")
+    first, last = origin[at], origin[at + len(needle) - 1] + 1
+    start = max(0, first - around)
+    end = min(len(line), last + around)
     return ("…" if start else "") + line[start:end] + ("…" if end < len(line) else "")

@@ -79,6 +79,10 @@ def _midnight(day: dt.date, zone: ZoneInfo) -> float:
     return dt.datetime.combine(day, dt.time(0), tzinfo=zone).timestamp()
 
 
+# Before Beacon kept the records reports read.
+EARLIEST = dt.date(2020, 1, 1)
+
+
 def parse_period(first: str | None, last: str | None, zone: ZoneInfo,
                  today: dt.date) -> Period:
     """The period named by two ISO dates; the last seven days (today included) when both
@@ -94,6 +98,12 @@ def parse_period(first: str | None, last: str | None, zone: ZoneInfo,
         raise PeriodError("the period ends before it starts")
     if (end - start).days + 1 > MAX_DAYS:
         raise PeriodError(f"a report covers at most {MAX_DAYS} days")
+    # Nothing is recorded in the future, and dates at the calendar's edges cannot be turned
+    # into the times the figures need (0001-01-01 or 9999-12-31 gave a 500: live attack).
+    if end > today + dt.timedelta(days=1):  # a day's slack for a caller in another zone
+        raise PeriodError("the period ends after today")
+    if start < EARLIEST:
+        raise PeriodError(f"reports start on {EARLIEST.isoformat()} at the earliest")
     return Period(start, end, zone)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import hashlib
 import hmac
 import re
@@ -69,6 +70,10 @@ FAILURE_WINDOW_S = 900
 # limit, does not lock the officer out of the console (second live attack: 21 addresses x 6
 # guesses did). Trust lasts this long after the last sign-in from the browser.
 DEVICE_TTL_S = 90 * 24 * 3600
+
+
+class StaffBusy(Exception):
+    """Another supervisor's change to staff accounts holds the lock."""
 
 
 class Throttled(Exception):
@@ -144,6 +149,24 @@ class StaffStore:
             pipe.hset(keys.staff(name), "role", role)
             await pipe.execute()
         return True
+
+    @contextlib.asynccontextmanager
+    async def one_change_at_a_time(self, wait_s: float = 5.0):
+        """Hold the staff-change lock (every replica shares it) while checking and changing
+        accounts: two supervisors demoting or removing each other at once left no
+        supervisor, and adding one name twice at once replaced the first password (live
+        attack). Raises StaffBusy when another change holds it for longer than ``wait_s``."""
+        token = secrets.token_hex(8)
+        deadline = time.monotonic() + wait_s
+        while not await self.redis.set(keys.STAFF_CHANGE_LOCK, token, nx=True, px=10_000):
+            if time.monotonic() > deadline:
+                raise StaffBusy("another change to staff accounts is in progress")
+            await asyncio.sleep(0.05)
+        try:
+            yield
+        finally:
+            if await self.redis.get(keys.STAFF_CHANGE_LOCK) == token:
+                await self.redis.delete(keys.STAFF_CHANGE_LOCK)
 
     async def members(self) -> List[dict]:
         """Every account with its role."""

@@ -5,11 +5,13 @@ removed, so the console never loses its way to manage itself."""
 
 from __future__ import annotations
 
+import contextlib
+
 import aiohttp_jinja2
 from aiohttp import web
 
 from bot.console.app import _json, services_of, session_of, staff_store
-from bot.console.auth import NAME, ROLES, STAFF, SUPERVISOR, AuthError
+from bot.console.auth import NAME, ROLES, STAFF, SUPERVISOR, AuthError, StaffBusy
 from bot.console.roles import supervisor_only
 
 routes = web.RouteTableDef()
@@ -24,6 +26,17 @@ def _member(request: web.Request) -> str:
 
 async def _audit(request: web.Request, action: str, detail: str) -> None:
     await services_of(request).audit("console", session_of(request).staff, action, detail)
+
+
+@contextlib.asynccontextmanager
+async def _one_change(request: web.Request):
+    """The check and the write of one change to staff accounts, as one step (409 when
+    another change holds the lock for long)."""
+    try:
+        async with staff_store(request).one_change_at_a_time():
+            yield
+    except StaffBusy as exc:
+        raise web.HTTPConflict(reason=str(exc)) from None
 
 
 async def _keep_a_supervisor(request: web.Request, name: str) -> None:
@@ -58,12 +71,13 @@ async def api_member_add(request: web.Request) -> web.Response:
     if not isinstance(name, str) or not isinstance(password, str) or role not in ROLES:
         raise web.HTTPBadRequest(reason="name, password and a role are needed")
     store = staff_store(request)
-    if await store.role(name) is not None:
-        raise web.HTTPConflict(reason="that account exists")
-    try:
-        await store.add(name, password, role)
-    except AuthError as exc:
-        raise web.HTTPBadRequest(reason=str(exc)) from None
+    async with _one_change(request):
+        if await store.role(name) is not None:
+            raise web.HTTPConflict(reason="that account exists")
+        try:
+            await store.add(name, password, role)
+        except AuthError as exc:
+            raise web.HTTPBadRequest(reason=str(exc)) from None
     await _audit(request, "staff_added", f"{name} ({role})")
     return web.json_response({"ok": True, "name": name, "role": role})
 
@@ -75,10 +89,11 @@ async def api_member_role(request: web.Request) -> web.Response:
     role = (await _json(request)).get("role")
     if role not in ROLES:
         raise web.HTTPBadRequest(reason=f"roles are {', '.join(ROLES)}")
-    if role != SUPERVISOR:
-        await _keep_a_supervisor(request, name)
-    if not await staff_store(request).set_role(name, role):
-        raise web.HTTPNotFound(reason="no such staff member")
+    async with _one_change(request):
+        if role != SUPERVISOR:
+            await _keep_a_supervisor(request, name)
+        if not await staff_store(request).set_role(name, role):
+            raise web.HTTPNotFound(reason="no such staff member")
     await _audit(request, "staff_role", f"{name}: {role}")
     return web.json_response({"ok": True, "name": name, "role": role})
 
@@ -97,9 +112,10 @@ async def api_member_revoke(request: web.Request) -> web.Response:
 @supervisor_only
 async def api_member_remove(request: web.Request) -> web.Response:
     name = _member(request)
-    await _keep_a_supervisor(request, name)
-    if not await staff_store(request).remove(name):
-        raise web.HTTPNotFound(reason="no such staff member")
+    async with _one_change(request):
+        await _keep_a_supervisor(request, name)
+        if not await staff_store(request).remove(name):
+            raise web.HTTPNotFound(reason="no such staff member")
     await services_of(request).presence.set_off_duty(name)
     await _audit(request, "staff_removed", name)
     return web.json_response({"ok": True, "name": name})

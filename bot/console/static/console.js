@@ -260,6 +260,26 @@ function prepareAlerts() {
   }
 }
 
+// A browser keeps sound off in a page nobody has clicked yet (a restored tab, a bookmark
+// opened in a new tab): say so while on duty, and turn it on at the first click or key
+// (found by the live attack: an alert in a reopened tab made no sound and said nothing).
+function soundState() {
+  const off = document.getElementById("duty").checked && (!audio || audio.state !== "running");
+  document.getElementById("sound-off").hidden = !off;
+  return !off;
+}
+for (const kind of ["click", "keydown"]) {
+  document.addEventListener(kind, () => {
+    if (!document.getElementById("duty").checked) return;
+    try {
+      audio = audio || new (window.AudioContext || window.webkitAudioContext)();
+      if (audio.state === "suspended") audio.resume().then(soundState, soundState);
+    } catch (e) { audio = null; }
+    soundState();
+  });
+}
+setInterval(soundState, 2000);
+
 function beep() {
   if (!audio || audio.state !== "running") return false;
   const t = audio.currentTime;
@@ -285,6 +305,7 @@ function alertUrgent(event) {
   if (last && Date.now() - last < REALERT_MS) return;  // intake and worker both announce it
   alerted.set(id, Date.now());
   const sound = beep();
+  soundState();
   let notification = false;
   if ("Notification" in window && Notification.permission === "granted") {
     try {

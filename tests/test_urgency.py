@@ -90,13 +90,14 @@ def test_unfamiliar_text_has_no_evidence_of_danger(model):
 
 
 @pytest.mark.parametrize("text", [
-    "No!!", "Nope.", "i dont know.", "Sorry!!", "not yet!", "Nobody.", "im fine!", "No se.",
-    "Not really.", "done!!", "Nothing."])
+    "Nope.", "Sorry!!", "not yet!", "Nobody.", "im fine!", "Not really.", "done!!",
+    "Nothing."])
 def test_a_short_reply_alone_is_not_a_crisis(text):
-    """Found by the live attack (2026-11-30): a bare "no", "I dont know", "sorry" or "not yet"
-    got the 911 notice and the 988 line (the same words open many crisis messages). Fixed with
-    training data (data/nlu/short_replies.yml); these punctuation variants of its lines are a
-    regression check, not a measure of generalisation."""
+    """Found by the live attack (2026-11-30): a bare "nope", "sorry", "not yet", "nobody" or
+    "im fine" got the 911 notice and the 988 line (the same words open many crisis messages).
+    Fixed with training data (data/nlu/short_replies.yml); these punctuation variants of its
+    lines are a regression check, not a measure of generalisation. Still open: a bare "no"
+    and "I dont know" (README)."""
     assert get_safety_net().check(text).flag is None
 
 

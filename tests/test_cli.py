@@ -41,6 +41,11 @@ def test_triage_cli_writes_only_json_lines(model_path, redis_server):
 
 
 def test_duty_cli(redis_server):
+    from redis import Redis
+
+    # Start from an empty database: an earlier test's officer may still be on duty.
+    with Redis.from_url(redis_server["url"]) as db:
+        db.flushdb()
     env = {"BEACON_REDIS_URL": redis_server["url"]}
     on = run_bot("duty", "on", "dispatcher-kim", "--ttl", "30", env=env)
     assert on.returncode == 0, on.stderr

@@ -83,8 +83,9 @@ def test_the_tier_flags_what_the_rules_miss(model):
 
 
 def test_unfamiliar_text_has_no_evidence_of_danger(model):
-    # No known n-gram: the score falls to the calm side, not to a coin toss.
-    for text in ("", "有人", "ℵℶℷ"):
+    # No known n-gram: the score falls to the calm side, not to a coin toss. (Chinese is
+    # trained since other_languages.yml; Georgian and Hebrew letters are not.)
+    for text in ("", "ქალაქი", "ℵℶℷ"):
         flag, score = model.flag(text)
         assert flag is None and score < model.threshold
 

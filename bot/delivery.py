@@ -22,7 +22,7 @@ from redis.exceptions import RedisError
 
 from bot import keys, metrics
 from bot.channels import instagram, meta, x
-from bot.messages import INSTAGRAM, MESSENGER, WEBCHAT, X
+from bot.messages import INSTAGRAM, MESSENGER, WEBCHAT, X, account_of
 from bot.platform_limits import PlatformLimits, retry_after
 from bot.settings import Settings
 
@@ -103,7 +103,7 @@ class Delivery:
             logger.error("delivery to %s refused: invalid recipient id", channel,
                          extra={"channel": channel})
             return Sent(False, via, "invalid recipient id")
-        account = _account(conversation_id)
+        account = account_of(conversation_id)[1] or "-"
         for body in out.bodies:
             wait = await self._budget(via, account) if counted else 0.0
             if wait:
@@ -232,12 +232,6 @@ class Delivery:
 
     async def outbox(self, limit: int = 200) -> list[Dict]:
         return [json.loads(x) for x in await self.redis.lrange(keys.OUTBOX, -limit, -1)]
-
-
-def _account(conversation_id: str) -> str:
-    """The department's account in a conversation id ("<channel>:<account>:<citizen>")."""
-    parts = conversation_id.split(":")
-    return parts[1] if len(parts) == 3 else "-"
 
 
 def _duration(seconds: float) -> str:

@@ -9,8 +9,6 @@ text, decided after the 911 notice went out, which stays first and never waits f
 
 from __future__ import annotations
 
-from typing import List, Sequence
-
 from redis.asyncio import Redis
 
 from bot import keys
@@ -43,10 +41,7 @@ class Disclosure:
         await self.redis.set(keys.disclosed(conversation_id), "1", ex=self.silence)
 
 
-def with_disclosure(texts: Sequence[str], line: str, urgent: bool) -> List[str]:
-    """``texts`` with the disclosure line in the first one: before it, or after it when the
-    first is the 911 notice (urgent replies keep the notice first)."""
-    if not texts:
-        return list(texts)
-    first = f"{texts[0]}\n\n{line}" if urgent else f"{line}\n\n{texts[0]}"
-    return [first, *texts[1:]]
+def with_disclosure(text: str, line: str, after: bool) -> str:
+    """``text`` carrying the disclosure line: before it, or ``after`` it (the last text of
+    an urgent reply, whose 911 notice stays first)."""
+    return f"{text}\n\n{line}" if after else f"{line}\n\n{text}"

@@ -78,3 +78,10 @@ class Inbound:
     @classmethod
     def from_dict(cls, data: Dict) -> Inbound:
         return cls(**{**data, "attachments": tuple(data.get("attachments") or ())})
+
+
+def account_of(conversation_id: str) -> tuple[str, str]:
+    """(channel, the department's account) of a conversation id as ``Inbound`` makes them,
+    "<channel>:<account>:<sender>"; ("", "") for anything else."""
+    parts = conversation_id.split(":")
+    return (parts[0], parts[1]) if len(parts) == 3 else ("", "")

@@ -50,17 +50,17 @@ async def send_out(services: Services, conversation: str, channel: str, recipien
     results: List[Sent] = []
     disclose = actor == "bot" and bool(texts) and not redis_down
     urgent = outcome in ("emergency", "crisis")
-    carrier = None  # the index of the text that carries the disclosure line
+    # The text that carries the disclosure line: the first, or in an urgent reply the last,
+    # decided once the notice (the first text) went out.
+    carrier = None
     if disclose and not urgent and await _due(services, conversation):
-        texts[0] = with_disclosure(texts[:1], disclosure_text(services.department, language),
-                                   urgent=False)[0]
         carrier = 0
     for i, text in enumerate(texts):
-        if (i == 1 and disclose and urgent
-                and await _due(services, conversation)):
-            texts[-1] = with_disclosure(texts[-1:], disclosure_text(services.department,
-                                                                    language), urgent=True)[0]
-            carrier, text = len(texts) - 1, texts[1]
+        if i == 1 and disclose and urgent and await _due(services, conversation):
+            carrier = len(texts) - 1
+        if i == carrier:
+            text = texts[i] = with_disclosure(
+                text, disclosure_text(services.department, language), after=urgent)
         mark = marks[i] if marks else None
         if mark and await services.redis.exists(mark):
             results.append(Sent(True, "sent before"))

@@ -26,6 +26,7 @@ from urllib.parse import quote
 
 from bot.channels import Outgoing, Parsed, PayloadError, meta
 from bot.messages import INSTAGRAM
+from bot.messages import account_of as conversation_account
 
 API_VERSION = "v21.0"
 
@@ -45,8 +46,7 @@ def signature_valid(app_secret: str, body: bytes, header: str | None) -> bool:
 def account_of(conversation_id: str) -> str | None:
     """The department's account in an Instagram conversation id ("instagram:<account>:<sender>"),
     which says which setup answers it; None for any other channel."""
-    channel, _, rest = conversation_id.partition(":")
-    account = rest.partition(":")[0]
+    channel, account = conversation_account(conversation_id)
     return meta.valid_id(account) if channel == INSTAGRAM else None
 
 

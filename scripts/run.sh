@@ -68,7 +68,7 @@ cat >&2 <<MSG
 [run] Actions      http://127.0.0.1:$BEACON_ACTION_PORT/webhook
 [run] Rasa         $BEACON_RASA_URL  (REST channel: POST /webhooks/rest/webhook;
                    API token in $token_file)
-[run] Gateway      $gateway/webhooks/meta  $gateway/webhooks/x  $gateway/healthz
+[run] Gateway      $gateway/webhooks/meta  $gateway/webhooks/instagram  $gateway/webhooks/x  $gateway/healthz
 [run] Web chat     $gateway/chat
 [run] Console      $gateway/console/   (add a user: .venv/bin/python -m bot staff add NAME)
 [run] Try it:      curl -s $BEACON_RASA_URL/webhooks/rest/webhook -d '{"sender":"me","message":"what are your hours?"}'

@@ -9,7 +9,8 @@ from rasa_sdk import Action
 from redis.exceptions import RedisError
 
 from bot import redis_client
-from bot.department import Department, load_department
+from bot.agencies import Deployment, load_deployment
+from bot.department import Department
 from bot.notice_window import NoticeWindow
 from bot.presence import Presence
 from bot.queue import HumanQueue
@@ -26,7 +27,7 @@ class BeaconAction(Action, abc.ABC):
     """
 
     _settings: Settings | None = None
-    _department: Department | None = None
+    _deployment: Deployment | None = None
     _queue: HumanQueue | None = None
     _window: NoticeWindow | None = None
     _presence: Presence | None = None
@@ -42,17 +43,24 @@ class BeaconAction(Action, abc.ABC):
         return BeaconAction._settings
 
     @property
-    def department(self) -> Department:
-        if BeaconAction._department is None:
-            BeaconAction._department = load_department(self.settings.department_file)
-        return BeaconAction._department
+    def deployment(self) -> Deployment:
+        if BeaconAction._deployment is None:
+            BeaconAction._deployment = load_deployment(self.settings)
+        return BeaconAction._deployment
+
+    def department(self, conversation_id: str) -> Department:
+        """The facts and answers of the agency that owns the conversation's account (the
+        gateway answers no other, so there is one; the first agency is the fallback)."""
+        agency = self.deployment.for_conversation(conversation_id)
+        return (agency or self.deployment.agencies[0]).department
 
     @property
     def queue(self) -> HumanQueue:
         if BeaconAction._queue is None:
             s = self.settings
             BeaconAction._queue = HumanQueue(
-                redis_client.connect(s), retention_seconds=s.retention_seconds)
+                redis_client.connect(s), retention_seconds=s.retention_seconds,
+                deployment=self.deployment)
         return BeaconAction._queue
 
     @property
@@ -67,10 +75,11 @@ class BeaconAction(Action, abc.ABC):
             BeaconAction._window = NoticeWindow(self.queue.redis, self.settings.notice_window)
         return BeaconAction._window
 
-    async def monitoring(self) -> bool:
-        """Whether anyone is on duty; with Redis down, assume nobody (the safe answer)."""
+    async def monitoring(self, conversation_id: str) -> bool:
+        """Whether anyone of the conversation's agency is on duty; with Redis down, assume
+        nobody (the safe answer)."""
         try:
-            return await self.presence.is_monitoring()
+            return await self.presence.is_monitoring(self.deployment.keys_for(conversation_id))
         except (RedisError, OSError) as exc:
             logger.error("presence check failed, assuming nobody on duty: %s", exc)
             return False

@@ -95,8 +95,8 @@ class ActionTriage(BeaconAction):
             tracker.sender_id, received)
         triaged = triage_parse(
             tracker.latest_message,
-            self.department,
-            monitoring=await self.monitoring(),
+            self.department(tracker.sender_id),
+            monitoring=await self.monitoring(tracker.sender_id),
             now=dt.datetime.fromtimestamp(now, dt.timezone.utc),
             urgent_context=context,
             language=metadata.get("language"),

@@ -130,8 +130,9 @@ class Expectations:
         settings = Settings.from_env()
         self.reference = reference
         self.net = get_safety_net()
-        # notice_texts reads only .department from the gateway's services.
-        self.services = SimpleNamespace(department=load_department(settings.department_file),
+        # notice_texts reads only .department(conversation) from the gateway's services.
+        department = load_department(settings.department_file)
+        self.services = SimpleNamespace(department=lambda _conversation: department,
                                         settings=settings)
         self.max_chars = settings.max_text_chars
 
@@ -145,7 +146,7 @@ class Expectations:
         safety = self.net.check(text[: self.max_chars])
         if safety.flag is None:
             return self.rasa(text)
-        notices = notice_texts(self.services, safety.flag, safety.language)
+        notices = notice_texts(self.services, "", safety.flag, safety.language)
         return notices + [r for r in self.rasa(text) if r not in set(notices)]
 
 
@@ -458,7 +459,7 @@ async def redis_checks(redis: Redis, senders: Sequence[str]) -> Dict[str, int]:
     inbox is left with unprocessed messages."""
     ours = {s: Inbound(MESSENGER, PAGE_ID, s, "", "", 0.0).conversation_id for s in senders}
     entries: Counter = Counter()
-    for member in await redis.zrange(keys.QUEUE, 0, -1):
+    for member in await redis.zrange(keys.SINGLE.queue, 0, -1):
         # Counted by sender, so an entry under another form of the id would show up too.
         sender = member.rsplit(":", 1)[-1]
         if sender in ours:

@@ -10,8 +10,8 @@ import aiohttp
 from aiohttp import web
 
 from bot import redis_client
+from bot.agencies import load_deployment
 from bot.appkeys import BACKGROUND, SERVICES, SETTINGS, STOP
-from bot.department import Department, load_department
 from bot.gateway.monitor import run_monitor
 from bot.gateway.routes import routes
 from bot.gateway.worker import run_worker
@@ -45,12 +45,12 @@ def _keep(headers) -> dict:
 
 async def _services(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
-    department: Department = load_department(settings.department_file)
+    deployment = load_deployment(settings)
     redis = redis_client.connect(settings, health_check_interval=30)
     http = aiohttp.ClientSession()
     # Built now, not on the first message: an emergency must not wait for it.
     net = await asyncio.get_running_loop().run_in_executor(None, get_safety_net)
-    app[SERVICES] = Services.build(settings, department, redis, http, net)
+    app[SERVICES] = Services.build(settings, deployment, redis, http, net)
     # Started with the app, so aiohttp's graceful shutdown does not wait on it as on a
     # request's unfinished work (a lane started by the first message held SIGTERM 60 s).
     app[SERVICES].start_cpu()

@@ -12,11 +12,14 @@ from __future__ import annotations
 import datetime as dt
 import json
 import time
-from typing import Dict, List
+from typing import TYPE_CHECKING, Dict, List
 
 from redis.asyncio import Redis
 
 from bot import keys
+
+if TYPE_CHECKING:
+    from bot.agencies import Deployment
 
 # KEYS[1] a list, KEYS[2] the day's index of audited conversations (a set);
 # ARGV[1] the entry, ARGV[2] TTL seconds, ARGV[3] the conversation id.
@@ -37,9 +40,12 @@ def utc_day(ts: float) -> str:
 
 
 class AuditLog:
-    def __init__(self, redis: Redis, retention_seconds: int) -> None:
+    def __init__(self, redis: Redis, retention_seconds: int,
+                 deployment: Deployment | None = None) -> None:
         self.redis = redis
         self.retention_seconds = retention_seconds
+        # Each agency's day index and retention are its own (bot.agencies).
+        self.deployment = deployment
         self._append = redis.register_script(_APPEND)
 
     async def append(self, conversation_id: str, actor: str, action: str,
@@ -48,8 +54,12 @@ class AuditLog:
         """Append one entry (``facts``: JSON values kept beside the four usual fields)."""
         ts = now if now is not None else time.time()
         entry = {**facts, "ts": ts, "actor": actor, "action": action, "detail": detail}
-        await self._append(keys=[keys.audit(conversation_id), keys.audit_day(utc_day(ts))],
-                           args=[json.dumps(entry, ensure_ascii=False), self.retention_seconds,
+        scope, retention = keys.SINGLE, self.retention_seconds
+        if self.deployment is not None:
+            scope = self.deployment.keys_for(conversation_id)
+            retention = self.deployment.retention_for(conversation_id, retention)
+        await self._append(keys=[keys.audit(conversation_id), scope.audit_day(utc_day(ts))],
+                           args=[json.dumps(entry, ensure_ascii=False), retention,
                                  conversation_id])
 
     async def read(self, conversation_id: str) -> List[Dict]:

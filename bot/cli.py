@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 from typing import IO, Iterator, List, Tuple
 
+from bot.agencies import AgenciesFileError, Agency, load_deployment
 from bot.department import DepartmentFileError, load_department
 from bot.settings import PROJECT_ROOT, Settings, SettingsError
 
@@ -97,14 +98,15 @@ async def _duty(args: argparse.Namespace, out: IO[str]) -> int:
     from bot.presence import Presence
 
     settings = Settings.from_env()
+    scope = _agency(settings, args.agency).keys
     redis = Redis.from_url(settings.redis_url, decode_responses=True)
     presence = Presence(redis, settings.duty_ttl)
     try:
         if args.action == "on":
-            await presence.set_on_duty(args.name, args.ttl)
+            await presence.set_on_duty(args.name, args.ttl, scope)
         elif args.action == "off":
-            await presence.set_off_duty(args.name)
-        staff = await presence.on_duty()
+            await presence.set_off_duty(args.name, scope)
+        staff = await presence.on_duty(scope)
     finally:
         await redis.close(close_connection_pool=True)
     out.write(json.dumps({"on_duty": staff, "monitoring": bool(staff)}) + "\n")
@@ -122,7 +124,7 @@ def _serve(args: argparse.Namespace, out: IO[str]) -> int:
 
     settings = Settings.from_env()
     configure("debug" if args.verbose else settings.log_level, settings.log_format)
-    load_department(settings.department_file)  # fail fast, naming the bad field
+    load_deployment(settings)  # fail fast, naming the bad field
     web.run_app(create_app(settings), host=settings.http_host, port=settings.http_port,
                 access_log_class=AccessLogger,
                 print=lambda text: print(text, file=sys.stderr))
@@ -137,9 +139,10 @@ async def _staff(args: argparse.Namespace, out: IO[str]) -> int:
     from bot.console.auth import AuthError, StaffStore
 
     settings = Settings.from_env()
+    scope = _agency(settings, args.agency).keys
     redis = Redis.from_url(settings.redis_url, decode_responses=True)
     try:
-        store = StaffStore(redis, settings.session_ttl)
+        store = StaffStore(redis, settings.session_ttl, scope)
         if args.action == "list":
             out.write("".join(f"{m['name']}\t{m['role']}\n" for m in await store.members()))
             return 0
@@ -184,9 +187,26 @@ def _train(args: argparse.Namespace, out: IO[str]) -> int:
 
 def _check(args: argparse.Namespace, out: IO[str]) -> int:
     settings = Settings.from_env()
+    if settings.agencies_file is not None and not args.file:
+        for agency in load_deployment(settings).agencies:
+            out.write(f"{agency.id}: OK ({agency.department.department.name}; "
+                      f"{len(agency.accounts)} accounts)\n")
+        return 0
     department = load_department(args.file or settings.department_file)
     out.write(f"{args.file or settings.department_file}: OK ({department.department.name})\n")
     return 0
+
+
+def _agency(settings: Settings, agency_id: str | None) -> Agency:
+    """The agency a staff or duty command is about: the only one, or --agency's."""
+    deployment = load_deployment(settings)
+    if deployment.single:
+        return deployment.agencies[0]
+    agency = deployment.get(agency_id or "")
+    if agency is None:
+        raise AgenciesFileError("give --agency, one of: "
+                                + ", ".join(a.id for a in deployment.agencies))
+    return agency
 
 
 def _rules(args: argparse.Namespace, out: IO[str]) -> int:
@@ -234,9 +254,11 @@ def build_parser() -> argparse.ArgumentParser:
     duty.add_argument("action", choices=("on", "off", "status"))
     duty.add_argument("name", nargs="?", default="")
     duty.add_argument("--ttl", type=int, help="seconds until on-duty lapses without a heartbeat")
+    duty.add_argument("--agency", help="the staff member's agency (several-agency deployments)")
     duty.set_defaults(run=_duty)
 
-    check = sub.add_parser("check", help="validate the department file")
+    check = sub.add_parser("check", help="validate the department file (or, with "
+                                         "BEACON_AGENCIES_FILE, every agency's)")
     check.add_argument("--file", help="department file (default: BEACON_DEPARTMENT_FILE)")
     check.set_defaults(run=_check)
 
@@ -250,6 +272,8 @@ def build_parser() -> argparse.ArgumentParser:
     staff.add_argument("--role", choices=("staff", "supervisor"),
                        help="staff work the queue; supervisors also see reports and manage "
                             "staff (add: default staff, or the account's present role)")
+    staff.add_argument("--agency", help="the agency whose console the account signs in to "
+                                        "(several-agency deployments)")
     staff.set_defaults(run=_staff)
 
     rules = sub.add_parser("rules", help="regenerate data/rules/triage.yml from bot/topics.py")
@@ -276,6 +300,6 @@ def main(argv: List[str] | None = None) -> int:
             if asyncio.iscoroutine(result):
                 result = asyncio.run(result)
             return result
-    except (DepartmentFileError, SettingsError, FileNotFoundError) as exc:
+    except (DepartmentFileError, AgenciesFileError, SettingsError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -21,6 +21,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from bot import keys, metrics
+from bot.agencies import Credentials, Deployment
 from bot.channels import instagram, meta, x
 from bot.messages import INSTAGRAM, MESSENGER, WEBCHAT, X, account_of
 from bot.platform_limits import PlatformLimits, retry_after
@@ -47,24 +48,36 @@ class Sent:
 class Delivery:
     """Delivers one reply to one citizen, with retries; never raises for a platform error."""
 
-    def __init__(self, redis: Redis, http: aiohttp.ClientSession, settings: Settings) -> None:
+    def __init__(self, redis: Redis, http: aiohttp.ClientSession, settings: Settings,
+                 deployment: Deployment | None = None) -> None:
         self.redis = redis
         self.http = http
         self.settings = settings
+        # Whose tokens a reply is sent with: the agency that owns the conversation's account
+        # (without a deployment, the environment's, as in a single-agency deployment).
+        self.deployment = deployment
+        self._environment = Credentials.from_settings(settings)
         # Best-effort requests under way (sender actions), held so they are not collected.
         self._background: Set[asyncio.Task] = set()
         self._actions = asyncio.Semaphore(SENDER_ACTIONS_AT_ONCE)
         self.limits = PlatformLimits(redis)
 
+    def credentials(self, conversation_id: str) -> Credentials:
+        if self.deployment is None:
+            return self._environment
+        agency = self.deployment.for_conversation(conversation_id)
+        return agency.credentials if agency is not None else Credentials()
+
     def _configured(self, channel: str, conversation_id: str = "") -> str | None:
+        c = self.credentials(conversation_id)
         # An Instagram account connected with Instagram Login is answered with its own token
         # on its own host; any other Instagram account is linked to the Page (its token).
-        if (channel == INSTAGRAM and self.settings.instagram_access_token
-                and instagram.account_of(conversation_id) == self.settings.instagram_account_id):
+        if (channel == INSTAGRAM and c.instagram_access_token
+                and instagram.account_of(conversation_id) == c.instagram_account_id):
             return "instagram"
-        if channel in (MESSENGER, INSTAGRAM) and self.settings.meta_page_access_token:
+        if channel in (MESSENGER, INSTAGRAM) and c.meta_page_access_token:
             return "meta"
-        if channel == X and self.settings.x_access_token:
+        if channel == X and c.x_access_token:
             return "x"
         return None
 
@@ -84,21 +97,21 @@ class Delivery:
         # Platform ids were checked at intake; each channel's module checks them again
         # when it builds the request (a staff reply or a stored conversation reaches this
         # point too, and an id must never shape a request).
+        c = self.credentials(conversation_id)
         try:
             if via == "instagram":
                 out = instagram.outgoing(self.settings.instagram_graph_url,
-                                         self.settings.instagram_access_token,
-                                         self.settings.instagram_account_id, recipient, text,
-                                         human_agent)
+                                         c.instagram_access_token, c.instagram_account_id,
+                                         recipient, text, human_agent)
             elif via == "meta":
                 out = meta.outgoing(self.settings.meta_graph_url,
-                                    self.settings.meta_page_access_token, recipient, text,
+                                    c.meta_page_access_token, recipient, text,
                                     human_agent, max_bytes=meta.INSTAGRAM_MAX_BYTES
                                     if channel == INSTAGRAM else None)
             else:
-                out = x.outgoing(self.settings.x_api_url, self.settings.x_access_token,
+                out = x.outgoing(self.settings.x_api_url, c.x_access_token,
                                  recipient, text, api=self.settings.x_dm_api,
-                                 oauth1=self._x_oauth1())
+                                 oauth1=self._x_oauth1(c))
         except ValueError:
             logger.error("delivery to %s refused: invalid recipient id", channel,
                          extra={"channel": channel})
@@ -148,12 +161,12 @@ class Delivery:
 
     async def _sender_action(self, conversation_id: str, channel: str, recipient: str,
                              action: str, via: str) -> bool:
-        s = self.settings
+        s, c = self.settings, self.credentials(conversation_id)
         try:
-            out = (instagram.sender_action(s.instagram_graph_url, s.instagram_access_token,
-                                           s.instagram_account_id, recipient, action)
+            out = (instagram.sender_action(s.instagram_graph_url, c.instagram_access_token,
+                                           c.instagram_account_id, recipient, action)
                    if via == "instagram" else
-                   meta.sender_action(s.meta_graph_url, s.meta_page_access_token, recipient,
+                   meta.sender_action(s.meta_graph_url, c.meta_page_access_token, recipient,
                                       action))
             async with self.http.post(out.url, params=out.params, headers=out.headers,
                                       json=out.bodies[0], timeout=aiohttp.ClientTimeout(
@@ -181,13 +194,14 @@ class Delivery:
         for task in list(self._background):
             task.cancel()
 
-    def _x_oauth1(self) -> x.OAuth1Keys | None:
-        """The OAuth 1.0a keys when X_ACCESS_TOKEN_SECRET is set (settings checked the rest)."""
+    def _x_oauth1(self, c: Credentials) -> x.OAuth1Keys | None:
+        """The OAuth 1.0a keys when the account's token secret is set (the app's consumer
+        keys are the deployment's; settings checked them)."""
         s = self.settings
-        if not s.x_access_token_secret:
+        if not c.x_access_token_secret:
             return None
-        return x.OAuth1Keys(s.x_consumer_key, s.x_consumer_secret, s.x_access_token,
-                            s.x_access_token_secret)
+        return x.OAuth1Keys(s.x_consumer_key, s.x_consumer_secret, c.x_access_token,
+                            c.x_access_token_secret)
 
     async def _post(self, url: str, params: Dict, headers: Dict, body: Dict,
                     sign: Callable[[], Dict[str, str]] | None = None,

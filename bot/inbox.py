@@ -10,15 +10,19 @@ loses nothing and no two workers ever handle one conversation at once.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import secrets
 import time
 from dataclasses import dataclass
-from typing import Dict, List
+from typing import TYPE_CHECKING, Dict, List
 
 from redis.asyncio import Redis
 
 from bot import keys
+
+if TYPE_CHECKING:
+    from bot.agencies import Deployment
 
 # KEYS[1] seen marker, KEYS[2] inbox list, KEYS[3] work list, KEYS[4] pending set,
 # KEYS[5] conversation hash, KEYS[6] the conversation's rate-limit window (hash),
@@ -176,8 +180,14 @@ class Inbox:
 
     def __init__(self, redis: Redis, *, dedupe_ttl: int, rate_limit: int = 20,
                  rate_window: int = 60, lock_ttl_ms: int = 15_000,
-                 notice_window: int = 600, language_ttl: int = 30 * 86400) -> None:
+                 notice_window: int = 600, language_ttl: int = 30 * 86400,
+                 deployment: Deployment | None = None) -> None:
         self.redis = redis
+        # Each agency has its own work list (bot.agencies); a single agency has one.
+        self.deployment = deployment
+        self._work_lists = ([a.keys for a in deployment.agencies] if deployment is not None
+                            else [keys.SINGLE])
+        self._turn = itertools.count()
         self.dedupe_ttl = dedupe_ttl
         self.language_ttl = language_ttl
         self.rate_limit = rate_limit
@@ -192,13 +202,18 @@ class Inbox:
         self._attempt = redis.register_script(_ATTEMPT)
         self._sweep = redis.register_script(_SWEEP)
 
+    def scope(self, conversation_id: str) -> keys.AgencyKeys:
+        return (self.deployment.keys_for(conversation_id) if self.deployment is not None
+                else keys.SINGLE)
+
     async def accept(self, channel: str, message_id: str, conversation_id: str,
                      item: Dict, *, flag: str | None, language_clear: bool = True) -> Accepted:
         """Store one message (see _INTAKE); ``item["language"]`` is the message's language,
         ``language_clear`` whether the message showed it."""
+        scope = self.scope(conversation_id)
         new, status, notice, throttled, ack, language = await self._intake(
-            keys=[keys.seen(channel, message_id), keys.inbox(conversation_id), keys.WORK,
-                  keys.PENDING, keys.conversation(conversation_id), keys.rate(conversation_id),
+            keys=[keys.seen(channel, message_id), keys.inbox(conversation_id), scope.work,
+                  scope.pending, keys.conversation(conversation_id), keys.rate(conversation_id),
                   keys.notice_window(conversation_id),
                   keys.conversation_language(conversation_id)],
             args=[conversation_id, json.dumps(item, ensure_ascii=False), self.dedupe_ttl,
@@ -227,7 +242,15 @@ class Inbox:
             await asyncio.sleep(0.05)
 
     async def next_conversation(self, timeout: float = 1.0) -> str | None:
-        popped = await self.redis.brpop(keys.WORK, timeout=timeout)
+        """The next conversation with work, taking turns between agencies: BRPOP takes from
+        the first non-empty list it is given, and each call starts the list one agency
+        further on, so one agency's flood gets one turn in N while the others have work
+        (bench/flood.py --agencies measures it)."""
+        lists = [s.work for s in self._work_lists]
+        if len(lists) > 1:
+            start = next(self._turn) % len(lists)
+            lists = lists[start:] + lists[:start]
+        popped = await self.redis.brpop(lists, timeout=timeout)
         return popped[1] if popped else None
 
     async def lock(self, conversation_id: str) -> str | None:
@@ -259,17 +282,20 @@ class Inbox:
         released (nothing else waits), 2 if it went to the back of the work list."""
         return int(await self._ack(
             keys=[keys.conversation_lock(conversation_id), keys.inbox(conversation_id),
-                  keys.PENDING, keys.WORK],
+                  self.scope(conversation_id).pending, self.scope(conversation_id).work],
             args=[token, raw_item, conversation_id]))
 
     async def release(self, conversation_id: str, token: str) -> bool:
         return bool(await self._release(
             keys=[keys.conversation_lock(conversation_id), keys.inbox(conversation_id),
-                  keys.PENDING],
+                  self.scope(conversation_id).pending],
             args=[token, conversation_id]))
 
     async def sweep(self) -> List[str]:
         """Put back on the work list the conversations with unprocessed messages that no
         worker holds and that are not already waiting in line; returns them."""
-        return list(await self._sweep(keys=[keys.PENDING, keys.WORK],
-                                      args=[keys.conversation_lock("")]))
+        swept: List[str] = []
+        for scope in self._work_lists:
+            swept += await self._sweep(keys=[scope.pending, scope.work],
+                                       args=[keys.conversation_lock("")])
+        return swept

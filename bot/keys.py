@@ -8,14 +8,78 @@ from __future__ import annotations
 
 PREFIX = "beacon"
 
-# Sorted set of waiting conversation ids; score = priority * PRIORITY_SPAN + waiting-since ms,
-# so urgent conversations come first and, within a priority, the oldest.
-QUEUE = f"{PREFIX}:queue"
+# A waiting conversation's score in its agency's queue = priority * PRIORITY_SPAN +
+# waiting-since ms, so urgent conversations come first and, within a priority, the oldest.
 PRIORITY_SPAN = 10**13
-# Sorted set of conversations held by staff; score = claimed-at ms.
-CLAIMED = f"{PREFIX}:claimed"
-# Set of staff names that may be on duty; each one's presence is its own key with a TTL.
-DUTY_INDEX = f"{PREFIX}:duty"
+
+
+class AgencyKeys:
+    """The keys of what belongs to one agency: its queue, staff, presence, console events,
+    report index and work list. Everything else is named by a conversation id, which holds
+    the agency's own platform account, so it is already apart.
+
+    The one agency of a single-agency deployment (``SINGLE``, id "") keeps the names Beacon
+    always had, so such a deployment needs nothing new; another agency's keys start with
+    ``beacon:agency:<id>:`` (bot.agencies checks the id: lowercase letters, digits, dashes).
+    """
+
+    def __init__(self, agency: str = "") -> None:
+        self.agency = agency
+        self.prefix = f"{PREFIX}:agency:{agency}" if agency else PREFIX
+        p = self.prefix
+        # Sorted set of waiting conversation ids (score: see PRIORITY_SPAN).
+        self.queue = f"{p}:queue"
+        # Sorted set of conversations held by staff; score = claimed-at ms.
+        self.claimed = f"{p}:claimed"
+        # Set of staff names that may be on duty; each one's presence is its own key.
+        self.duty_index = f"{p}:duty"
+        # Pub/sub channel on which queue changes are announced to consoles (nothing kept).
+        self.events = f"{p}:events"
+        # List of conversation ids with messages to process (a work queue; no TTL). One per
+        # agency, so workers take turns between agencies (bot.inbox.next_conversation).
+        self.work = f"{p}:work"
+        # Set of conversation ids whose inbox is not empty, for the sweeper to find lost work.
+        self.pending = f"{p}:pending"
+        # List of messages that failed MAX_ATTEMPTS times (JSON, newest first), in the console.
+        self.dead_letters = f"{p}:dead_letters"
+        # Set of staff account names (accounts do not expire).
+        self.staff_index = f"{p}:staff"
+        # Held (with a TTL) while one supervisor changes staff accounts: a check ("the last
+        # supervisor stays", "that account exists") and its write happen as one step.
+        self.staff_change_lock = f"{p}:staff_change_lock"
+
+    def on_duty(self, staff: str) -> str:
+        """String with a TTL: present while the staff member's heartbeat keeps refreshing it."""
+        return f"{self.prefix}:duty:{staff}"
+
+    def audit_day(self, day: str) -> str:
+        """Set (with the retention TTL) of the conversation ids whose audit log got an entry
+        on ``day`` (UTC, ``YYYY-MM-DD``), written with the entry itself: the supervisors'
+        reports find a period's conversations here instead of scanning every key."""
+        return f"{self.prefix}:audit_day:{day}"
+
+    def staff(self, name: str) -> str:
+        """Hash: a staff account (password hash, role). Accounts do not expire."""
+        return f"{self.prefix}:staff:{name}"
+
+    def staff_sessions(self, name: str) -> str:
+        """Set (with the session TTL) of a staff member's session tokens, so removing the
+        member or revoking their sessions ends every one at once."""
+        return f"{self.prefix}:staff_sessions:{name}"
+
+    def staff_devices(self, name: str) -> str:
+        """Hash: the browsers a staff member has signed in from (a hash of the device cookie
+        -> when that trust ends). Such a browser is not locked out by a distributed guesser."""
+        return f"{self.prefix}:staff_devices:{name}"
+
+    def login_failures(self, kind: str, who: str) -> str:
+        """Counter with a TTL of the throttle window: failed console logins for one account
+        (``kind`` "account") or one client address ("address"), shared by every replica."""
+        return f"{self.prefix}:login_failures:{kind}:{who}"
+
+
+# The agency of a single-agency deployment: the key names Beacon always had.
+SINGLE = AgencyKeys("")
 
 
 def conversation(conversation_id: str) -> str:
@@ -33,21 +97,9 @@ def transcript_ids(conversation_id: str) -> str:
     return f"{PREFIX}:transcript_ids:{conversation_id}"
 
 
-def on_duty(staff: str) -> str:
-    """String with a TTL: present while the staff member's heartbeat keeps refreshing it."""
-    return f"{PREFIX}:duty:{staff}"
-
-
 def audit(conversation_id: str) -> str:
     """List of JSON audit entries: every message in and out, every staff action."""
     return f"{PREFIX}:audit:{conversation_id}"
-
-
-def audit_day(day: str) -> str:
-    """Set (with the retention TTL) of the conversation ids whose audit log got an entry on
-    ``day`` (UTC, ``YYYY-MM-DD``), written with the entry itself: the supervisors' reports
-    find a period's conversations here instead of scanning every key."""
-    return f"{PREFIX}:audit_day:{day}"
 
 
 def notes(conversation_id: str) -> str:
@@ -57,15 +109,7 @@ def notes(conversation_id: str) -> str:
     return f"{PREFIX}:notes:{conversation_id}"
 
 
-# Pub/sub channel on which queue changes are announced to consoles (no data is kept).
-EVENTS = f"{PREFIX}:events"
-
-
 # -- gateway ---------------------------------------------------------------------------------
-# List of conversation ids with messages to process (a work queue; no TTL).
-WORK = f"{PREFIX}:work"
-# Set of conversation ids whose inbox is not empty, for the sweeper to find lost work.
-PENDING = f"{PREFIX}:pending"
 # Sorted set: held conversations with an urgent citizen message; score = when the 911 notice
 # goes out unless staff have replied.
 HANDOFF_DUE = f"{PREFIX}:handoff_due"
@@ -112,9 +156,6 @@ def reply_sent(channel: str, message_id: str, index: int) -> str:
     sends only the replies that did not."""
     return f"{PREFIX}:replied:{channel}:{message_id}:{index}"
 
-
-# List of messages that failed MAX_ATTEMPTS times (JSON, newest first), shown in the console.
-DEAD_LETTERS = f"{PREFIX}:dead_letters"
 
 
 def escalating(conversation_id: str) -> str:
@@ -180,38 +221,6 @@ def webchat(session_id: str) -> str:
 
 
 # -- console ---------------------------------------------------------------------------------
-# Set of staff account names (accounts do not expire).
-STAFF_INDEX = f"{PREFIX}:staff"
-
-
-def staff(name: str) -> str:
-    """Hash: a staff account (password hash). Accounts do not expire."""
-    return f"{PREFIX}:staff:{name}"
-
-
-def staff_sessions(name: str) -> str:
-    """Set (with the session TTL) of a staff member's session tokens, so removing the member
-    or revoking their sessions ends every one at once."""
-    return f"{PREFIX}:staff_sessions:{name}"
-
-
-def login_failures(kind: str, who: str) -> str:
-    """Counter with a TTL of the throttle window: failed console logins for one account
-    (``kind`` "account") or one client address ("address"), shared by every replica."""
-    return f"{PREFIX}:login_failures:{kind}:{who}"
-
-
-# Held (with a TTL) while one supervisor changes staff accounts: a check ("the last
-# supervisor stays", "that account exists") and its write happen as one step.
-STAFF_CHANGE_LOCK = f"{PREFIX}:staff_change_lock"
-
-
-def staff_devices(name: str) -> str:
-    """Hash: the browsers a staff member has signed in from (a hash of the device cookie ->
-    when that trust ends). Such a browser is not locked out by a distributed guesser."""
-    return f"{PREFIX}:staff_devices:{name}"
-
-
 def session(token: str) -> str:
     """Hash with a TTL: a logged-in console session (staff name, CSRF token)."""
     return f"{PREFIX}:session:{token}"

@@ -60,7 +60,7 @@ async def send_out(services: Services, conversation: str, channel: str, recipien
             carrier = len(texts) - 1
         if i == carrier:
             text = texts[i] = with_disclosure(
-                text, disclosure_text(services.department, language), after=urgent)
+                text, disclosure_text(services.department(conversation), language), after=urgent)
         mark = marks[i] if marks else None
         if mark and await services.redis.exists(mark):
             results.append(Sent(True, "sent before"))
@@ -74,7 +74,7 @@ async def send_out(services: Services, conversation: str, channel: str, recipien
             on_first(sent)
         if i == carrier and sent.ok:
             await _disclosed(services, conversation)
-        metrics.MESSAGES_OUT.labels(channel, outcome).inc()
+        metrics.MESSAGES_OUT.labels(channel, outcome, services.agency(conversation).id).inc()
         if redis_down:
             continue
         try:

@@ -31,25 +31,27 @@ class Presence:
         self.duty_ttl = duty_ttl
         self._on_duty = redis.register_script(_ON_DUTY)
 
-    async def set_on_duty(self, staff: str, ttl: int | None = None) -> None:
+    # Each agency has its own staff on duty (``scope``: its keys, bot.keys.AgencyKeys).
+    async def set_on_duty(self, staff: str, ttl: int | None = None,
+                          scope: keys.AgencyKeys = keys.SINGLE) -> None:
         """Mark (or keep) a staff member on duty for ``ttl`` seconds; a heartbeat repeats it."""
         ttl = ttl or self.duty_ttl
         async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.set(keys.on_duty(staff), int(time.time()), ex=ttl)
-            pipe.sadd(keys.DUTY_INDEX, staff)
-            pipe.expire(keys.DUTY_INDEX, max(ttl, self.duty_ttl) * 10)
+            pipe.set(scope.on_duty(staff), int(time.time()), ex=ttl)
+            pipe.sadd(scope.duty_index, staff)
+            pipe.expire(scope.duty_index, max(ttl, self.duty_ttl) * 10)
             await pipe.execute()
 
-    async def set_off_duty(self, staff: str) -> None:
+    async def set_off_duty(self, staff: str, scope: keys.AgencyKeys = keys.SINGLE) -> None:
         async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.delete(keys.on_duty(staff))
-            pipe.srem(keys.DUTY_INDEX, staff)
+            pipe.delete(scope.on_duty(staff))
+            pipe.srem(scope.duty_index, staff)
             await pipe.execute()
 
-    async def on_duty(self) -> List[str]:
+    async def on_duty(self, scope: keys.AgencyKeys = keys.SINGLE) -> List[str]:
         """Staff currently on duty (their presence key has not expired)."""
-        names = await self._on_duty(keys=[keys.DUTY_INDEX], args=[keys.on_duty("")])
+        names = await self._on_duty(keys=[scope.duty_index], args=[scope.on_duty("")])
         return sorted(names)
 
-    async def is_monitoring(self) -> bool:
-        return bool(await self.on_duty())
+    async def is_monitoring(self, scope: keys.AgencyKeys = keys.SINGLE) -> bool:
+        return bool(await self.on_duty(scope))

@@ -9,11 +9,14 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass
-from typing import Dict, List, Sequence
+from typing import TYPE_CHECKING, Dict, List, Sequence
 
 from redis.asyncio import Redis
 
 from bot import keys
+
+if TYPE_CHECKING:
+    from bot.agencies import Deployment
 
 # KEYS[1] queue zset, KEYS[2] conversation hash, KEYS[3] transcript list,
 # KEYS[4] set of transcript entry ids already stored
@@ -264,15 +267,33 @@ def suspect_fields(suspect: str | None) -> Dict[str, str]:
 class HumanQueue:
     """The queue and presence API over one Redis client (``decode_responses=True``)."""
 
-    def __init__(self, redis: Redis, *, retention_seconds: int) -> None:
+    def __init__(self, redis: Redis, *, retention_seconds: int,
+                 deployment: Deployment | None = None) -> None:
         self.redis = redis
+        # The default; an agency of a several-agency deployment may keep its records longer
+        # or shorter (bot.agencies).
         self.retention_seconds = retention_seconds
+        self.deployment = deployment
         self._enqueue = redis.register_script(_ENQUEUE)
         self._staff_op = redis.register_script(_STAFF_OP)
         self._prune = redis.register_script(_PRUNE)
         self._trim_outbox = redis.register_script(_TRIM_OUTBOX)
         self._lease_due = redis.register_script(_LEASE_DUE)
         self._mark_deleted = redis.register_script(_MARK_DELETED)
+
+    def scope(self, conversation_id: str) -> keys.AgencyKeys:
+        """The agency keys the conversation's queue entry lives under."""
+        return (self.deployment.keys_for(conversation_id) if self.deployment is not None
+                else keys.SINGLE)
+
+    def retention(self, conversation_id: str) -> int:
+        return (self.deployment.retention_for(conversation_id, self.retention_seconds)
+                if self.deployment is not None else self.retention_seconds)
+
+    def scopes(self) -> List[keys.AgencyKeys]:
+        """Every agency's keys (the gateway's sweeps walk each agency's queue)."""
+        return ([a.keys for a in self.deployment.agencies] if self.deployment is not None
+                else [keys.SINGLE])
 
     async def enqueue(
         self,
@@ -286,7 +307,7 @@ class HumanQueue:
         """Put (or keep) a conversation in the queue with its latest transcript entries."""
         now_ms = int((now if now is not None else time.time()) * 1000)
         status, prio, since = await self._enqueue(
-            keys=[keys.QUEUE, keys.conversation(conversation_id),
+            keys=[self.scope(conversation_id).queue, keys.conversation(conversation_id),
                   keys.transcript(conversation_id), keys.transcript_ids(conversation_id)],
             args=[
                 conversation_id,
@@ -294,18 +315,19 @@ class HumanQueue:
                 priority,
                 json.dumps({k: v for k, v in fields.items() if v is not None}),
                 json.dumps([e.as_dict() for e in entries]),
-                self.retention_seconds,
+                self.retention(conversation_id),
                 keys.PRIORITY_SPAN,
             ],
         )
         return Enqueued(status=status, priority=int(prio), waiting_since_ms=int(since))
 
-    async def waiting(self, limit: int = 100, offset: int = 0) -> List[str]:
-        """Waiting conversation ids, first to serve first (a page of them)."""
-        return await self.redis.zrange(keys.QUEUE, offset, offset + limit - 1)
+    async def waiting(self, limit: int = 100, offset: int = 0,
+                      scope: keys.AgencyKeys = keys.SINGLE) -> List[str]:
+        """An agency's waiting conversation ids, first to serve first (a page of them)."""
+        return await self.redis.zrange(scope.queue, offset, offset + limit - 1)
 
-    async def waiting_count(self) -> int:
-        return int(await self.redis.zcard(keys.QUEUE))
+    async def waiting_count(self, scope: keys.AgencyKeys = keys.SINGLE) -> int:
+        return int(await self.redis.zcard(scope.queue))
 
     async def conversation(self, conversation_id: str) -> Dict[str, str]:
         return await self.redis.hgetall(keys.conversation(conversation_id))
@@ -319,11 +341,12 @@ class HumanQueue:
     async def _act(self, op: str, conversation_id: str, staff: str, arg: str = "",
                    now: float | None = None) -> str:
         now_ms = int((now if now is not None else time.time()) * 1000)
+        scope = self.scope(conversation_id)
         ok, status = await self._staff_op(
-            keys=[keys.QUEUE, keys.CLAIMED, keys.conversation(conversation_id),
+            keys=[scope.queue, scope.claimed, keys.conversation(conversation_id),
                   keys.audit(conversation_id), keys.transcript(conversation_id),
                   keys.disclosed(conversation_id), keys.notes(conversation_id)],
-            args=[op, conversation_id, staff, now_ms, arg, self.retention_seconds],
+            args=[op, conversation_id, staff, now_ms, arg, self.retention(conversation_id)],
         )
         if not ok:
             raise QueueConflict(status)
@@ -384,9 +407,9 @@ class HumanQueue:
                         now=entry.ts)
         return entry
 
-    async def claimed(self) -> List[str]:
-        """Conversations held by staff, oldest claim first."""
-        return await self.redis.zrange(keys.CLAIMED, 0, -1)
+    async def claimed(self, scope: keys.AgencyKeys = keys.SINGLE) -> List[str]:
+        """An agency's conversations held by staff, oldest claim first."""
+        return await self.redis.zrange(scope.claimed, 0, -1)
 
     async def mark_deleted(self, conversation_id: str, message_id: str,
                            now: float | None = None) -> int:
@@ -443,7 +466,9 @@ class HumanQueue:
         now = now if now is not None else time.time()
         cutoff_ms = int((now - older_than) * 1000)
         out = []
-        for conversation_id in await self.redis.zrangebyscore(keys.QUEUE, 0, cutoff_ms):
+        waiting = [c for scope in self.scopes()
+                   for c in await self.redis.zrangebyscore(scope.queue, 0, cutoff_ms)]
+        for conversation_id in waiting:
             if await self.redis.hexists(keys.conversation(conversation_id), "escalated_at"):
                 continue
             if await self.redis.set(keys.escalating(conversation_id), "1", nx=True, ex=lease):
@@ -464,14 +489,16 @@ class HumanQueue:
         """Forget conversations whose records expired (the retention period passed since
         their last activity); returns how many were dropped from the indexes."""
         now = now if now is not None else time.time()
-        ids = set(await self.redis.zrange(keys.QUEUE, 0, -1))
-        ids |= set(await self.redis.zrange(keys.CLAIMED, 0, -1))
-        ids |= set(await self.redis.zrange(keys.HANDOFF_DUE, 0, -1))
         pruned = 0
-        for conversation_id in ids:
-            pruned += await self._prune(
-                keys=[keys.QUEUE, keys.CLAIMED, keys.HANDOFF_DUE,
-                      keys.conversation(conversation_id)],
-                args=[conversation_id])
+        for scope in self.scopes():
+            ids = set(await self.redis.zrange(scope.queue, 0, -1))
+            ids |= set(await self.redis.zrange(scope.claimed, 0, -1))
+            ids |= {c for c in await self.redis.zrange(keys.HANDOFF_DUE, 0, -1)
+                    if self.scope(c) is scope}
+            for conversation_id in ids:
+                pruned += await self._prune(
+                    keys=[scope.queue, scope.claimed, keys.HANDOFF_DUE,
+                          keys.conversation(conversation_id)],
+                    args=[conversation_id])
         await self._trim_outbox(keys=[keys.OUTBOX], args=[now - self.retention_seconds])
         return pruned

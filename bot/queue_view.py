@@ -82,8 +82,10 @@ class Page:
 class QueueView:
     """Filtered, searched and paged lists over the queue's Redis structures."""
 
-    def __init__(self, redis: Redis) -> None:
+    def __init__(self, redis: Redis, scope: keys.AgencyKeys = keys.SINGLE) -> None:
         self.redis = redis
+        # One agency's queue: staff see only their own (bot.agencies).
+        self.scope = scope
 
     async def find(self, wanted: QueueFilter, offset: int, limit: int,
                    now: float | None = None) -> Page:
@@ -95,9 +97,9 @@ class QueueView:
         if wanted.view == "waiting":
             ids: List[str] = []
             for low, high in self._bands(wanted, now_ms):
-                ids += await self.redis.zrangebyscore(keys.QUEUE, low, high)
+                ids += await self.redis.zrangebyscore(self.scope.queue, low, high)
         else:
-            ids = await self.redis.zrange(keys.CLAIMED, 0, -1)
+            ids = await self.redis.zrange(self.scope.claimed, 0, -1)
         if wanted.channel:
             ids = [c for c in ids if c.startswith(wanted.channel + ":")]
         page = Page(ids=[], total=0)
@@ -125,7 +127,7 @@ class QueueView:
 
     async def _score_page(self, bands: Sequence[Tuple[int, int]], offset: int,
                           limit: int) -> Page:
-        counts = [await self.redis.zcount(keys.QUEUE, low, high) for low, high in bands]
+        counts = [await self.redis.zcount(self.scope.queue, low, high) for low, high in bands]
         ids: List[str] = []
         skip = offset
         for (low, high), count in zip(bands, counts, strict=True):
@@ -133,7 +135,7 @@ class QueueView:
                 skip -= count
                 continue
             if len(ids) < limit:
-                ids += await self.redis.zrangebyscore(keys.QUEUE, low, high, start=skip,
+                ids += await self.redis.zrangebyscore(self.scope.queue, low, high, start=skip,
                                                       num=limit - len(ids))
             skip = 0
         return Page(ids=ids, total=sum(counts))

@@ -15,6 +15,7 @@ import aiohttp
 from redis.asyncio import Redis
 
 from bot import keys
+from bot.agencies import Agency, Deployment
 from bot.audit import AuditLog
 from bot.delivery import Delivery
 from bot.department import Department
@@ -107,7 +108,8 @@ class OfflineNotices:
 @dataclass
 class Services:
     settings: Settings
-    department: Department
+    # The agencies this deployment serves (one, in the usual case) and their departments.
+    deployment: Deployment
     redis: Redis
     http: aiohttp.ClientSession
     net: SafetyNet
@@ -152,23 +154,24 @@ class Services:
         return await self._lane.run(lane, fn, *args)
 
     @classmethod
-    def build(cls, settings: Settings, department: Department, redis: Redis,
+    def build(cls, settings: Settings, deployment: Deployment, redis: Redis,
               http: aiohttp.ClientSession, net: SafetyNet) -> Services:
         return cls(
             settings=settings,
-            department=department,
+            deployment=deployment,
             redis=redis,
             http=http,
             net=net,
-            queue=HumanQueue(redis, retention_seconds=settings.retention_seconds),
+            queue=HumanQueue(redis, retention_seconds=settings.retention_seconds,
+                             deployment=deployment),
             presence=Presence(redis, settings.duty_ttl),
-            audit_log=AuditLog(redis, settings.retention_seconds),
+            audit_log=AuditLog(redis, settings.retention_seconds, deployment),
             inbox=Inbox(redis, dedupe_ttl=settings.dedupe_ttl, rate_limit=settings.rate_limit,
                         rate_window=settings.rate_window,
                         notice_window=settings.notice_window,
                         lock_ttl_ms=settings.lock_ttl_s * 1000,
-                        language_ttl=settings.retention_seconds),
-            delivery=Delivery(redis, http, settings),
+                        language_ttl=settings.retention_seconds, deployment=deployment),
+            delivery=Delivery(redis, http, settings, deployment),
             rasa=RasaClient(http, settings.rasa_url, settings.rasa_timeout),
             window=NoticeWindow(redis, settings.notice_window),
             tarpit=Tarpit(settings.refusal_delay_s, settings.refusal_max_held),
@@ -176,11 +179,24 @@ class Services:
             disclosure=Disclosure(redis, settings.disclosure_silence_days * 86400),
         )
 
-    async def publish(self, kind: str, conversation_id: str = "", **data: object) -> None:
-        """Tell every open console that something changed (fire and forget)."""
+    def agency(self, conversation_id: str) -> Agency:
+        """The agency a conversation belongs to. Intake answers only accounts an agency
+        owns, so every stored conversation has one; anything else falls to the first."""
+        return (self.deployment.for_conversation(conversation_id)
+                or self.deployment.agencies[0])
+
+    def department(self, conversation_id: str) -> Department:
+        """The facts, hours and answers a conversation is answered with."""
+        return self.agency(conversation_id).department
+
+    async def publish(self, kind: str, conversation_id: str = "",
+                      scope: keys.AgencyKeys | None = None, **data: object) -> None:
+        """Tell the consoles of the conversation's agency (or ``scope``'s) that something
+        changed (fire and forget)."""
         event: Dict[str, object] = {"type": kind, "conversation": conversation_id,
                                     "ts": time.time(), **data}
-        await self.redis.publish(keys.EVENTS, json.dumps(event, ensure_ascii=False))
+        scope = scope or self.deployment.keys_for(conversation_id)
+        await self.redis.publish(scope.events, json.dumps(event, ensure_ascii=False))
 
     async def audit(self, conversation_id: str, actor: str, action: str, detail: str = "",
                     **facts: object) -> None:

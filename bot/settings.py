@@ -92,6 +92,8 @@ def _x_dm_api(env: Mapping[str, str]) -> str:
 class Settings:
     redis_url: str
     department_file: Path
+    # Several agencies in one deployment (bot.agencies); None: one agency, department_file.
+    agencies_file: Path | None
     models_dir: Path
     # Seconds a staff member stays "on duty" after their last heartbeat.
     duty_ttl: int
@@ -200,6 +202,8 @@ class Settings:
         return cls(
             redis_url=redis_url,
             department_file=department,
+            agencies_file=Path(env["BEACON_AGENCIES_FILE"]) if env.get("BEACON_AGENCIES_FILE")
+            else None,
             models_dir=Path(env.get("BEACON_MODELS_DIR") or PROJECT_ROOT / "models"),
             duty_ttl=_int(env, "BEACON_DUTY_TTL", 120),
             retention_days=_int(env, "BEACON_RETENTION_DAYS", 365),

@@ -76,7 +76,7 @@ async def test_emergency_replies_notice_and_queues_on_top(action, redis):
         "thanks for the post! also someone is breaking into my neighbors car rn", "thanks", 0.9))
     assert "call 911" in texts[0]
     assert {"event": "slot", "name": "outcome", "value": "emergency", "timestamp": None} in events
-    assert await redis.zrange(keys.QUEUE, 0, -1) == ["citizen-1", "someone-else"]
+    assert await redis.zrange(keys.SINGLE.queue, 0, -1) == ["citizen-1", "someone-else"]
     meta = await redis.hgetall(keys.conversation("citizen-1"))
     assert meta["outcome"] == "emergency" and meta["priority"] == "0"
     assert meta["channel"] == "rest" and meta["safety_net"] == "emergency"
@@ -90,7 +90,7 @@ async def test_faq_answers_and_does_not_queue(action, redis, department):
     texts, events = await run(action, tracker("how do i get fingerprinted", "faq_fingerprinting",
                                               0.97))
     assert texts == [department.faq_answer("fingerprinting")]
-    assert await redis.zcard(keys.QUEUE) == 0
+    assert await redis.zcard(keys.SINGLE.queue) == 0
     topic = {"event": "slot", "name": "topic", "value": "fingerprinting", "timestamp": None}
     assert topic in events
 
@@ -101,7 +101,7 @@ async def test_human_after_hours_vs_on_duty(action, redis):
     await action.presence.set_on_duty("alice", ttl=30)
     texts, _ = await run(action, tracker("hello? anyone there", "human", 0.9, sender="c-2"))
     assert texts[-1] == "A member of our staff will reply here shortly."
-    assert await redis.zrange(keys.QUEUE, 0, -1) == ["citizen-1", "c-2"]
+    assert await redis.zrange(keys.SINGLE.queue, 0, -1) == ["citizen-1", "c-2"]
 
 
 async def test_an_urgent_answer_opens_the_notice_window(action, redis, department):

@@ -135,7 +135,7 @@ async def test_a_quarter_report_over_thousands_of_conversations_does_not_stall_t
                     "detail": ("human", "report", "faq", "emergency")[k % 4],
                     "message_id": f"m{i}-{k}", "channel": "webchat", "received": ts - 1,
                     "on_duty": bool(k % 2)}))
-                pipe.sadd(keys.audit_day(utc_day(ts)), conversation)
+                pipe.sadd(keys.SINGLE.audit_day(utc_day(ts)), conversation)
             if i % 500 == 499:
                 await pipe.execute()
         await pipe.execute()

@@ -148,10 +148,10 @@ async def test_console_in_chromium(server, platform, redis, aiohttp_client):
             await page.wait_for_function(
                 "() => document.getElementById('duty').checked === true")
             for _ in range(50):
-                if await redis.exists(keys.on_duty("alice")):
+                if await redis.exists(keys.SINGLE.on_duty("alice")):
                     break
                 await page.wait_for_timeout(100)
-            assert await redis.exists(keys.on_duty("alice"))
+            assert await redis.exists(keys.SINGLE.on_duty("alice"))
 
             # A new emergency arrives through the webhook; the page shows it without reload.
             body, headers = signed(messenger_payload(
@@ -187,7 +187,7 @@ async def test_console_in_chromium(server, platform, redis, aiohttp_client):
 
 async def test_the_queue_shows_dead_letters(aiohttp_client, server, redis):
     """Issue 8, item 3: a message the workers gave up on is listed for staff, with why."""
-    await redis.lpush(keys.DEAD_LETTERS, json.dumps({
+    await redis.lpush(keys.SINGLE.dead_letters, json.dumps({
         "conversation": "messenger:1:2", "message_id": "m_1", "channel": "messenger",
         "reason": "failed 3 times", "ts": 1764460800.0}))
     client = await aiohttp_client(server)
@@ -258,7 +258,7 @@ async def test_a_distributed_guesser_does_not_lock_out_a_known_browser(
     assert (await _try_login(laptop, "alice", PASSWORD)).headers["Location"] == "/console/"
     bobs = await aiohttp_client(server, headers={"X-Forwarded-For": "198.51.100.11"})
     assert (await _try_login(bobs, "bob", PASSWORD)).headers["Location"] == "/console/"
-    assert await redis.hlen(keys.staff_devices("alice")) == 1
+    assert await redis.hlen(keys.SINGLE.staff_devices("alice")) == 1
     # The distributed guesser: fewer guesses per address than the pair limit, many addresses.
     addresses = ACCOUNT_ATTEMPTS // PAIR_ATTEMPTS + 2
     for n in range(addresses):
@@ -275,7 +275,7 @@ async def test_a_distributed_guesser_does_not_lock_out_a_known_browser(
     assert (await _try_login(laptop, "alice", PASSWORD)).headers["Location"] == "/console/"
     # Removing the account forgets its browsers.
     assert await store.remove("alice")
-    assert not await redis.exists(keys.staff_devices("alice"))
+    assert not await redis.exists(keys.SINGLE.staff_devices("alice"))
 
 
 async def test_simultaneous_guesses_are_counted_before_checking(aiohttp_client, server):
@@ -329,7 +329,8 @@ async def test_a_revoked_session_loses_its_live_feed(aiohttp_client, server, red
     first = await asyncio.wait_for(stream.content.readline(), 5)
     assert b"hello" in first or first.strip() == b""
     await StaffStore(redis, 3600).remove("bob")
-    await redis.publish(keys.EVENTS, json.dumps({"type": "message", "conversation": "x:1:2"}))
+    await redis.publish(keys.SINGLE.events,
+                        json.dumps({"type": "message", "conversation": "x:1:2"}))
     rest = await asyncio.wait_for(stream.content.read(), 20)
     assert b"x:1:2" not in rest
 

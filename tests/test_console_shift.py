@@ -126,7 +126,7 @@ async def test_search_over_transcripts_is_bounded_and_says_so(aiohttp_client, se
 
 async def test_paging_past_a_hundred(aiohttp_client, server, redis):
     ids = await fill(redis, 250, urgent_every=10)
-    order = await redis.zrange(keys.QUEUE, 0, -1)
+    order = await redis.zrange(keys.SINGLE.queue, 0, -1)
     assert sorted(order) == sorted(ids)
     client = await aiohttp_client(server)
     await login(client)
@@ -264,7 +264,7 @@ async def test_a_busy_shift_in_chromium(server, platform, redis, aiohttp_client)
                 else f"question {i} about a parking permit")
 
     ids = await fill(redis, 500, urgent_every=25, text=text)  # 20 urgent
-    order = await redis.zrange(keys.QUEUE, 0, -1)
+    order = await redis.zrange(keys.SINGLE.queue, 0, -1)
     base = str(server.make_url("")).rstrip("/")
     webhooks = await aiohttp_client(server)
     async with async_playwright() as pw:

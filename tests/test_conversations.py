@@ -38,7 +38,7 @@ async def test_routed_outcomes_reply_and_queue(rasa_stack, redis, text, outcome)
     assert replies, "the citizen got no reply"
     meta = await redis.hgetall(keys.conversation(sender))
     assert meta["outcome"] == outcome
-    assert sender in await redis.zrange(keys.QUEUE, 0, -1)
+    assert sender in await redis.zrange(keys.SINGLE.queue, 0, -1)
     if outcome in ("emergency", "crisis"):
         assert "call 911" in replies[0]
         assert meta["priority"] == "0"

@@ -88,7 +88,7 @@ async def drained(db: Redis, conversation_ids: List[str]) -> bool:
     for conversation_id in conversation_ids:
         if await db.llen(keys.inbox(conversation_id)):
             return False
-        if await db.sismember(keys.PENDING, conversation_id):
+        if await db.sismember(keys.SINGLE.pending, conversation_id):
             return False
     return True
 
@@ -118,12 +118,12 @@ async def test_redis_killed_and_restarted_mid_traffic(own_redis, platform, aioht
     db = Redis.from_url(own_redis.url, decode_responses=True)
     try:
         async def all_queued() -> bool:
-            queued = set(await db.zrange(keys.QUEUE, 0, -1))
+            queued = set(await db.zrange(keys.SINGLE.queue, 0, -1))
             return set(ids) <= queued and await drained(db, ids) \
                 and all(platform.texts_to(s) for s in senders)
 
         await eventually(all_queued, "every conversation queued (Rasa is down)")
-        queue_before = await db.zrange(keys.QUEUE, 0, -1, withscores=True)
+        queue_before = await db.zrange(keys.SINGLE.queue, 0, -1, withscores=True)
         transcripts_before = {c: await db.lrange(keys.transcript(c), 0, -1) for c in ids}
         assert queue_before[0][0] == conv_id("rk-5")  # the emergency first
     finally:
@@ -164,7 +164,7 @@ async def test_redis_killed_and_restarted_mid_traffic(own_redis, platform, aioht
         late = conv_id("rk-late")
 
         async def late_processed() -> bool:
-            return bool(platform.texts_to("rk-late")) and await db.zscore(keys.QUEUE, late) \
+            return bool(platform.texts_to("rk-late")) and await db.zscore(keys.SINGLE.queue, late) \
                 is not None and await drained(db, [late])
 
         await eventually(late_processed, "the retried message answered and queued")
@@ -174,7 +174,7 @@ async def test_redis_killed_and_restarted_mid_traffic(own_redis, platform, aioht
         assert [e["text"] for e in transcript if e["role"] == "citizen"] == [PERSON]
         assert messages_in(await audit_log(db, late)) == [PERSON]
         # Everything queued before the kill survived it, in the same order and unchanged.
-        queue_after = await db.zrange(keys.QUEUE, 0, -1, withscores=True)
+        queue_after = await db.zrange(keys.SINGLE.queue, 0, -1, withscores=True)
         assert [entry for entry in queue_after if entry[0] != late] == queue_before
         for conversation_id, before in transcripts_before.items():
             assert before, conversation_id
@@ -191,7 +191,7 @@ async def test_redis_killed_and_restarted_mid_traffic(own_redis, platform, aioht
         danger_id = conv_id("rk-danger")
 
         async def danger_queued() -> bool:
-            return await db.zscore(keys.QUEUE, danger_id) is not None \
+            return await db.zscore(keys.SINGLE.queue, danger_id) is not None \
                 and await drained(db, [danger_id])
 
         await eventually(danger_queued, "the emergency queued after Redis came back")
@@ -256,7 +256,7 @@ async def test_rasa_killed_and_restarted(stack, redis, redis_server, platform, d
     meta = await redis.hgetall(keys.conversation(emergency))
     assert meta["outcome"] == "emergency" and meta["priority"] == "0"
     assert meta["reason"].startswith("rasa unavailable")
-    assert await redis.zrange(keys.QUEUE, 0, 0) == [emergency]
+    assert await redis.zrange(keys.SINGLE.queue, 0, 0) == [emergency]
 
     # A question: a person will follow up.
     assert await send(gateway, "rs-3", PERSON) == 200
@@ -276,13 +276,14 @@ async def test_rasa_killed_and_restarted(stack, redis, redis_server, platform, d
                             and platform.texts_to("rs-4"), 120)
     assert platform.texts_to("rs-1")[1] == department.faq_answer("hours_location")
     assert platform.texts_to("rs-4") == [department.faq_answer("fingerprinting")]
-    assert await redis.zscore(keys.QUEUE, conv_id("rs-4")) is None  # answered, not queued
+    assert await redis.zscore(keys.SINGLE.queue, conv_id("rs-4")) is None  # answered, not queued
     assert await health(gateway) == (200, {"redis": "up", "rasa": "up"})
 
 
 async def _queued_with_reason(db: Redis, conversation_id: str) -> bool:
     meta = await db.hgetall(keys.conversation(conversation_id))
-    return bool(meta.get("reason")) and await db.zscore(keys.QUEUE, conversation_id) is not None \
+    return bool(meta.get("reason")) \
+        and await db.zscore(keys.SINGLE.queue, conversation_id) is not None \
         and await drained(db, [conversation_id])
 
 
@@ -462,7 +463,7 @@ async def test_webhook_retries_at_scale(stack, rasa_stack, redis, redis_server, 
         transcript = [json.loads(e) for e in
                       await redis.lrange(keys.transcript(conversation_id), 0, -1)]
         assert [e["text"] for e in transcript if e["role"] == "citizen"] == list(SCALE_TEXTS)
-    queued = await redis.zrange(keys.QUEUE, 0, -1)
+    queued = await redis.zrange(keys.SINGLE.queue, 0, -1)
     assert sorted(queued) == sorted(ids)  # the request for a person, once per conversation
 
 
@@ -521,14 +522,14 @@ async def test_a_message_that_keeps_failing_goes_to_staff_and_dead_letters(
     conversation = conv_id("dead1")
 
     async def given_up():
-        return bool(await redis.lrange(keys.DEAD_LETTERS, 0, -1)) \
+        return bool(await redis.lrange(keys.SINGLE.dead_letters, 0, -1)) \
             and await redis.llen(keys.inbox(conversation)) == 0
 
     deadline = time.monotonic() + 40
     while not await given_up():
         assert time.monotonic() < deadline, "the failing message was never given up"
         await asyncio.sleep(0.2)
-    (entry,) = [json.loads(e) for e in await redis.lrange(keys.DEAD_LETTERS, 0, -1)]
+    (entry,) = [json.loads(e) for e in await redis.lrange(keys.SINGLE.dead_letters, 0, -1)]
     assert entry["conversation"] == conversation and "3 times" in entry["reason"]
     meta = await redis.hgetall(keys.conversation(conversation))
     assert meta["status"] == "waiting" and meta["reason"].startswith("dead letter")

@@ -43,7 +43,7 @@ async def test_meta_signatures_are_enforced(offline, redis):
         response = await offline.post("/webhooks/meta", data=body, headers=headers)
         assert response.status == 403
         assert "signature" in (await response.json())["error"].lower()
-    assert await redis.llen(keys.WORK) == 0
+    assert await redis.llen(keys.SINGLE.work) == 0
 
 
 async def test_malformed_signed_payloads_are_400(offline):
@@ -139,7 +139,7 @@ async def test_emergency_notice_goes_out_while_rasa_is_down(offline, platform, r
     assert texts[0] == EMERGENCY_NOTICE["en"]
     assert texts.count(EMERGENCY_NOTICE["en"]) == 1
     conversation = conv_id("e1")
-    assert await redis.zrange(keys.QUEUE, 0, 0) == [conversation]
+    assert await redis.zrange(keys.SINGLE.queue, 0, 0) == [conversation]
     meta = await redis.hgetall(keys.conversation(conversation))
     assert meta["priority"] == "0" and meta["outcome"] == "emergency"
 
@@ -180,7 +180,7 @@ async def test_one_notice_per_burst_and_followups_stay_urgent(offline, platform,
     assert not any("lobby" in t.lower() or "shortly" in t for t in texts), texts
     meta = await redis.hgetall(keys.conversation(conv_id("burst911")))
     assert meta["priority"] == "0" and meta["outcome"] == "emergency"
-    assert await redis.zrange(keys.QUEUE, 0, 0) == [conv_id("burst911")]
+    assert await redis.zrange(keys.SINGLE.queue, 0, 0) == [conv_id("burst911")]
 
 
 async def test_a_new_notice_after_the_window(aiohttp_client, redis, redis_server, platform):

@@ -202,7 +202,7 @@ async def test_an_urgent_message_there_is_flagged_to_staff_not_answered(
     assert meta_["priority"] == "0" and meta_["outcome"] == "emergency"
     assert meta_["reason"] == ELSEWHERE and meta_["urgent_flag"] == "emergency"
     assert not meta_.get("notice_sent_at")
-    assert await redis.zrange(keys.QUEUE, 0, 0) == [conversation]
+    assert await redis.zrange(keys.SINGLE.queue, 0, 0) == [conversation]
     entries = [json.loads(e) for e in await redis.lrange(keys.transcript(conversation), 0, -1)]
     assert entries[-1]["text"] == URGENT
     assert platform.texts_to("ho-911") == [] and platform.actions == []

@@ -136,7 +136,7 @@ async def test_new_web_chats_per_address_are_limited_but_never_an_emergency(
             break
         await asyncio.sleep(0.1)
     assert meta["priority"] == "1"
-    assert await redis.zscore(keys.QUEUE, "webchat:web:" + session) >= keys.PRIORITY_SPAN
+    assert await redis.zscore(keys.SINGLE.queue, "webchat:web:" + session) >= keys.PRIORITY_SPAN
     # Nor does a second message lift it (found by the live attack: any follow-up, even
     # "hello?", used to move it to the top and page staff).
     for text in ("he has a gun", "hello? anyone there"):
@@ -149,7 +149,7 @@ async def test_new_web_chats_per_address_are_limited_but_never_an_emergency(
         await asyncio.sleep(0.1)
     meta = await redis.hgetall(keys.conversation("webchat:web:" + session))
     assert meta["priority"] == "1" and meta["suspect"] == "1"
-    assert await redis.zscore(keys.QUEUE, "webchat:web:" + session) >= keys.PRIORITY_SPAN
+    assert await redis.zscore(keys.SINGLE.queue, "webchat:web:" + session) >= keys.PRIORITY_SPAN
 
 
 async def test_refusals_are_held_so_a_client_that_waits_for_each_answer_is_slowed(

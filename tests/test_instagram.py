@@ -368,7 +368,7 @@ async def test_seen_reactions_and_echoes_start_nothing(offline, platform, redis)
     await asyncio.sleep(0.5)
     assert platform.sent == [] and platform.actions == []
     assert not await redis.exists(keys.conversation(ig_conv_id("ig-quiet")))
-    assert await redis.llen(keys.WORK) == 0
+    assert await redis.llen(keys.SINGLE.work) == 0
 
 
 async def test_instagram_ids_are_checked_before_any_url(offline, platform):

@@ -84,9 +84,9 @@ async def test_keys_are_prefixed_and_expire(redis):
     await q.enqueue("c3", priority=1, fields={"channel": "rest", "topic": None},
                     entries=[Entry("citizen", "hi", 1.0)], now=1)
     names = set(await redis.keys("*"))
-    assert names == {keys.QUEUE, keys.conversation("c3"), keys.transcript("c3")}
+    assert names == {keys.SINGLE.queue, keys.conversation("c3"), keys.transcript("c3")}
     assert all(name.startswith("beacon:") for name in names)
-    for name in names - {keys.QUEUE}:
+    for name in names - {keys.SINGLE.queue}:
         ttl = await redis.ttl(name)
         assert 29 * DAY < ttl <= 30 * DAY
     assert "topic" not in await q.conversation("c3")
@@ -115,10 +115,10 @@ async def test_presence_with_ttl(redis):
     await q.set_on_duty("alice", ttl=60)
     await q.set_on_duty("bob", ttl=1)
     assert await q.on_duty() == ["alice", "bob"]
-    assert 0 < await redis.ttl(keys.on_duty("alice")) <= 60
+    assert 0 < await redis.ttl(keys.SINGLE.on_duty("alice")) <= 60
     await asyncio.sleep(1.2)
     assert await q.on_duty() == ["alice"]
-    assert not await redis.sismember(keys.DUTY_INDEX, "bob")
+    assert not await redis.sismember(keys.SINGLE.duty_index, "bob")
     await q.set_off_duty("alice")
     assert not await q.is_monitoring()
 
@@ -225,9 +225,9 @@ async def test_the_sweeper_puts_back_only_what_nobody_will_pop(redis):
     from bot.inbox import Inbox
 
     inbox = Inbox(redis, dedupe_ttl=60)
-    await redis.sadd(keys.PENDING, "waiting", "lost", "held")
-    await redis.lpush(keys.WORK, "waiting")
+    await redis.sadd(keys.SINGLE.pending, "waiting", "lost", "held")
+    await redis.lpush(keys.SINGLE.work, "waiting")
     await redis.set(keys.conversation_lock("held"), "token", ex=60)
     assert await inbox.sweep() == ["lost"]
     assert await inbox.sweep() == []
-    assert sorted(await redis.lrange(keys.WORK, 0, -1)) == ["lost", "waiting"]
+    assert sorted(await redis.lrange(keys.SINGLE.work, 0, -1)) == ["lost", "waiting"]

@@ -160,8 +160,8 @@ async def test_supervisors_manage_staff(aiohttp_client, server, redis):
 
 
 async def test_an_account_from_before_roles_is_staff(redis):
-    await redis.hset(keys.staff("old"), mapping={"password": "x", "created_at": 1})
-    await redis.sadd(keys.STAFF_INDEX, "old")
+    await redis.hset(keys.SINGLE.staff("old"), mapping={"password": "x", "created_at": 1})
+    await redis.sadd(keys.SINGLE.staff_index, "old")
     store = StaffStore(redis, 60)
     assert await store.role("old") == "staff" and await store.role("nobody") is None
     await store.add("old", PASSWORD)  # a new password keeps the role

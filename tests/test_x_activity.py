@@ -400,7 +400,7 @@ async def test_forged_or_unsigned_activity_deliveries_are_refused(offline, platf
                                   headers={"x-twitter-webhooks-signature": x_signature(body)})
     assert response.status == 403
     await asyncio.sleep(0.5)
-    assert await redis.llen(keys.WORK) == 0 and _x_sent(platform) == []
+    assert await redis.llen(keys.SINGLE.work) == 0 and _x_sent(platform) == []
 
 
 async def test_echoes_are_ignored(offline, platform):

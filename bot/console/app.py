@@ -24,7 +24,8 @@ import jinja2
 from aiohttp import web
 from aiohttp_sse import sse_response
 
-from bot import clients, keys
+from bot import clients
+from bot.agencies import Agency
 from bot.appkeys import SERVICES, STOP
 from bot.channels import meta as meta_channel
 from bot.console.auth import DEVICE_TTL_S, Session, StaffStore, Throttled
@@ -56,11 +57,23 @@ _CONVERSATION_ID = re.compile(r"[a-z]{1,16}:[A-Za-z0-9_.-]{1,64}:[A-Za-z0-9_.-]{
 
 def conversation_of(request: web.Request) -> str:
     """The conversation named in the path; 400 for anything Beacon never makes (CR/LF in
-    an export's file name, made-up audit keys)."""
+    an export's file name, made-up audit keys), 404 for another agency's."""
     conversation = request.match_info["id"]
     if not _CONVERSATION_ID.fullmatch(conversation):
         raise web.HTTPBadRequest(reason="not a conversation id")
+    if not ours(request, conversation):
+        raise web.HTTPNotFound(reason="no such conversation")
     return conversation
+
+
+def ours(request: web.Request, conversation: str) -> bool:
+    """Whether a conversation belongs to the signed-in staff member's agency."""
+    return services_of(request).deployment.for_conversation(conversation) is agency_of(request)
+
+
+def agency_of(request: web.Request) -> Agency:
+    """The signed-in staff member's agency: everything the console shows is its own."""
+    return request["agency"]
 
 
 def services_of(request: web.Request) -> Services:
@@ -71,9 +84,11 @@ def session_of(request: web.Request) -> Session:
     return request["session"]
 
 
-def staff_store(request: web.Request) -> StaffStore:
+def staff_store(request: web.Request, agency: Agency | None = None) -> StaffStore:
+    """The staff accounts of the request's agency (or ``agency``'s, at sign-in)."""
     services = services_of(request)
-    return StaffStore(services.redis, services.settings.session_ttl)
+    agency = agency or agency_of(request)
+    return StaffStore(services.redis, services.settings.session_ttl, agency.keys)
 
 
 @web.middleware
@@ -81,12 +96,17 @@ async def auth_middleware(request: web.Request, handler) -> web.StreamResponse:
     route = request.match_info.route.name
     if route in OPEN_ROUTES:
         return await handler(request)
-    session = await staff_store(request).session(request.cookies.get(COOKIE))
-    if session is None:
+    services = services_of(request)
+    session = await StaffStore(services.redis, services.settings.session_ttl).session(
+        request.cookies.get(COOKIE))
+    # A session of an agency no longer in the deployment is no session.
+    agency = services.deployment.get(session.agency) if session is not None else None
+    if session is None or agency is None:
         if request.path.startswith("/console/api/"):
             raise web.HTTPUnauthorized(reason="log in first")
         raise web.HTTPFound(request.app.router["login_form"].url_for())
     request["session"] = session
+    request["agency"] = agency
     check_role(request, session.role)  # 403 for staff on supervisors' routes
     if request.method not in ("GET", "HEAD", "OPTIONS"):
         sent = request.headers.get("X-CSRF-Token")
@@ -124,8 +144,12 @@ async def login_form(request: web.Request) -> web.Response:
     token = request.cookies.get(LOGIN_COOKIE, "")
     if not re.fullmatch(r"[A-Za-z0-9_-]{32}", token):
         token = secrets.token_urlsafe(24)
+    deployment = services_of(request).deployment
     response = aiohttp_jinja2.render_template(
-        "login.html", request, {"csrf": token, "error": request.query.get("error")})
+        "login.html", request, {"csrf": token, "error": request.query.get("error"),
+                                # Several agencies: each signs in to its own console.
+                                "agencies": [] if deployment.single else
+                                [{"id": a.id, "name": a.name} for a in deployment.agencies]})
     _set_cookie(request, response, LOGIN_COOKIE, token, 600)
     return response
 
@@ -137,9 +161,14 @@ async def login(request: web.Request) -> web.Response:
     if not same_secret(sent, cookie or ""):
         raise web.HTTPForbidden(reason="missing or wrong CSRF token")
     name = str(form.get("name", "")).strip().lower()
+    deployment = services_of(request).deployment
+    agency = (deployment.agencies[0] if deployment.single
+              else deployment.get(str(form.get("agency", ""))))
+    if agency is None:
+        raise web.HTTPFound(request.app.router["login_form"].url_for().with_query(error="1"))
     try:
         address = clients.of_request(request, services_of(request).settings.trusted_proxies)
-        session = await staff_store(request).login(
+        session = await staff_store(request, agency).login(
             name, str(form.get("password", "")), address=address,
             device=request.cookies.get(DEVICE_COOKIE, ""))
     except Throttled as exc:
@@ -149,14 +178,14 @@ async def login(request: web.Request) -> web.Response:
         raise web.HTTPTooManyRequests(reason=str(exc),
                                       headers={"Retry-After": str(exc.retry_after)}) from None
     if session is None:
-        await services_of(request).audit("console", name[:32], "login_failed")
+        await services_of(request).audit(agency.console_log, name[:32], "login_failed")
         raise web.HTTPFound(request.app.router["login_form"].url_for().with_query(error="1"))
     response = web.HTTPFound(request.app.router["index"].url_for())
     _set_cookie(request, response, COOKIE, session.token,
                 services_of(request).settings.session_ttl)
     _set_cookie(request, response, DEVICE_COOKIE, session.device, DEVICE_TTL_S)
     response.del_cookie(LOGIN_COOKIE, path="/console/")
-    await services_of(request).audit("console", session.staff, "login")
+    await services_of(request).audit(agency.console_log, session.staff, "login")
     raise response
 
 
@@ -164,7 +193,7 @@ async def login(request: web.Request) -> web.Response:
 async def logout(request: web.Request) -> web.Response:
     session = session_of(request)
     await staff_store(request).logout(session.token)
-    await services_of(request).presence.set_off_duty(session.staff)
+    await services_of(request).presence.set_off_duty(session.staff, agency_of(request).keys)
     response = web.HTTPFound(request.app.router["login_form"].url_for())
     response.del_cookie(COOKIE, path="/console/")
     raise response
@@ -182,12 +211,12 @@ def _set_cookie(request: web.Request, response: web.StreamResponse, name: str, v
 @aiohttp_jinja2.template("console.html")
 async def index(request: web.Request) -> Dict:
     session = session_of(request)
-    services = services_of(request)
+    department = agency_of(request).department
     return {"staff": session.staff, "csrf": session.csrf, "role": session.role,
-            "department": services.department.department.short_name,
+            "department": department.department.short_name,
             # Every language's canned replies; the page offers those of the conversation's.
-            "canned": {language: services.department.canned(language)
-                       for language in services.department.languages}}
+            "canned": {language: department.canned(language)
+                       for language in department.languages}}
 
 
 # -- API ----------------------------------------------------------------------------------------
@@ -235,21 +264,22 @@ async def api_queue(request: web.Request) -> web.Response:
         limit = min(max(1, int(request.query.get("limit", "100"))), 200)
     except ValueError:
         raise web.HTTPBadRequest(reason="offset and limit must be whole numbers") from None
+    scope = agency_of(request).keys
     waiting = [await services.queue.conversation(c)
-               for c in await services.queue.waiting(limit, offset)]
-    held = [await services.queue.conversation(c) for c in await services.queue.claimed()]
+               for c in await services.queue.waiting(limit, offset, scope)]
+    held = [await services.queue.conversation(c) for c in await services.queue.claimed(scope)]
     return web.json_response({
         "waiting": [_summary(m, now) for m in waiting if m],
-        "waiting_total": await services.queue.waiting_count(),
+        "waiting_total": await services.queue.waiting_count(scope),
         "offset": offset,
         "limit": limit,
         "held": [_summary(m, now) for m in held if m],
-        "on_duty": await services.presence.on_duty(),
+        "on_duty": await services.presence.on_duty(scope),
         "me": session_of(request).staff,
         # Messages the workers gave up on (bot.gateway.worker.dead_letter): each is also in
         # the queue with its transcript; this list says which and why.
         "dead_letters": [json.loads(e) for e in
-                         await services.redis.lrange(keys.DEAD_LETTERS, 0, 49)],
+                         await services.redis.lrange(scope.dead_letters, 0, 49)],
         # Platforms that will not take replies right now (bot.platform_limits): a banner.
         "platform_limits": [dataclasses.asdict(limit)
                             for limit in await services.delivery.limits.status()],
@@ -374,13 +404,14 @@ async def api_duty(request: web.Request) -> web.Response:
     """On duty (also the heartbeat: the page repeats it) or off duty."""
     services = services_of(request)
     staff = session_of(request).staff
+    scope = agency_of(request).keys
     on = bool((await _json(request)).get("on"))
     if on:
-        await services.presence.set_on_duty(staff)
+        await services.presence.set_on_duty(staff, scope=scope)
     else:
-        await services.presence.set_off_duty(staff)
-    await services.publish("duty", staff=staff, on=on)
-    return web.json_response({"on_duty": await services.presence.on_duty()})
+        await services.presence.set_off_duty(staff, scope)
+    await services.publish("duty", scope=scope, staff=staff, on=on)
+    return web.json_response({"on_duty": await services.presence.on_duty(scope)})
 
 
 @routes.get("/api/staff", name="api_staff")
@@ -390,7 +421,10 @@ async def api_staff(request: web.Request) -> web.Response:
 
 @routes.get("/api/outbox", name="api_outbox")
 async def api_outbox(request: web.Request) -> web.Response:
-    return web.json_response({"outbox": await services_of(request).delivery.outbox(100)})
+    # The replies kept for want of credentials: the agency's own only.
+    return web.json_response({"outbox": [
+        e for e in await services_of(request).delivery.outbox(1000)
+        if ours(request, str(e.get("conversation", "")))][-100:]})
 
 
 @routes.get("/api/events", name="api_events")
@@ -404,7 +438,8 @@ async def api_events(request: web.Request) -> web.StreamResponse:
     token = session_of(request).token
     stop = request.app[PARENT][STOP]
     pubsub = services.redis.pubsub()
-    await pubsub.subscribe(keys.EVENTS)
+    events = agency_of(request).keys.events  # the agency's own queue changes only
+    await pubsub.subscribe(events)
     try:
         async with sse_response(request) as stream:
             await stream.send(json.dumps({"type": "hello"}))
@@ -418,7 +453,7 @@ async def api_events(request: web.Request) -> web.StreamResponse:
     except ConnectionResetError:
         pass  # the page went away
     finally:
-        await pubsub.unsubscribe(keys.EVENTS)
+        await pubsub.unsubscribe(events)
         await pubsub.close()
     return stream
 

@@ -94,6 +94,8 @@ class Session:
     # The account's role as the session was read (read afresh on every request, so a
     # change of role applies to sessions already open).
     role: str = STAFF
+    # The agency whose console this is ("" in a single-agency deployment).
+    agency: str = ""
 
 
 # A device cookie as Beacon makes them (secrets.token_urlsafe(32)); anything else is ignored.
@@ -106,9 +108,13 @@ def _device_id(device: str) -> str:
 
 
 class StaffStore:
-    def __init__(self, redis: Redis, session_ttl: int) -> None:
+    def __init__(self, redis: Redis, session_ttl: int,
+                 scope: keys.AgencyKeys = keys.SINGLE) -> None:
         self.redis = redis
         self.session_ttl = session_ttl
+        # The agency whose accounts these are: each agency has its own staff, names and
+        # login throttles (bot.agencies); a session names its agency.
+        self.scope = scope
 
     async def add(self, name: str, password: str, role: str | None = None) -> None:
         """Create an account or set a new password; ``role`` None keeps an existing
@@ -122,15 +128,15 @@ class StaffStore:
         fields = {"password": hash_password(password), "created_at": time.time()}
         if role is not None:
             fields["role"] = role
-        await self.redis.hset(keys.staff(name), mapping=fields)
-        await self.redis.sadd(keys.STAFF_INDEX, name)
+        await self.redis.hset(self.scope.staff(name), mapping=fields)
+        await self.redis.sadd(self.scope.staff_index, name)
 
     async def names(self) -> List[str]:
-        return sorted(await self.redis.smembers(keys.STAFF_INDEX))
+        return sorted(await self.redis.smembers(self.scope.staff_index))
 
-    async def role(self, name: str) -> str | None:
+    async def role(self, name: str, scope: keys.AgencyKeys | None = None) -> str | None:
         """The account's role; None when there is no such account."""
-        stored = await self.redis.hmget(keys.staff(name), ["password", "role"])
+        stored = await self.redis.hmget((scope or self.scope).staff(name), ["password", "role"])
         if stored[0] is None:
             return None
         return stored[1] if stored[1] in ROLES else STAFF
@@ -141,12 +147,12 @@ class StaffStore:
             raise AuthError(f"roles are {', '.join(ROLES)}")
         # HSET only if the account still exists: never resurrect a removed account.
         async with self.redis.pipeline(transaction=True) as pipe:
-            await pipe.watch(keys.staff(name))
-            if not await pipe.exists(keys.staff(name)):
+            await pipe.watch(self.scope.staff(name))
+            if not await pipe.exists(self.scope.staff(name)):
                 await pipe.unwatch()
                 return False
             pipe.multi()
-            pipe.hset(keys.staff(name), "role", role)
+            pipe.hset(self.scope.staff(name), "role", role)
             await pipe.execute()
         return True
 
@@ -158,15 +164,15 @@ class StaffStore:
         attack). Raises StaffBusy when another change holds it for longer than ``wait_s``."""
         token = secrets.token_hex(8)
         deadline = time.monotonic() + wait_s
-        while not await self.redis.set(keys.STAFF_CHANGE_LOCK, token, nx=True, px=10_000):
+        while not await self.redis.set(self.scope.staff_change_lock, token, nx=True, px=10_000):
             if time.monotonic() > deadline:
                 raise StaffBusy("another change to staff accounts is in progress")
             await asyncio.sleep(0.05)
         try:
             yield
         finally:
-            if await self.redis.get(keys.STAFF_CHANGE_LOCK) == token:
-                await self.redis.delete(keys.STAFF_CHANGE_LOCK)
+            if await self.redis.get(self.scope.staff_change_lock) == token:
+                await self.redis.delete(self.scope.staff_change_lock)
 
     async def members(self) -> List[dict]:
         """Every account with its role."""
@@ -186,17 +192,18 @@ class StaffStore:
         # account let the last sign-in replace the others').
         device = device if _DEVICE.fullmatch(device or "") else ""
         if await self._trusted(account, device):
-            counters = [keys.login_failures("device", f"{account}|{_device_id(device)}")]
+            counters = [self.scope.login_failures("device", f"{account}|{_device_id(device)}")]
             limits: Tuple[int, ...] = (PAIR_ATTEMPTS,)
         else:
-            counters = [keys.login_failures("pair", f"{account}|{address or '-'}"),
-                        keys.login_failures("address", address or "-"),
-                        keys.login_failures("account", account)]
+            counters = [self.scope.login_failures("pair", f"{account}|{address or '-'}"),
+                        self.scope.login_failures("address", address or "-"),
+                        self.scope.login_failures("account", account)]
             limits = (PAIR_ATTEMPTS, ADDRESS_ATTEMPTS, ACCOUNT_ATTEMPTS)
         # Each attempt is counted before the password is checked (INCR is atomic): checking
         # a count and adding to it afterwards let 200 simultaneous guesses all through.
         await self._reserve(list(zip(counters, limits, strict=True)))
-        stored = await self.redis.hget(keys.staff(name), "password") if NAME.match(name) else None
+        stored = (await self.redis.hget(self.scope.staff(name), "password")
+                  if NAME.match(name) else None)
         ok = await asyncio.get_running_loop().run_in_executor(
             None, check_password, password, stored or _DUMMY)
         if not ok or stored is None:
@@ -207,23 +214,25 @@ class StaffStore:
             await self.redis.decr(counter)
         device = device or secrets.token_urlsafe(32)
         await self._trust(name, device)
-        session = Session(secrets.token_urlsafe(32), name, secrets.token_urlsafe(32), device)
+        session = Session(secrets.token_urlsafe(32), name, secrets.token_urlsafe(32), device,
+                          agency=self.scope.agency)
         await self.redis.hset(keys.session(session.token),
-                              mapping={"staff": name, "csrf": session.csrf})
+                              mapping={"staff": name, "csrf": session.csrf,
+                                       "agency": self.scope.agency})
         # An absolute lifetime: a session in use does not slide on forever.
         await self.redis.expire(keys.session(session.token), self.session_ttl)
-        await self.redis.sadd(keys.staff_sessions(name), session.token)
-        await self.redis.expire(keys.staff_sessions(name), self.session_ttl)
+        await self.redis.sadd(self.scope.staff_sessions(name), session.token)
+        await self.redis.expire(self.scope.staff_sessions(name), self.session_ttl)
         return session
 
     async def _trusted(self, account: str, device: str) -> bool:
         if not device or len(device) > 100 or account == "-":
             return False
-        until = await self.redis.hget(keys.staff_devices(account), _device_id(device))
+        until = await self.redis.hget(self.scope.staff_devices(account), _device_id(device))
         return until is not None and float(until) > time.time()
 
     async def _trust(self, name: str, device: str) -> None:
-        key = keys.staff_devices(name)
+        key = self.scope.staff_devices(name)
         now = time.time()
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.hset(key, _device_id(device), now + DEVICE_TTL_S)
@@ -248,28 +257,31 @@ class StaffStore:
         data = await self.redis.hgetall(keys.session(token))
         if not data:
             return None
-        role = await self.role(data["staff"])
+        # Any agency's session: the console serves each its own agency (the caller checks
+        # that the agency is still in the deployment).
+        agency = data.get("agency", "")
+        role = await self.role(data["staff"], keys.AgencyKeys(agency))
         if role is None:
             return None  # the account was removed
-        return Session(token, data["staff"], data["csrf"], role=role)
+        return Session(token, data["staff"], data["csrf"], role=role, agency=agency)
 
     async def logout(self, token: str) -> None:
         await self.redis.delete(keys.session(token))
 
     async def revoke(self, name: str) -> int:
         """End every session of a staff member at once; returns how many there were."""
-        tokens = await self.redis.smembers(keys.staff_sessions(name))
+        tokens = await self.redis.smembers(self.scope.staff_sessions(name))
         if tokens:
             await self.redis.delete(*[keys.session(t) for t in tokens])
-        await self.redis.delete(keys.staff_sessions(name))
+        await self.redis.delete(self.scope.staff_sessions(name))
         return len(tokens)
 
     async def remove(self, name: str) -> bool:
         """Delete a staff account and end its sessions; False when there was none."""
         await self.revoke(name)
         async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.delete(keys.staff(name))
-            pipe.delete(keys.staff_devices(name))
+            pipe.delete(self.scope.staff(name))
+            pipe.delete(self.scope.staff_devices(name))
             removed, _ = await pipe.execute()
-        await self.redis.srem(keys.STAFF_INDEX, name)
+        await self.redis.srem(self.scope.staff_index, name)
         return bool(removed)

@@ -22,8 +22,9 @@ from aiohttp import web
 from redis.asyncio import Redis
 
 from bot import keys, reports
+from bot.agencies import CONSOLE
 from bot.audit import utc_day
-from bot.console.app import _CONVERSATION_ID, _cell, services_of, session_of
+from bot.console.app import _CONVERSATION_ID, _cell, agency_of, services_of, session_of
 from bot.console.roles import supervisor_only
 
 routes = web.RouteTableDef()
@@ -44,15 +45,18 @@ def _one_at_a_time() -> asyncio.Lock:
     return _ONE_AT_A_TIME[loop]
 
 
-async def period_logs(redis: Redis, period: reports.Period) -> Dict[str, List[str]]:
+async def period_logs(redis: Redis, period: reports.Period,
+                      scope: keys.AgencyKeys = keys.SINGLE) -> Dict[str, List[str]]:
     """The audit entries (raw JSON) of every conversation written to in the period or in the
     ``LOOKBACK_DAYS`` before it, or waiting or held now."""
     first = period.start() - reports.LOOKBACK_DAYS * 86400
     days = sorted({utc_day(ts) for ts in range(int(first), int(period.end()) + 86400, 86400)})
-    ids = set(await redis.sunion([keys.audit_day(d) for d in days]))
-    ids |= set(await redis.zrange(keys.QUEUE, 0, -1))
-    ids |= set(await redis.zrange(keys.CLAIMED, 0, -1))
-    wanted = sorted(i for i in ids if _CONVERSATION_ID.fullmatch(i))
+    ids = set(await redis.sunion([scope.audit_day(d) for d in days]))
+    ids |= set(await redis.zrange(scope.queue, 0, -1))
+    ids |= set(await redis.zrange(scope.claimed, 0, -1))
+    # Citizens' conversations only (an agency's console log has an id of the same shape).
+    wanted = sorted(i for i in ids if _CONVERSATION_ID.fullmatch(i)
+                    and not i.startswith(CONSOLE + ":"))
     logs: Dict[str, List[str]] = {}
     for offset in range(0, len(wanted), BATCH):
         batch = wanted[offset:offset + BATCH]
@@ -74,7 +78,8 @@ def compute(raw: Dict[str, List[str]], period: reports.Period, department,
 
 async def _report(request: web.Request) -> Dict:
     services = services_of(request)
-    zone = services.department.zone
+    agency = agency_of(request)  # one agency's figures: its conversations, hours, zone
+    zone = agency.department.zone
     now = time.time()
     try:
         period = reports.parse_period(request.query.get("from"), request.query.get("to"),
@@ -82,9 +87,9 @@ async def _report(request: web.Request) -> Dict:
     except reports.PeriodError as exc:
         raise web.HTTPBadRequest(reason=str(exc)) from None
     async with _one_at_a_time():
-        raw = await period_logs(services.redis, period)
+        raw = await period_logs(services.redis, period, agency.keys)
         return await asyncio.get_running_loop().run_in_executor(
-            None, compute, raw, period, services.department, now)
+            None, compute, raw, period, agency.department, now)
 
 
 @routes.get("/reports", name="reports_page")
@@ -93,7 +98,7 @@ async def _report(request: web.Request) -> Dict:
 async def reports_page(request: web.Request) -> Dict:
     session = session_of(request)
     return {"staff": session.staff, "csrf": session.csrf,
-            "department": services_of(request).department.department.short_name,
+            "department": agency_of(request).name,
             "max_days": reports.MAX_DAYS}
 
 

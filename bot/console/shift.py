@@ -16,7 +16,9 @@ from bot.console.app import (
     _CONVERSATION_ID,
     _json,
     _summary,
+    agency_of,
     conversation_of,
+    ours,
     services_of,
     session_of,
 )
@@ -89,7 +91,8 @@ async def api_list(request: web.Request) -> web.Response:
     if offset < 0 or not 1 <= limit <= MAX_PAGE:
         raise web.HTTPBadRequest(reason=f"offset >= 0 and 1 <= limit <= {MAX_PAGE}")
     now = time.time()
-    page = await QueueView(services.redis).find(wanted, offset, limit, now=now)
+    page = await QueueView(services.redis, agency_of(request).keys).find(wanted, offset, limit,
+                                                                         now=now)
     metas = [await services.queue.conversation(c) for c in page.ids]
     return web.json_response({
         "view": wanted.view,
@@ -118,12 +121,16 @@ async def api_bulk_resolve(request: web.Request) -> web.Response:
     if not isinstance(reason, str) or not reason.strip() or len(reason) > MAX_REASON:
         raise web.HTTPBadRequest(reason=f"give a reason of at most {MAX_REASON} characters")
     staff = session_of(request).staff
-    results = await services.queue.bulk_resolve(list(dict.fromkeys(ids)), staff,
-                                                reason.strip())
+    agency = agency_of(request)
+    unique = list(dict.fromkeys(ids))
+    # Another agency's conversation is unknown here, like one that never existed.
+    results = await services.queue.bulk_resolve([c for c in unique if ours(request, c)],
+                                                staff, reason.strip())
+    results.update({c: "no such conversation" for c in unique if c not in results})
     resolved = [c for c, r in results.items() if r == "resolved"]
-    await services.audit("console", staff, "bulk_resolve",
+    await services.audit(agency.console_log, staff, "bulk_resolve",
                          f"{len(resolved)} resolved: {reason.strip()}")
-    await services.publish("bulk_resolved", count=len(resolved))
+    await services.publish("bulk_resolved", scope=agency.keys, count=len(resolved))
     return web.json_response({"resolved": resolved,
                               "refused": {c: r for c, r in results.items() if r != "resolved"}})
 

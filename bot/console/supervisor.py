@@ -10,7 +10,7 @@ import contextlib
 import aiohttp_jinja2
 from aiohttp import web
 
-from bot.console.app import _json, services_of, session_of, staff_store
+from bot.console.app import _json, agency_of, services_of, session_of, staff_store
 from bot.console.auth import NAME, ROLES, STAFF, SUPERVISOR, AuthError, StaffBusy
 from bot.console.roles import supervisor_only
 
@@ -25,7 +25,8 @@ def _member(request: web.Request) -> str:
 
 
 async def _audit(request: web.Request, action: str, detail: str) -> None:
-    await services_of(request).audit("console", session_of(request).staff, action, detail)
+    await services_of(request).audit(agency_of(request).console_log, session_of(request).staff,
+                                     action, detail)
 
 
 @contextlib.asynccontextmanager
@@ -53,7 +54,7 @@ async def staff_page(request: web.Request) -> web.Response:
     session = session_of(request)
     return aiohttp_jinja2.render_template("staff.html", request, {
         "staff": session.staff, "csrf": session.csrf, "roles": ROLES,
-        "department": services_of(request).department.department.short_name})
+        "department": agency_of(request).name})
 
 
 @routes.get("/api/staff/members", name="api_members")

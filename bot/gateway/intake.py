@@ -39,10 +39,13 @@ ELSEWHERE = ("another app (the page's inbox) owns this Meta thread: Beacon sent 
              "answer there")
 
 
-def notice_texts(services: Services, flag: str, language: str) -> List[str]:
-    """The fast-path replies for a safety-net flag (the worker drops them from Rasa's)."""
+def notice_texts(services: Services, conversation_id: str, flag: str,
+                 language: str) -> List[str]:
+    """The fast-path replies for a safety-net flag (the worker drops them from Rasa's), in
+    the words of the conversation's agency."""
     outcome = Outcome.CRISIS if flag == "crisis" else Outcome.EMERGENCY
-    return render_replies(Decision(outcome, None, "safety net"), services.department,
+    return render_replies(Decision(outcome, None, "safety net"),
+                          services.department(conversation_id),
                           monitoring=False, now=dt.datetime.now(dt.timezone.utc), language=language)
 
 
@@ -131,7 +134,8 @@ async def accept(services: Services, message: Inbound, background: Set[asyncio.T
             metrics.DEDUPE_HITS.labels(message.channel).inc()
             logger.info("retry of an accepted message dropped", extra={"channel": message.channel})
             return accepted
-        metrics.MESSAGES_IN.labels(message.channel).inc()
+        metrics.MESSAGES_IN.labels(message.channel,
+                                   services.agency(message.conversation_id).id).inc()
         if accepted.throttled:
             metrics.RATE_LIMITED.labels(message.channel).inc()
         logger.info("message accepted", extra={
@@ -183,12 +187,14 @@ async def _send_notice(services: Services, message: Inbound, safety: SafetyResul
     outcome = Outcome.CRISIS if safety.flag == "crisis" else Outcome.EMERGENCY
 
     def first(_sent) -> None:
-        metrics.REPLY_SECONDS.labels("notice").observe(time.time() - received)
+        metrics.REPLY_SECONDS.labels("notice", services.agency(message.conversation_id).id
+                                     ).observe(time.time() - received)
         logger.info("911 notice sent (fast path)",
                     extra={"channel": message.channel, "outcome": outcome.value})
 
     sent = await send_out(services, message.conversation_id, message.channel, message.sender,
-                          notice_texts(services, outcome.value, safety.language),
+                          notice_texts(services, message.conversation_id, outcome.value,
+                                       safety.language),
                           actor="bot", outcome=outcome.value, on_first=first,
                           language=safety.language, notice_received=received,
                           redis_down=redis_down)
@@ -215,7 +221,7 @@ async def fast_path(services: Services, message: Inbound, safety: SafetyResult,
         # Inside the notice window: the person wrote again; the short line now, not after
         # Rasa's turn (the worker drops it from Rasa's answer once this is confirmed).
         try:
-            line = follow_up_text(services.department, safety.language)
+            line = follow_up_text(services.department(conversation), safety.language)
             sent = await send_out(services, conversation, message.channel, message.sender,
                                   [line], actor="bot", outcome=outcome.value,
                                   language=safety.language)
@@ -227,7 +233,7 @@ async def fast_path(services: Services, message: Inbound, safety: SafetyResult,
             # The fact the worker waits for; recorded after the send, never before it.
             await services.inbox.record_notice(message.channel, message.message_id)
         if sent_offline:  # sent while Redis was down: the audit log gets it now
-            for text in notice_texts(services, outcome.value, safety.language):
+            for text in notice_texts(services, conversation, outcome.value, safety.language):
                 await services.audit(conversation, "bot", "message_out", text)
         fields = {**conversation_fields(message), "outcome": outcome.value,
                   "safety_net": safety.flag, "tier": safety.tier, "language": safety.language}

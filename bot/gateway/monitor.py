@@ -83,7 +83,7 @@ async def send_due_notice(services: Services, meta: dict) -> None:
     flag = meta.get("urgent_flag") or "emergency"
     language = meta.get("urgent_language") or "en"
     await send_out(services, conversation, meta.get("channel", ""), meta.get("sender", ""),
-                   notice_texts(services, flag, language), actor="bot", outcome=flag,
+                   notice_texts(services, conversation, flag, language), actor="bot", outcome=flag,
                    language=language,
                    notice_received=float(meta["urgent_at"]) if meta.get("urgent_at") else None)
     await services.queue.notice_done(conversation)
@@ -107,7 +107,11 @@ async def escalate(services: Services, conversation: str) -> None:
         "outcome": meta.get("outcome"),
         "waiting_seconds": int(waited),
     }
-    url = services.settings.escalation_webhook
+    agency = services.agency(conversation)
+    if agency.id:
+        alert["agency"] = agency.id
+    # Each agency's own pager; a single agency's is BEACON_ESCALATION_WEBHOOK.
+    url = agency.credentials.escalation_webhook
     error = "no escalation webhook configured" if not url else ""
     if url:
         for attempt, pause in enumerate((*ESCALATION_BACKOFF, None)):

@@ -45,6 +45,16 @@ def _json_body(raw: bytes) -> object:
 async def _accept_all(request: web.Request, parsed: Parsed, suspect: str | None = None,
                       safety: SafetyResult | None = None) -> web.Response:
     services = request.app[SERVICES]
+    # Only accounts an agency of this deployment owns are answered (every account, with one
+    # agency): a page added to the Meta app but not to the agencies file gets nothing.
+    owned = services.deployment.for_account
+    messages = tuple(m for m in parsed.messages if owned(m.channel, m.account))
+    events = tuple(e for e in parsed.events if owned(e.channel, e.account))
+    if len(messages) < len(parsed.messages) or len(events) < len(parsed.events):
+        logger.warning("items for accounts no agency owns were ignored: %d",
+                       len(parsed.messages) + len(parsed.events) - len(messages) - len(events))
+        parsed = Parsed(messages, parsed.ignored + len(parsed.messages) - len(messages)
+                        + len(parsed.events) - len(events), events)
     try:
         # Handovers first: a message in the same delivery belongs to the thread's new owner.
         for event in parsed.events:
@@ -94,13 +104,14 @@ async def meta_verify(request: web.Request) -> web.Response:
 
 @routes.post("/webhooks/meta", name="meta_webhook")
 async def meta_webhook(request: web.Request) -> web.Response:
-    settings = request.app[SERVICES].settings
-    login_account = settings.instagram_account_id
+    services = request.app[SERVICES]
+    settings = services.settings
+    login_accounts = services.deployment.instagram_login_accounts()
 
     def ours(channel: str, account: str) -> bool:
-        # The Instagram Login account is answered on its own route, with its own token: a
+        # An Instagram Login account is answered on its own route, with its own token: a
         # Page delivery naming it must not make Beacon answer it (found by the live attack).
-        return not (channel == INSTAGRAM and login_account and account == login_account)
+        return not (channel == INSTAGRAM and account in login_accounts)
 
     return await _signed_webhook(request, "X-Hub-Signature-256", meta.signature_valid,
                                  settings.meta_app_secret, meta.parse, ours)
@@ -115,13 +126,15 @@ async def instagram_verify(request: web.Request) -> web.Response:
 
 @routes.post("/webhooks/instagram", name="instagram_webhook")
 async def instagram_webhook(request: web.Request) -> web.Response:
-    settings = request.app[SERVICES].settings
+    services = request.app[SERVICES]
+    settings = services.settings
     secret = settings.instagram_app_secret or settings.meta_app_secret
+    login_accounts = services.deployment.instagram_login_accounts()
 
     def ours(channel: str, account: str) -> bool:
-        # Only the Instagram Login account: anything else signed with this app's secret
+        # Only Instagram Login accounts: anything else signed with this app's secret
         # would be answered with the Page's token (found by the live attack).
-        return bool(settings.instagram_account_id) and account == settings.instagram_account_id
+        return account in login_accounts
 
     return await _signed_webhook(request, "X-Hub-Signature-256", instagram.signature_valid,
                                  secret, instagram.parse, ours)
@@ -174,7 +187,13 @@ async def chat_send(request: web.Request) -> web.Response:
     message_id = body.get("id")
     if not isinstance(message_id, str) or not _MESSAGE_ID.fullmatch(message_id):
         message_id = uuid.uuid4().hex
-    message = Inbound(channel=WEBCHAT, account="web", sender=session,
+    # Several agencies: the chat page names its agency (/chat?agency=<key>).
+    agency = body.get("agency")
+    account = request.app[SERVICES].deployment.webchat_account(
+        agency if isinstance(agency, str) else None)
+    if account is None:
+        raise web.HTTPNotFound(reason="no web chat for that agency")
+    message = Inbound(channel=WEBCHAT, account=account, sender=session,
                       message_id=f"{session}:{message_id[:64]}", text=text,
                       timestamp=time.time())
     over_limit = await _limit_new_conversations(request, message)
@@ -266,7 +285,8 @@ async def metrics_page(request: web.Request) -> web.Response:
             or "X-Forwarded-For" in request.headers or "Forwarded" in request.headers:
         raise web.HTTPForbidden(reason="metrics are served to localhost only")
     try:
-        await metrics.refresh_queue_gauges(services.redis)
+        await metrics.refresh_queue_gauges(services.redis,
+                                           [a.keys for a in services.deployment.agencies])
     except (RedisError, OSError) as exc:
         logger.error("metrics: queue gauges not refreshed: %s", exc)
     body, content_type = metrics.exposition()

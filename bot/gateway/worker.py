@@ -134,11 +134,12 @@ async def handle_or_give_up(services: Services, item: dict) -> None:
 async def dead_letter(services: Services, message: Inbound, item: dict, reason: str) -> None:
     logger.error("message given up after repeated failures: %s", reason,
                  extra={"channel": message.channel})
-    await services.redis.lpush(keys.DEAD_LETTERS, json.dumps({
+    dead_letters = services.agency(message.conversation_id).keys.dead_letters
+    await services.redis.lpush(dead_letters, json.dumps({
         "conversation": message.conversation_id, "message_id": message.message_id,
         "channel": message.channel, "reason": reason, "ts": time.time()}))
-    await services.redis.ltrim(keys.DEAD_LETTERS, 0, DEAD_LETTER_LIMIT - 1)
-    await services.redis.expire(keys.DEAD_LETTERS, services.settings.retention_seconds)
+    await services.redis.ltrim(dead_letters, 0, DEAD_LETTER_LIMIT - 1)
+    await services.redis.expire(dead_letters, services.settings.retention_seconds)
     flagged = item.get("flag") is not None
     await services.queue.enqueue(
         message.conversation_id, priority=0 if flagged else 1,
@@ -165,7 +166,8 @@ async def record_outcome(services: Services, message: Inbound, item: dict,
     await services.audit(message.conversation_id, "bot", "outcome", outcome,
                          message_id=message.message_id, channel=message.channel,
                          received=item.get("received", time.time()),
-                         on_duty=await services.presence.is_monitoring())
+                         on_duty=await services.presence.is_monitoring(
+                             services.agency(message.conversation_id).keys))
 
 
 async def _handle(services: Services, message: Inbound, item: dict) -> str:
@@ -206,8 +208,10 @@ async def _handle(services: Services, message: Inbound, item: dict) -> str:
     if (item.get("notice") or item.get("urgent_ack")) and await services.inbox.notice_confirmed(
             message.channel, message.message_id, wait=NOTICE_CONFIRM_WAIT_S):
         # The fast path sent the notice (or, inside the window, the short line) already.
-        already = set(notice_texts(services, item["flag"], item.get("language", "en"))
-                      if item.get("notice") else [follow_up_text(services.department,
+        department = services.department(message.conversation_id)
+        already = set(notice_texts(services, message.conversation_id, item["flag"],
+                                   item.get("language", "en"))
+                      if item.get("notice") else [follow_up_text(department,
                                                               item.get("language") or "en")])
         replies = [r for r in replies if r not in already]
     logger.info("answered by Rasa", extra={
@@ -249,13 +253,14 @@ async def send_all(services: Services, message: Inbound, replies: List[str], out
     def first(_sent) -> None:
         if item and not item.get("notice"):
             # The first answer to this message (the fast path times its own notice).
-            metrics.REPLY_SECONDS.labels("bot").observe(
+            metrics.REPLY_SECONDS.labels(
+                "bot", services.agency(message.conversation_id).id).observe(
                 time.time() - item.get("received", time.time()))
 
     language = (item or {}).get("language") or "en"
     # The 911 notice sent here (the fast path did not send it): timed for the reports.
     notice = (item is not None and outcome in ("emergency", "crisis") and bool(replies)
-              and replies[0] in notice_texts(services, outcome, language))
+              and replies[0] in notice_texts(services, message.conversation_id, outcome, language))
     await send_out(services, message.conversation_id, message.channel, message.sender,
                    replies, actor="bot", outcome=outcome, marks=marks, on_first=first,
                    language=language,
@@ -283,8 +288,9 @@ async def queue_throttled(services: Services, message: Inbound, item: dict) -> s
                 extra={"channel": message.channel, "urgent": bool(urgent)})
     if item.get("tell_throttled"):
         language = item.get("language") or "en"
-        text = (follow_up_text(services.department, language) if urgent
-                else throttled_text(services.department, language))
+        department = services.department(message.conversation_id)
+        text = (follow_up_text(department, language) if urgent
+                else throttled_text(department, language))
         await send_all(services, message, [text], urgent or "human", item)
     return urgent or "human"
 
@@ -299,19 +305,21 @@ async def route_to_person(services: Services, message: Inbound, item: dict, reas
         message.conversation_id, received)
     decision = decide(None, 0.0, safety, urgent_context=context)
     now = dt.datetime.now(dt.timezone.utc)
-    monitoring = await services.presence.is_monitoring()
+    agency = services.agency(message.conversation_id)
+    department = agency.department
+    monitoring = await services.presence.is_monitoring(agency.keys)
     if item.get("notice") and await services.inbox.notice_confirmed(
             message.channel, message.message_id, wait=NOTICE_CONFIRM_WAIT_S):
-        replies = [routing_reply(services.department, monitoring, now, safety.language)]
+        replies = [routing_reply(department, monitoring, now, safety.language)]
     else:
-        replies = render_replies(decision, services.department, monitoring=monitoring,
+        replies = render_replies(decision, department, monitoring=monitoring,
                                  now=now, language=safety.language)
         if decision.followup and item.get("urgent_ack") and await \
                 services.inbox.notice_confirmed(message.channel, message.message_id,
                                                 wait=NOTICE_CONFIRM_WAIT_S):
             replies = []  # the fast path sent the short line already
         if decision.outcome.urgent and not decision.followup:
-            replies.append(routing_reply(services.department, monitoring, now,
+            replies.append(routing_reply(department, monitoring, now,
                                          safety.language))
             await services.window.open(message.conversation_id, decision.outcome.value,
                                        received)

@@ -28,25 +28,32 @@ the work list and retention are per agency (``bot.keys.AgencyKeys``).
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Mapping, Tuple
 
-import yaml
-from pydantic import BaseModel, Extra, ValidationError, validator
+from pydantic import BaseModel, Extra, StrictInt, StrictStr, ValidationError, validator
 
-from bot import keys
+from bot import keys, yaml_files
 from bot.department import Department, DepartmentFileError, load_department
 from bot.messages import CHANNELS, WEBCHAT, account_of
 from bot.settings import Settings
+
+logger = logging.getLogger(__name__)
 
 AGENCY_ID = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,30}[a-z0-9])?")
 # The single-agency deployment's web chat: the account in its conversation ids.
 WEB_ACCOUNT = "web"
 # The "channel" of an agency's console log (Agency.console_log).
 CONSOLE = "console"
+# A county's handful; each agency is a department file read and checked at start-up.
+MAX_AGENCIES = 200
+# Records are kept at most this long (a century): Redis refuses a larger expiry, and the
+# worker would fail on every message of such an agency (found by the live attack).
+MAX_RETENTION_DAYS = 36500
 CREDENTIALS = ("meta_page_access_token", "instagram_access_token", "x_access_token",
                "x_access_token_secret", "escalation_webhook")
 
@@ -101,8 +108,11 @@ class Agency:
         "console" as always for a single agency."""
         return f"{CONSOLE}:{self.id}:log" if self.id else CONSOLE
 
-    def webchat_key(self) -> str:
-        return next((a for c, a in self.accounts if c == WEBCHAT), WEB_ACCOUNT)
+    def shows_limit(self, channel: str, account: str) -> bool:
+        """Whether a platform's sending limit concerns this agency: one of its accounts (the
+        limit names the sending API, "meta" for Messenger and Instagram, and the account),
+        an app-wide limit ("app"), or any at all for a single agency."""
+        return not self.id or account == "app" or any(a == account for _, a in self.accounts)
 
 
 @dataclass(frozen=True)
@@ -166,10 +176,12 @@ _ACCOUNT = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
 class _AgencyEntry(_Strict):
-    department: str
-    retention_days: int | None = None
-    accounts: Dict[str, List[str]]
-    credentials: Dict[str, str] = {}
+    # Strict types: YAML's 1.9 or true is no number of days, and an unquoted 0x1F or 0123
+    # is not the account id it looks like (quote ids: "2244994945").
+    department: StrictStr
+    retention_days: StrictInt | None = None
+    accounts: Dict[str, List[StrictStr]]
+    credentials: Dict[str, StrictStr] = {}
 
     @validator("accounts")
     def _known_channels(cls, value: Dict[str, List[str]]) -> Dict[str, List[str]]:
@@ -193,8 +205,8 @@ class _AgencyEntry(_Strict):
 
     @validator("retention_days")
     def _positive(cls, value: int | None) -> int | None:
-        if value is not None and value < 1:
-            raise ValueError("must be at least 1")
+        if value is not None and not 1 <= value <= MAX_RETENTION_DAYS:
+            raise ValueError(f"must be at least 1 and at most {MAX_RETENTION_DAYS}")
         return value
 
 
@@ -205,6 +217,8 @@ class _AgenciesFile(_Strict):
     def _ids(cls, value: Dict[str, _AgencyEntry]) -> Dict[str, _AgencyEntry]:
         if not value:
             raise ValueError("lists no agency")
+        if len(value) > MAX_AGENCIES:
+            raise ValueError(f"lists {len(value)} agencies; at most {MAX_AGENCIES}")
         for agency_id in value:
             if not AGENCY_ID.fullmatch(agency_id):
                 raise ValueError(f"agency id {agency_id!r}: lowercase letters, digits and "
@@ -235,12 +249,10 @@ def load_agencies(path: Path, settings: Settings,
                   env: Mapping[str, str] | None = None) -> Deployment:
     env = os.environ if env is None else env
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = yaml_files.load(path)
         parsed = _AgenciesFile.parse_obj(raw if isinstance(raw, dict) else {})
-    except OSError as exc:
-        raise AgenciesFileError(f"{path}: {exc.strerror or exc}") from None
-    except yaml.YAMLError as exc:
-        raise AgenciesFileError(f"{path}: not YAML: {exc}") from None
+    except yaml_files.YamlFileError as exc:
+        raise AgenciesFileError(f"{path}: {exc}") from None
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"] if p != "__root__")
@@ -265,7 +277,31 @@ def load_agencies(path: Path, settings: Settings,
             credentials=_credentials(entry, env, agency_id), accounts=accounts))
     by_account = {pair: next(a for a in agencies if a.id == owner)
                   for pair, owner in owners.items()}
+    _warn_about_tokens(agencies, env)
     return Deployment(tuple(agencies), by_account)
+
+
+# The token each channel's replies are sent with (an account without one: the outbox).
+_SENDS_WITH = {"messenger": ("meta_page_access_token",),
+               "instagram": ("meta_page_access_token", "instagram_access_token"),
+               "x": ("x_access_token",)}
+
+
+def _warn_about_tokens(agencies: List[Agency], env: Mapping[str, str]) -> None:
+    """Say at start-up what would otherwise be found out from a silent page: the
+    environment's single-agency tokens are not used with an agencies file, and an account
+    with no token of its agency's sends every reply, the 911 notice too, to the outbox."""
+    unused = [n for n in ("META_PAGE_ACCESS_TOKEN", "INSTAGRAM_ACCESS_TOKEN", "X_ACCESS_TOKEN",
+                          "BEACON_ESCALATION_WEBHOOK") if env.get(n)]
+    if unused:
+        logger.warning("BEACON_AGENCIES_FILE is set: %s not used (each agency's credentials "
+                       "are)", ", ".join(unused))
+    for agency in agencies:
+        for channel, account in agency.accounts:
+            if not any(getattr(agency.credentials, c) for c in _SENDS_WITH.get(channel, ())) \
+                    and channel in _SENDS_WITH:
+                logger.warning("agency %s: %s account %s has no token: its replies, the 911 "
+                               "notice included, go to the outbox", agency.id, channel, account)
 
 
 def single(settings: Settings) -> Deployment:

@@ -8,6 +8,7 @@ from typing import AsyncIterator
 
 import aiohttp
 from aiohttp import web
+from redis.exceptions import RedisError
 
 from bot import redis_client
 from bot.agencies import load_deployment
@@ -51,6 +52,12 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
     # Built now, not on the first message: an emergency must not wait for it.
     net = await asyncio.get_running_loop().run_in_executor(None, get_safety_net)
     app[SERVICES] = Services.build(settings, deployment, redis, http, net)
+    try:
+        moved = await app[SERVICES].queue.rehome()
+        if moved:
+            logger.warning("%d queue entries moved to the agency that owns them now", moved)
+    except (RedisError, OSError) as exc:  # the next start-up tries again
+        logger.error("could not move queue entries between agencies: %s", exc)
     # Started with the app, so aiohttp's graceful shutdown does not wait on it as on a
     # request's unfinished work (a lane started by the first message held SIGTERM 60 s).
     app[SERVICES].start_cpu()

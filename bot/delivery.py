@@ -238,14 +238,17 @@ class Delivery:
                       human_agent: bool) -> None:
         entry = {"ts": time.time(), "conversation": conversation_id, "channel": channel,
                  "recipient": recipient, "text": text, "human_agent": human_agent}
+        outbox = (self.deployment.keys_for(conversation_id) if self.deployment is not None
+                  else keys.SINGLE).outbox
         async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.rpush(keys.OUTBOX, json.dumps(entry, ensure_ascii=False))
-            pipe.ltrim(keys.OUTBOX, -OUTBOX_LIMIT, -1)
-            pipe.expire(keys.OUTBOX, self.settings.retention_seconds)
+            pipe.rpush(outbox, json.dumps(entry, ensure_ascii=False))
+            pipe.ltrim(outbox, -OUTBOX_LIMIT, -1)
+            pipe.expire(outbox, self.settings.retention_seconds)
             await pipe.execute()
 
-    async def outbox(self, limit: int = 200) -> list[Dict]:
-        return [json.loads(x) for x in await self.redis.lrange(keys.OUTBOX, -limit, -1)]
+    async def outbox(self, limit: int = 200, scope: keys.AgencyKeys = keys.SINGLE) -> list[Dict]:
+        """An agency's most recent outbox entries, oldest first."""
+        return [json.loads(x) for x in await self.redis.lrange(scope.outbox, -limit, -1)]
 
 
 def _duration(seconds: float) -> str:

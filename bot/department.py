@@ -19,9 +19,9 @@ from pathlib import Path
 from typing import Dict, List, Mapping
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import yaml
 from pydantic import BaseModel, Extra, ValidationError, constr, validator
 
+from bot import yaml_files
 from bot.topics import FAQ_TOPICS
 
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
@@ -312,12 +312,12 @@ def _field_path(error: dict) -> str:
 def load_department(path: str | Path) -> Department:
     """Read, validate and cross-check the department file, or raise DepartmentFileError."""
     path = Path(path)
+    if not path.exists():
+        raise DepartmentFileError(f"{path}: department file not found")
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise DepartmentFileError(f"{path}: department file not found") from None
-    except yaml.YAMLError as exc:
-        raise DepartmentFileError(f"{path}: not valid YAML: {exc}") from None
+        raw = yaml_files.load(path)
+    except yaml_files.YamlFileError as exc:
+        raise DepartmentFileError(f"{path}: {exc}") from None
     if not isinstance(raw, dict):
         raise DepartmentFileError(f"{path}: expected a mapping of sections at the top level")
     try:

@@ -42,6 +42,9 @@ class AgencyKeys:
         self.pending = f"{p}:pending"
         # List of messages that failed MAX_ATTEMPTS times (JSON, newest first), in the console.
         self.dead_letters = f"{p}:dead_letters"
+        # List of replies that would have been sent (no platform credentials), newest last,
+        # capped: one per agency, so one agency's flood cannot push out another's.
+        self.outbox = f"{p}:outbox"
         # Set of staff account names (accounts do not expire).
         self.staff_index = f"{p}:staff"
         # Held (with a TTL) while one supervisor changes staff accounts: a check ("the last
@@ -113,8 +116,6 @@ def notes(conversation_id: str) -> str:
 # Sorted set: held conversations with an urgent citizen message; score = when the 911 notice
 # goes out unless staff have replied.
 HANDOFF_DUE = f"{PREFIX}:handoff_due"
-# List of replies that would have been sent (no platform credentials), newest last, capped.
-OUTBOX = f"{PREFIX}:outbox"
 
 
 def seen(channel: str, message_id: str) -> str:

@@ -264,6 +264,21 @@ def suspect_fields(suspect: str | None) -> Dict[str, str]:
     return {"suspect": "1"} if suspect else {}
 
 
+# KEYS[1] a zset (queue or claims) or set (pending) of one agency, KEYS[2] the same of the
+# agency that owns the conversation now; ARGV[1] conversation id. Moves the entry with its
+# score (its place in line, or when it was claimed), in one step.
+_REHOME = """
+if redis.call('TYPE', KEYS[1])['ok'] == 'set' then
+  return redis.call('SMOVE', KEYS[1], KEYS[2], ARGV[1])
+end
+local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if not score then return 0 end
+redis.call('ZADD', KEYS[2], score, ARGV[1])
+redis.call('ZREM', KEYS[1], ARGV[1])
+return 1
+"""
+
+
 class HumanQueue:
     """The queue and presence API over one Redis client (``decode_responses=True``)."""
 
@@ -280,6 +295,7 @@ class HumanQueue:
         self._trim_outbox = redis.register_script(_TRIM_OUTBOX)
         self._lease_due = redis.register_script(_LEASE_DUE)
         self._mark_deleted = redis.register_script(_MARK_DELETED)
+        self._rehome = redis.register_script(_REHOME)
 
     def scope(self, conversation_id: str) -> keys.AgencyKeys:
         """The agency keys the conversation's queue entry lives under."""
@@ -483,6 +499,31 @@ class HumanQueue:
             fields["escalation_error"] = error
         await self.redis.hset(keys.conversation(conversation_id), mapping=fields)
 
+    # -- agencies ---------------------------------------------------------------------------
+
+    async def rehome(self) -> int:
+        """Move waiting, held and pending conversations to the agency that owns their account
+        now (run at start-up): a page moved to another agency in the agencies file, or an
+        agencies file turned on for a deployment that had one agency, would otherwise leave
+        its open conversations where no console lists them (found by the live attack).
+        Returns how many entries moved; a conversation no agency owns stays put."""
+        if self.deployment is None:
+            return 0
+        scopes = self.scopes() + ([] if self.deployment.single else [keys.SINGLE])
+        moved = 0
+        for scope in scopes:
+            for kind in ("queue", "claimed", "pending"):
+                source = getattr(scope, kind)
+                members = (await self.redis.smembers(source) if kind == "pending"
+                           else await self.redis.zrange(source, 0, -1))
+                for conversation_id in members:
+                    owner = self.deployment.for_conversation(conversation_id)
+                    if owner is None or owner.keys is scope:
+                        continue
+                    moved += int(await self._rehome(
+                        keys=[source, getattr(owner.keys, kind)], args=[conversation_id]))
+        return moved
+
     # -- retention ---------------------------------------------------------------------
 
     async def prune_expired(self, now: float | None = None) -> int:
@@ -500,5 +541,6 @@ class HumanQueue:
                     keys=[scope.queue, scope.claimed, keys.HANDOFF_DUE,
                           keys.conversation(conversation_id)],
                     args=[conversation_id])
-        await self._trim_outbox(keys=[keys.OUTBOX], args=[now - self.retention_seconds])
+        for scope in self.scopes():
+            await self._trim_outbox(keys=[scope.outbox], args=[now - self.retention_seconds])
         return pruned

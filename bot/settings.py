@@ -206,7 +206,9 @@ class Settings:
             else None,
             models_dir=Path(env.get("BEACON_MODELS_DIR") or PROJECT_ROOT / "models"),
             duty_ttl=_int(env, "BEACON_DUTY_TTL", 120),
-            retention_days=_int(env, "BEACON_RETENTION_DAYS", 365),
+            # At most a century: Redis refuses a larger expiry.
+            retention_days=_number(env, "BEACON_RETENTION_DAYS", 365, 1, int, "a whole number",
+                                   36500),
             redis_timeout=float(_int(env, "BEACON_REDIS_TIMEOUT_MS", 2000)) / 1000,
             redis_max_connections=_int(env, "BEACON_REDIS_MAX_CONNECTIONS", 64, minimum=4),
             http_host=env.get("BEACON_HTTP_HOST") or "127.0.0.1",

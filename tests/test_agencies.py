@@ -23,6 +23,7 @@ import yaml
 from bot import keys
 from bot.agencies import AgenciesFileError, load_agencies, load_deployment
 from bot.app import create_app
+from bot.appkeys import SERVICES
 from bot.console.auth import StaffStore
 from bot.inbox import Inbox
 from bot.settings import PROJECT_ROOT
@@ -401,3 +402,214 @@ async def test_browser_agency_staff_cannot_see_another_agencys_queue_or_reports(
                                                     "beacon-agency-reports.png"))
         finally:
             await browser.close()
+
+
+# -- found by the live attack -----------------------------------------------------------------
+
+async def test_an_agencys_console_log_is_no_conversation(county, redis):
+    """A staff member exported their agency's console log (sign-ins, failed names, staff
+    changes) through the conversation routes: the id "console:<agency>:log" has a
+    conversation's shape."""
+    await StaffStore(redis, 3600, keys.AgencyKeys("harbor")).add("sam", PASSWORD)
+    csrf = await console_login(county, "harbor", "sam")
+    for path in ("/console/api/conversations/console:harbor:log/export",
+                 "/console/api/conversations/console:harbor:log"):
+        assert (await county.get(path)).status == 404, path
+    claim = await county.post("/console/api/conversations/console:harbor:log/claim",
+                              headers={"X-CSRF-Token": csrf})
+    assert claim.status == 404
+
+
+async def test_revoking_or_removing_staff_takes_them_off_duty_in_their_agency(county, redis):
+    from bot.presence import Presence
+
+    harbor = keys.AgencyKeys("harbor")
+    store = StaffStore(redis, 3600, harbor)
+    await store.add("sam", PASSWORD)
+    await store.add("tom", PASSWORD)
+    for name in ("sam", "tom"):
+        await Presence(redis).set_on_duty(name, 120, harbor)
+    csrf = await console_login(county, "harbor")
+    headers = {"X-CSRF-Token": csrf}
+    assert (await county.post("/console/api/staff/members/sam/revoke",
+                              headers=headers)).status == 200
+    assert (await county.post("/console/api/staff/members/tom/remove",
+                              headers=headers)).status == 200
+    assert await Presence(redis).on_duty(harbor) == []
+
+
+async def test_the_intake_lane_takes_turns_between_agencies():
+    """One agency's viral post queued 1,200 safety checks on the one CPU lane; another
+    agency's emergency waited behind all of them (10-13 s live). With turns, the other
+    agency's check runs after at most one more of the flood's."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from bot.services import CpuLane
+
+    executor = ThreadPoolExecutor(max_workers=1)
+    lane = CpuLane(executor)
+    finished: list[str] = []
+    gate = asyncio.Event()
+
+    def work(name: str) -> str:
+        finished.append(name)
+        return name
+
+    async def blocked(name: str) -> str:
+        await gate.wait()
+        return await lane.run(0, work, name, flow="harbor")
+
+    first = asyncio.create_task(lane.run(0, work, "harbor-0", flow="harbor"))
+    flood = [asyncio.create_task(lane.run(0, work, f"harbor-{i}", flow="harbor"))
+             for i in range(1, 200)]
+    await asyncio.sleep(0)
+    other = asyncio.create_task(lane.run(0, work, "bayview-0", flow="bayview"))
+    gate.set()
+    await asyncio.gather(first, other, *flood)
+    lane.close()
+    executor.shutdown()
+    assert finished.index("bayview-0") <= 3, finished[:6]
+    # Within a flow, first come, first served.
+    harbor = [n for n in finished if n.startswith("harbor")]
+    assert harbor == [f"harbor-{i}" for i in range(200)]
+
+
+async def test_a_page_moved_to_another_agency_takes_its_open_conversations(
+        redis, redis_server, platform, tmp_path, env_tokens):
+    """Bayview's page moved to Harbor in the agencies file: after the restart its waiting,
+    held and pending conversations are Harbor's, in their place in line (they stayed in
+    Bayview's lists, where no action worked and Harbor never saw them). Turning an agencies
+    file on for a one-agency deployment moves its open queue the same way."""
+    from bot.queue import HumanQueue
+
+    bayview, harbor = keys.AgencyKeys("bayview"), keys.AgencyKeys("harbor")
+    waiting, held, single = conv(PAGE_B, "w1"), conv(PAGE_B, "h1"), conv(PAGE_A, "old")
+    await redis.zadd(bayview.queue, {waiting: 5})
+    await redis.zadd(bayview.claimed, {held: 7})
+    await redis.sadd(bayview.pending, waiting)
+    await redis.zadd(keys.SINGLE.queue, {single: 3})
+    path = write_county(tmp_path, harbor={"accounts": {"messenger": [PAGE_A, PAGE_B]}},
+                        bayview={"accounts": {"webchat": ["bayview"]}})
+    deployment = load_agencies(path, settings_for(redis_server, DEAD_RASA, platform.url))
+    queue = HumanQueue(redis, retention_seconds=3600, deployment=deployment)
+    assert await queue.rehome() == 4
+    assert await redis.zrange(harbor.queue, 0, -1, withscores=True) == [(single, 3.0),
+                                                                        (waiting, 5.0)]
+    assert await redis.zrange(harbor.claimed, 0, -1, withscores=True) == [(held, 7.0)]
+    assert await redis.smembers(harbor.pending) == {waiting}
+    assert not await redis.exists(bayview.queue, bayview.claimed, bayview.pending,
+                                  keys.SINGLE.queue)
+    assert await queue.rehome() == 0  # every replica runs it at start-up: once is enough
+
+
+async def test_a_web_chat_session_belongs_to_one_agency(county, redis):
+    """One session id used with two agencies' keys read both agencies' replies and opened
+    conversations past the per-address limit."""
+    session = "z" * 20
+    first = await county.post("/chat/api/messages", json={
+        "session": session, "text": "hello", "agency": "harbor"})
+    assert first.status == 202
+    again = await county.post("/chat/api/messages", json={
+        "session": session, "text": "hello", "agency": "bayview"})
+    assert again.status == 409
+    assert not await redis.exists(keys.inbox(f"webchat:bayview:{session}"))
+    assert (await county.post("/chat/api/messages", json={
+        "session": session, "text": "still me", "agency": "harbor"})).status == 202
+
+
+async def test_one_agencys_outbox_cannot_push_out_anothers(county, redis):
+    from bot.delivery import OUTBOX_LIMIT
+
+    services = county.server.app[SERVICES]
+    await services.delivery.record_outbox(conv(PAGE_B, "kept"), "messenger", "1", "bayview's",
+                                          human_agent=False)
+    async with redis.pipeline(transaction=False) as pipe:
+        for i in range(OUTBOX_LIMIT + 5):
+            pipe.rpush(keys.AgencyKeys("harbor").outbox, json.dumps({"text": str(i)}))
+        await pipe.execute()
+    await services.delivery.record_outbox(conv(PAGE_A, "x"), "messenger", "1", "harbor's",
+                                          human_agent=False)
+    assert [e["text"] for e in await services.delivery.outbox(
+        10, keys.AgencyKeys("bayview"))] == ["bayview's"]
+    assert await redis.llen(keys.AgencyKeys("harbor").outbox) == OUTBOX_LIMIT
+
+
+async def test_the_login_limit_per_address_counts_every_agency(county, redis):
+    from bot.console.auth import ADDRESS_ATTEMPTS
+
+    for i in range(ADDRESS_ATTEMPTS):
+        agency = ("harbor", "bayview")[i % 2]
+        assert await console_login(county, agency, f"guess{i}", "wrong password!") is None
+    form = await (await county.get("/console/login")).text()
+    csrf = re.search(r'name="csrf" value="([^"]+)"', form).group(1)
+    refused = await county.post("/console/login", allow_redirects=False, data={
+        "csrf": csrf, "agency": "bayview", "name": "alice", "password": "bayview's own pass"})
+    assert refused.status == 429
+
+
+async def test_the_platform_limits_banner_shows_the_agencys_own(county, redis):
+    services = county.server.app[SERVICES]
+    await services.delivery.limits.block("meta", PAGE_B, 60)
+    await console_login(county, "harbor")
+    queue = await (await county.get("/console/api/queue")).json()
+    assert queue["platform_limits"] == []
+    county.session.cookie_jar.clear()
+    await console_login(county, "bayview", password="bayview's own pass")
+    queue = await (await county.get("/console/api/queue")).json()
+    assert [limit["account"] for limit in queue["platform_limits"]] == [PAGE_B]
+
+
+@pytest.mark.parametrize("text, message", [
+    ("agencies:\n  harbor: {department: a.yml, accounts: {messenger: ['1']}}\n"
+     "  harbor: {department: b.yml, accounts: {messenger: ['2']}}\n", "'harbor' is given twice"),
+    ("agencies:\n  harbor: {department: harbor.yml, retention_days: 1000000000000,"
+     " accounts: {messenger: ['1']}}\n", "at most 36500"),
+    ("agencies:\n  harbor: {department: harbor.yml, retention_days: 1.9,"
+     " accounts: {messenger: ['1']}}\n", "retention_days"),
+    ("agencies:\n  harbor: {department: harbor.yml, retention_days: true,"
+     " accounts: {messenger: ['1']}}\n", "retention_days"),
+    ("agencies:\n  harbor: {department: harbor.yml, accounts: {x: [0x1F]}}\n", "accounts"),
+    ("agencies:\n  harbor: {department: ., accounts: {messenger: ['1']}}\n",
+     "not a regular file"),
+    ("agencies:\n  harbor: {department: /dev/zero, accounts: {messenger: ['1']}}\n",
+     "not a regular file"),
+    ("agencies: " + "[" * 5000 + "]" * 5000 + "\n", "agencies"),
+])
+def test_a_hostile_agencies_file_is_refused_with_a_clear_message(
+        redis_server, platform, tmp_path, env_tokens, text, message):
+    write_county(tmp_path)  # the department files beside it
+    path = tmp_path / "agencies.yml"
+    path.write_text(text)
+    with pytest.raises(AgenciesFileError, match=re.escape(message)):
+        load_agencies(path, settings_for(redis_server, DEAD_RASA, platform.url))
+
+
+def test_an_agencies_file_that_is_a_device_or_too_big_is_refused(redis_server, platform,
+                                                                 tmp_path):
+    settings = settings_for(redis_server, DEAD_RASA, platform.url)
+    with pytest.raises(AgenciesFileError, match="not a regular file"):
+        load_agencies(Path("/dev/zero"), settings)
+    big = tmp_path / "big.yml"
+    big.write_text("# " + "x" * (2 * 1024 * 1024))
+    with pytest.raises(AgenciesFileError, match="larger than"):
+        load_agencies(big, settings)
+    many = tmp_path / "many.yml"
+    many.write_text(yaml.safe_dump({"agencies": {
+        f"a{i}": {"department": "x.yml", "accounts": {"messenger": [str(i)]}}
+        for i in range(201)}}))
+    with pytest.raises(AgenciesFileError, match="at most 200"):
+        load_agencies(many, settings)
+
+
+def test_start_up_says_which_tokens_are_not_used(redis_server, platform, tmp_path, env_tokens,
+                                                 caplog):
+    """With an agencies file the environment's page token is not used, and an account with
+    no token of its agency's sends even the 911 notice to the outbox: both said at start-up."""
+    path = write_county(tmp_path, bayview={"credentials": {}})
+    with caplog.at_level("WARNING", logger="bot.agencies"):
+        load_agencies(path, settings_for(redis_server, DEAD_RASA, platform.url),
+                      env={**ENV, "META_PAGE_ACCESS_TOKEN": "page-token"})
+    said = caplog.text
+    assert "META_PAGE_ACCESS_TOKEN not used" in said
+    assert f"agency bayview: messenger account {PAGE_B} has no token" in said
+    assert "agency harbor" not in said

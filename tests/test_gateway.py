@@ -386,10 +386,10 @@ async def test_no_credentials_means_outbox(aiohttp_client, redis, redis_server, 
     client = await aiohttp_client(create_app(settings))
     await post_meta(client, messenger_payload(messenger_item("ob", "hello there")))
     for _ in range(100):
-        if await redis.llen(keys.OUTBOX):
+        if await redis.llen(keys.SINGLE.outbox):
             break
         await asyncio.sleep(0.1)
-    entry = json.loads((await redis.lrange(keys.OUTBOX, 0, 0))[0])
+    entry = json.loads((await redis.lrange(keys.SINGLE.outbox, 0, 0))[0])
     assert entry["recipient"] == psid("ob") and entry["channel"] == "messenger"
     assert platform.sent == []
 
@@ -463,7 +463,7 @@ async def test_a_pager_that_is_down_is_retried_then_falls_back(aiohttp_client, a
             break
         await asyncio.sleep(0.1)
     assert len(calls) == 3 and meta["escalation_error"] == "HTTP 503"
-    outbox = [json.loads(e) for e in await redis.lrange(keys.OUTBOX, 0, -1)]
+    outbox = [json.loads(e) for e in await redis.lrange(keys.SINGLE.outbox, 0, -1)]
     assert any(e.get("channel") == "escalation" for e in outbox)
     audit = [json.loads(e)["action"] for e in await redis.lrange(keys.audit(conversation), 0, -1)]
     assert "escalation_failed" in audit

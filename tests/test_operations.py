@@ -165,7 +165,7 @@ async def test_records_are_removed_after_the_retention_period(redis):
                         entries=[Entry("citizen", "hello", 1.0)])
     await queue.claim("old", "dana")
     await queue.enqueue("older", priority=0, fields={"outcome": "emergency"}, entries=[])
-    await redis.rpush(keys.OUTBOX, json.dumps({"ts": 0, "text": "long ago"}),
+    await redis.rpush(keys.SINGLE.outbox, json.dumps({"ts": 0, "text": "long ago"}),
                       json.dumps({"ts": 9e12, "text": "recent"}))
     assert await AuditLog(queue.redis, 1).read("old") and await queue.transcript("old")
     await asyncio.sleep(1.2)
@@ -174,7 +174,8 @@ async def test_records_are_removed_after_the_retention_period(redis):
     for conversation in ("old", "older"):
         assert not await redis.exists(keys.conversation(conversation),
                                       keys.transcript(conversation), keys.audit(conversation))
-    assert [json.loads(e)["text"] for e in await redis.lrange(keys.OUTBOX, 0, -1)] == ["recent"]
+    outbox = await redis.lrange(keys.SINGLE.outbox, 0, -1)
+    assert [json.loads(e)["text"] for e in outbox] == ["recent"]
     # A conversation still within its period stays.
     kept = HumanQueue(redis, retention_seconds=3600)
     await kept.enqueue("new", priority=1, fields={"outcome": "human"}, entries=[])

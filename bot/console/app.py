@@ -25,7 +25,7 @@ from aiohttp import web
 from aiohttp_sse import sse_response
 
 from bot import clients
-from bot.agencies import Agency
+from bot.agencies import CONSOLE, Agency
 from bot.appkeys import SERVICES, STOP
 from bot.channels import meta as meta_channel
 from bot.console.auth import DEVICE_TTL_S, Session, StaffStore, Throttled
@@ -67,7 +67,11 @@ def conversation_of(request: web.Request) -> str:
 
 
 def ours(request: web.Request, conversation: str) -> bool:
-    """Whether a conversation belongs to the signed-in staff member's agency."""
+    """Whether a citizen's conversation belongs to the signed-in staff member's agency (an
+    agency's console log is no citizen's conversation: a staff member could export it
+    through the conversation routes; found by the live attack)."""
+    if conversation.startswith(CONSOLE + ":"):
+        return False
     return services_of(request).deployment.for_conversation(conversation) is agency_of(request)
 
 
@@ -280,9 +284,11 @@ async def api_queue(request: web.Request) -> web.Response:
         # the queue with its transcript; this list says which and why.
         "dead_letters": [json.loads(e) for e in
                          await services.redis.lrange(scope.dead_letters, 0, 49)],
-        # Platforms that will not take replies right now (bot.platform_limits): a banner.
+        # Platforms that will not take replies right now (bot.platform_limits): a banner,
+        # for the agency's own accounts (or the app-wide limits).
         "platform_limits": [dataclasses.asdict(limit)
-                            for limit in await services.delivery.limits.status()],
+                            for limit in await services.delivery.limits.status()
+                            if agency_of(request).shows_limit(limit.channel, limit.account)],
     })
 
 
@@ -421,10 +427,9 @@ async def api_staff(request: web.Request) -> web.Response:
 
 @routes.get("/api/outbox", name="api_outbox")
 async def api_outbox(request: web.Request) -> web.Response:
-    # The replies kept for want of credentials: the agency's own only.
-    return web.json_response({"outbox": [
-        e for e in await services_of(request).delivery.outbox(1000)
-        if ours(request, str(e.get("conversation", "")))][-100:]})
+    # The replies kept for want of credentials: the agency's own list.
+    return web.json_response({"outbox": await services_of(request).delivery.outbox(
+        100, agency_of(request).keys)})
 
 
 @routes.get("/api/events", name="api_events")

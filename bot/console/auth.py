@@ -195,8 +195,10 @@ class StaffStore:
             counters = [self.scope.login_failures("device", f"{account}|{_device_id(device)}")]
             limits: Tuple[int, ...] = (PAIR_ATTEMPTS,)
         else:
+            # The address's count is the deployment's, not the agency's: one address gets
+            # its 20 guesses in all, not 20 at each agency (found by the live attack).
             counters = [self.scope.login_failures("pair", f"{account}|{address or '-'}"),
-                        self.scope.login_failures("address", address or "-"),
+                        keys.SINGLE.login_failures("address", address or "-"),
                         self.scope.login_failures("account", account)]
             limits = (PAIR_ATTEMPTS, ADDRESS_ATTEMPTS, ACCOUNT_ATTEMPTS)
         # Each attempt is counted before the password is checked (INCR is atomic): checking

@@ -104,7 +104,7 @@ async def api_member_role(request: web.Request) -> web.Response:
 async def api_member_revoke(request: web.Request) -> web.Response:
     name = _member(request)
     count = await staff_store(request).revoke(name)
-    await services_of(request).presence.set_off_duty(name)
+    await services_of(request).presence.set_off_duty(name, agency_of(request).keys)
     await _audit(request, "sessions_revoked", f"{name}: {count}")
     return web.json_response({"ok": True, "name": name, "sessions_ended": count})
 
@@ -117,6 +117,6 @@ async def api_member_remove(request: web.Request) -> web.Response:
         await _keep_a_supervisor(request, name)
         if not await staff_store(request).remove(name):
             raise web.HTTPNotFound(reason="no such staff member")
-    await services_of(request).presence.set_off_duty(name)
+    await services_of(request).presence.set_off_duty(name, agency_of(request).keys)
     await _audit(request, "staff_removed", name)
     return web.json_response({"ok": True, "name": name})

@@ -66,8 +66,10 @@ async def check(services: Services, message: Inbound, lane: int | None = None) -
         return SafetyResult(flag=None, language="en")
     if lane is None:
         lane = LANE_WEB_CHAT if message.channel == WEBCHAT else LANE_PLATFORM
+    agency = services.deployment.for_account(message.channel, message.account)
     return await services.off_loop(services.net.check,
-                                   text[: services.settings.max_text_chars], lane=lane)
+                                   text[: services.settings.max_text_chars], lane=lane,
+                                   flow=agency.id if agency is not None else "")
 
 
 async def record_thread_owner(services: Services, message: Inbound) -> None:

@@ -216,9 +216,16 @@ async def _limit_new_conversations(request: web.Request,
     services = request.app[SERVICES]
     settings = services.settings
     try:
-        new = await services.redis.set(keys.webchat_known(message.sender), "1", nx=True,
-                                       ex=settings.retention_seconds)
+        # A session belongs to the chat (the agency) it started in: reused with another
+        # agency's key it would read both agencies' replies and start conversations past
+        # the per-address limit (found by the live attack). "1": a session made before.
+        new = await services.redis.set(keys.webchat_known(message.sender), message.account,
+                                       nx=True, ex=settings.retention_seconds)
         if not new:
+            owner = await services.redis.get(keys.webchat_known(message.sender))
+            if owner not in (message.account, "1", None):
+                raise web.HTTPConflict(reason="this chat session belongs to another "
+                                              "agency's chat; start a new one")
             return None
         counter = keys.webchat_new(clients.of_request(request, settings.trusted_proxies))
         count = await services.redis.incr(counter)

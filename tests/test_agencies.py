@@ -613,3 +613,30 @@ def test_start_up_says_which_tokens_are_not_used(redis_server, platform, tmp_pat
     assert "META_PAGE_ACCESS_TOKEN not used" in said
     assert f"agency bayview: messenger account {PAGE_B} has no token" in said
     assert "agency harbor" not in said
+
+
+def test_the_cli_checks_a_county_and_adds_staff_to_an_agency(redis_server, platform, tmp_path):
+    """`python -m bot check` validates every agency's file; `staff add` and `duty` take the
+    agency (and refuse to guess it)."""
+    from redis import Redis
+
+    from tests.test_cli import run_bot
+
+    env = {**ENV, "BEACON_AGENCIES_FILE": str(write_county(tmp_path)),
+           "BEACON_REDIS_URL": redis_server["url"], "BEACON_STAFF_PASSWORD": PASSWORD}
+    check = run_bot("check", env=env)
+    assert check.returncode == 0, check.stderr[-2000:]
+    assert "harbor: OK (Harbor City Police Department; 2 accounts)" in check.stdout
+    assert "bayview: OK (Bayview Police Department; 2 accounts)" in check.stdout
+    added = run_bot("staff", "add", "kim", "--agency", "bayview", env=env)
+    assert added.returncode == 0, added.stderr[-2000:]
+    with Redis.from_url(redis_server["url"], decode_responses=True) as db:
+        assert db.sismember("beacon:agency:bayview:staff", "kim")
+        assert not db.sismember("beacon:agency:harbor:staff", "kim")
+    unsure = run_bot("staff", "add", "kim", env=env)
+    assert unsure.returncode == 2 and "give --agency, one of: bayview, harbor" in unsure.stderr
+    duty = run_bot("duty", "on", "kim", "--agency", "bayview", env=env)
+    assert json.loads(duty.stdout)["on_duty"] == ["kim"]
+    broken = write_county(tmp_path, bayview={"accounts": {"messenger": [PAGE_A]}})
+    refused = run_bot("check", env={**env, "BEACON_AGENCIES_FILE": str(broken)})
+    assert refused.returncode == 2 and "is listed by both" in refused.stderr

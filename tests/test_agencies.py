@@ -36,8 +36,7 @@ from tests.gateway_support import (
     settings_for,
     signed,
 )
-from tests.test_attack_issue11 import need_chromium
-from tests.test_console import PASSWORD, launch_chromium
+from tests.test_console import PASSWORD, launch_chromium, need_chromium
 
 PAGE_A, PAGE_B, PAGE_NOBODY = PAGE_ID, "5647382910", "9999999999"
 ENV = {"HARBOR_PAGE_TOKEN": "page-token-harbor", "BAYVIEW_PAGE_TOKEN": "page-token-bayview"}

@@ -21,7 +21,7 @@ from bot.console.auth import StaffStore
 from bot.queue import Entry, HumanQueue
 from bot.queue_view import _snippet
 from tests.gateway_support import DEAD_RASA, settings_for
-from tests.test_console import CHROMIUM, HAVE_CHROMIUM, PASSWORD, launch_chromium, login
+from tests.test_console import PASSWORD, launch_chromium, login, need_chromium
 
 
 @pytest.fixture
@@ -203,11 +203,6 @@ async def test_searching_a_folded_line_shows_the_match_in_the_console(
 
 
 # -- the browser: web chat and alerts -----------------------------------------------------------
-
-def need_chromium():
-    if not HAVE_CHROMIUM:
-        pytest.fail(f"Chromium not found at {CHROMIUM}; `make test` installs Debian's chromium")
-
 
 async def citizen_texts(redis, session: str) -> list[str]:
     raw = await redis.lrange(keys.transcript(f"webchat:web:{session}"), 0, -1)

@@ -28,6 +28,12 @@ CHROMIUM = os.environ.get("BEACON_CHROMIUM") or shutil.which("chromium") or "/us
 HAVE_CHROMIUM = os.path.exists(CHROMIUM)
 
 
+def need_chromium() -> None:
+    """Every browser test's first line: a missing Chromium fails the test, never skips it."""
+    if not HAVE_CHROMIUM:
+        pytest.fail(f"Chromium not found at {CHROMIUM}; `make test` installs Debian's chromium")
+
+
 @pytest.fixture
 async def server(aiohttp_server, redis, redis_server, platform):
     store = StaffStore(redis, 3600)
@@ -127,8 +133,7 @@ async def launch_chromium(pw):
 
 
 async def test_console_in_chromium(server, platform, redis, aiohttp_client):
-    if not HAVE_CHROMIUM:
-        pytest.fail(f"Chromium not found at {CHROMIUM}; `make test` installs Debian's chromium")
+    need_chromium()
     from playwright.async_api import async_playwright
 
     base = str(server.make_url("")).rstrip("/")
@@ -339,8 +344,7 @@ async def test_web_chat_in_chromium_keeps_a_reload_but_not_the_next_visitor(
         server, platform, redis):
     """The chat page keeps its session per tab: a reload shows the conversation again, a new
     tab in the same browser (the next person at a shared computer) starts afresh."""
-    if not HAVE_CHROMIUM:
-        pytest.fail(f"Chromium not found at {CHROMIUM}; `make test` installs Debian's chromium")
+    need_chromium()
     from playwright.async_api import async_playwright
 
     base = str(server.make_url("")).rstrip("/")
@@ -368,8 +372,7 @@ async def test_a_spanish_conversation_in_chromium(server, platform, redis):
     """Issue 10: a Spanish speaker asks in the web chat after hours (nobody on duty, Rasa
     down), gets the routing reply in Spanish, and the officer's console offers the canned
     replies in Spanish; the one sent reaches the chat page."""
-    if not HAVE_CHROMIUM:
-        pytest.fail(f"Chromium not found at {CHROMIUM}; `make test` installs Debian's chromium")
+    need_chromium()
     from playwright.async_api import async_playwright
 
     from bot.department import load_department

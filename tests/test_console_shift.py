@@ -9,11 +9,9 @@ import json
 import os
 import time
 
-import pytest
-
 from bot import keys
 from bot.queue import Entry, HumanQueue
-from tests.test_console import CHROMIUM, HAVE_CHROMIUM, PASSWORD, launch_chromium, login
+from tests.test_console import PASSWORD, launch_chromium, login, need_chromium
 from tests.test_console import server as server  # noqa: F401 - the fixture
 
 SHOTS = os.environ.get("TMPDIR", "/tmp")
@@ -253,8 +251,7 @@ async def test_a_busy_shift_in_chromium(server, platform, redis, aiohttp_client)
     to urgent ones, finds one by a word of its transcript, pages to the end, and is alerted
     (sound and notification) when a new emergency arrives. The desktop layout puts the queue
     and the conversation side by side; the phone layout is one column."""
-    if not HAVE_CHROMIUM:
-        pytest.fail(f"Chromium not found at {CHROMIUM}; `make test` installs Debian's chromium")
+    need_chromium()
     from playwright.async_api import async_playwright
 
     from tests.gateway_support import messenger_item, messenger_payload, signed
@@ -390,8 +387,7 @@ async def test_a_busy_shift_in_chromium(server, platform, redis, aiohttp_client)
 async def test_web_chat_sends_on_enter_in_chromium(server, platform, redis):  # noqa: F811
     """Enter sends, Shift+Enter starts a new line; the page shows a reply is coming; a
     reload keeps both sides of the conversation, a new tab (the next visitor) starts empty."""
-    if not HAVE_CHROMIUM:
-        pytest.fail(f"Chromium not found at {CHROMIUM}; `make test` installs Debian's chromium")
+    need_chromium()
     from playwright.async_api import async_playwright
 
     base = str(server.make_url("")).rstrip("/")

@@ -28,7 +28,7 @@ from bot.audit import AuditLog
 from bot.console.auth import StaffStore
 from bot.queue import HumanQueue
 from tests.gateway_support import DEAD_RASA, messenger_item, messenger_payload, settings_for
-from tests.test_console import CHROMIUM, HAVE_CHROMIUM, PASSWORD, launch_chromium
+from tests.test_console import PASSWORD, launch_chromium, need_chromium
 
 ZONE = ZoneInfo("America/Los_Angeles")
 WEEK = ("2026-11-16", "2026-11-22")  # Monday to Sunday, no holiday, no DST change
@@ -413,8 +413,7 @@ _DRAWN = """() => [...document.querySelectorAll('.chart canvas')].map(c => {
 
 
 async def test_reports_in_chromium(server, redis):
-    if not HAVE_CHROMIUM:
-        pytest.fail(f"Chromium not found at {CHROMIUM}; `make test` installs Debian's chromium")
+    need_chromium()
     from playwright.async_api import async_playwright
 
     await fill_week(redis)

@@ -1,8 +1,10 @@
 """Triage quality on text the authors did not write, per set, and k-fold figures.
 
 Sets:
-* ``blind4``: tests/data/blind4.jsonl (2026-11-30, later), written the same way after the
+* ``blind5``: tests/data/blind5.jsonl (2026-11-30, last), written the same way after the
   other sets; committed before any model ran on it.
+* ``blind4``: tests/data/blind4.jsonl (2026-11-30, later), written the same way after the
+  other sets; measured twice (before and after the short replies' training data).
 * ``blind3``, ``blind2``: tests/data/blind3.jsonl and blind2.jsonl, written by helpers who
   saw only data/LABELING.md and the outcome table (never data/nlu/, the rules or older sets);
   per language as well. blind2 was measured once before the last training data was added;
@@ -122,7 +124,7 @@ def row(name: str, f: Dict) -> str:
 
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sets", default="blind4,blind3,blind2,blind1,regression,outside")
+    parser.add_argument("--sets", default="blind5,blind4,blind3,blind2,blind1,regression,outside")
     parser.add_argument("--json", type=Path)
     parser.add_argument("--misses", default="", help="print this set's misses")
     args = parser.parse_args()
@@ -133,8 +135,10 @@ async def main() -> None:
     print(f"model loaded in {time.perf_counter() - start:.1f} s", file=sys.stderr)
 
     sets: Dict[str, List[Dict]] = {}
+    if "blind5" in wanted:
+        sets["blind5"] = read(ROOT / "tests/data/blind5.jsonl")
     if "blind4" in wanted:
-        sets["blind4"] = read(ROOT / "tests/data/blind4.jsonl")
+        sets["blind4 (measured twice)"] = read(ROOT / "tests/data/blind4.jsonl")
     if "blind3" in wanted:
         sets["blind3"] = read(ROOT / "tests/data/blind3.jsonl")
     if "blind2" in wanted:

@@ -1,6 +1,6 @@
 """The accuracy gate: the blind sets and the regression set through `python -m bot triage`.
 
-tests/data/blind4.jsonl, blind3.jsonl, blind2.jsonl and blind.jsonl (2026-11-30) were
+tests/data/blind5.jsonl, blind4.jsonl, blind3.jsonl, blind2.jsonl and blind.jsonl (2026-11-30) were
 written by helpers who saw only data/LABELING.md and the outcome table, never data/nlu/, the
 rules or older sets; blind.jsonl and blind2.jsonl were measured before later changes, blind3
 before the last training data (see the README).
@@ -27,6 +27,9 @@ from bot.topics import FAQ_TOPICS
 DATA = PROJECT_ROOT / "tests/data"
 # (file, urgent recall on English and Spanish, false alarms, FAQ topic, outcome): floors.
 GATES = {
+    # blind5 (2026-11-30, last; measured once): 0.989 (English and Spanish 0.989) / 0.060 /
+    # 0.887 / 0.891 (README).
+    "blind5.jsonl": (0.98, 0.07, 0.87, 0.88),
     # blind4 (2026-11-30, later): 0.978 / 0.052 / 0.917 / 0.888 as measured (README).
     "blind4.jsonl": (0.97, 0.06, 0.90, 0.87),
     "blind3.jsonl": (0.98, 0.07, 0.90, 0.88),
@@ -34,7 +37,7 @@ GATES = {
     "blind.jsonl": (0.98, 0.09, 0.88, 0.85),
     "heldout.jsonl": (0.98, 0.05, 0.93, 0.90),
 }
-BLIND = ("blind.jsonl", "blind2.jsonl", "blind3.jsonl", "blind4.jsonl")
+BLIND = ("blind.jsonl", "blind2.jsonl", "blind3.jsonl", "blind4.jsonl", "blind5.jsonl")
 
 
 def load(name: str):

@@ -74,6 +74,7 @@ from tests.gateway_support import (  # noqa: E402
     messenger_item,
     messenger_payload,
     meta_signature,
+    without_disclosure,
 )
 
 URGENT = frozenset({"emergency", "crisis"})
@@ -228,6 +229,17 @@ class Conversation:
         # The oldest message still expecting this text: a conversation is answered in order,
         # and only the fast path's notices can overtake an earlier message's replies.
         target = next((m for m in self.messages if m.remaining[text] > 0), None)
+        latest = self.messages[-1] if self.messages else None
+        if (latest is not None and latest.first_at is None and latest.remaining[text] > 0
+                and all(m.first_at is not None for m in self.messages[:-1])):
+            # Every earlier message has had its first reply, and the citizen waits for the
+            # latest: a text it expects is its answer. The oldest-first rule gave it to an
+            # earlier message still "expecting" it because Beacon had answered that one in
+            # the conversation's language, not the text's (issue 10), and the citizen
+            # waited 60 s for a reply that had come. (A late second reply of an earlier
+            # message with the same text would be counted as the latest's: rare, and it
+            # can only make that latency look shorter.)
+            target = latest
         if target is not None:
             target.remaining[text] -= 1
         else:
@@ -250,6 +262,7 @@ class FakeGraph:
         self.strays = 0  # replies to nobody we are simulating
         self.bad_requests = 0  # wrong token or messaging type
         self.sends = 0
+        self.sender_actions = 0  # "seen" and "typing", not replies
         self.last_send = 0.0
         self.app = web.Application()
         self.app.router.add_post(META_SEND_PATH, self._send)
@@ -270,6 +283,11 @@ class FakeGraph:
     async def _send(self, request: web.Request) -> web.Response:
         arrived = time.perf_counter()
         body = await request.json()
+        if "sender_action" in body:
+            # "seen" and "typing" (bot.delivery, since issue 10) share the endpoint: counted
+            # apart, never as a reply.
+            self.sender_actions += 1
+            return web.json_response({"recipient_id": str(body["recipient"]["id"])})
         self.sends += 1
         self.last_send = arrived
         if (request.query.get("access_token") != self.page_token
@@ -280,7 +298,11 @@ class FakeGraph:
         if conversation is None or not conversation.messages:
             self.strays += 1
         else:
-            conversation.on_reply(body["message"]["text"], arrived)
+            # The reference is Rasa's answer to the text alone: the "automated assistant"
+            # line Beacon adds to a conversation's first reply (issue 10) is not part of it.
+            # Matched with it, a reply was credited to an earlier message and the citizen
+            # waited for one that had come (60 s timeouts in the first run after issue 10).
+            conversation.on_reply(without_disclosure(body["message"]["text"]), arrived)
         return web.json_response({"recipient_id": recipient, "message_id": f"m_{self.sends}"})
 
 

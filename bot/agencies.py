@@ -257,7 +257,8 @@ def load_agencies(path: Path, settings: Settings,
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"] if p != "__root__")
         raise AgenciesFileError(f"{path}: {where}: {first['msg']}") from None
-    agencies, owners = [], {}
+    agencies: List[Agency] = []
+    owners: Dict[Tuple[str, str], str] = {}
     for agency_id, entry in parsed.agencies.items():
         try:
             department = load_department(path.parent / entry.department)
@@ -275,8 +276,8 @@ def load_agencies(path: Path, settings: Settings,
             retention_seconds=(entry.retention_days * 86400 if entry.retention_days
                                else settings.retention_seconds),
             credentials=_credentials(entry, env, agency_id), accounts=accounts))
-    by_account = {pair: next(a for a in agencies if a.id == owner)
-                  for pair, owner in owners.items()}
+    by_id = {a.id: a for a in agencies}
+    by_account = {pair: by_id[owner] for pair, owner in owners.items()}
     _warn_about_tokens(agencies, env)
     return Deployment(tuple(agencies), by_account)
 
@@ -302,6 +303,26 @@ def _warn_about_tokens(agencies: List[Agency], env: Mapping[str, str]) -> None:
                     and channel in _SENDS_WITH:
                 logger.warning("agency %s: %s account %s has no token: its replies, the 911 "
                                "notice included, go to the outbox", agency.id, channel, account)
+
+
+# Stores built without a deployment (a single agency's tools and tests) file everything
+# under the single agency's keys: the one place that says so.
+
+def keys_of(deployment: Deployment | None, conversation_id: str) -> keys.AgencyKeys:
+    """The agency keys a conversation's records live under."""
+    return deployment.keys_for(conversation_id) if deployment is not None else keys.SINGLE
+
+
+def retention_of(deployment: Deployment | None, conversation_id: str, default: int) -> int:
+    """How long a conversation's records are kept (its agency's retention)."""
+    return (deployment.retention_for(conversation_id, default) if deployment is not None
+            else default)
+
+
+def every_keys(deployment: Deployment | None) -> List[keys.AgencyKeys]:
+    """Every agency's keys, for the sweeps that walk each agency's lists."""
+    return ([a.keys for a in deployment.agencies] if deployment is not None
+            else [keys.SINGLE])
 
 
 def single(settings: Settings) -> Deployment:

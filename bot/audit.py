@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Dict, List
 from redis.asyncio import Redis
 
 from bot import keys
+from bot.agencies import keys_of, retention_of
 
 if TYPE_CHECKING:
     from bot.agencies import Deployment
@@ -54,10 +55,8 @@ class AuditLog:
         """Append one entry (``facts``: JSON values kept beside the four usual fields)."""
         ts = now if now is not None else time.time()
         entry = {**facts, "ts": ts, "actor": actor, "action": action, "detail": detail}
-        scope, retention = keys.SINGLE, self.retention_seconds
-        if self.deployment is not None:
-            scope = self.deployment.keys_for(conversation_id)
-            retention = self.deployment.retention_for(conversation_id, retention)
+        scope = keys_of(self.deployment, conversation_id)
+        retention = retention_of(self.deployment, conversation_id, self.retention_seconds)
         await self._append(keys=[keys.audit(conversation_id), scope.audit_day(utc_day(ts))],
                            args=[json.dumps(entry, ensure_ascii=False), retention,
                                  conversation_id])

@@ -21,7 +21,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from bot import keys, metrics
-from bot.agencies import Credentials, Deployment
+from bot.agencies import Credentials, Deployment, keys_of
 from bot.channels import instagram, meta, x
 from bot.messages import INSTAGRAM, MESSENGER, WEBCHAT, X, account_of
 from bot.platform_limits import PlatformLimits, retry_after
@@ -238,8 +238,7 @@ class Delivery:
                       human_agent: bool) -> None:
         entry = {"ts": time.time(), "conversation": conversation_id, "channel": channel,
                  "recipient": recipient, "text": text, "human_agent": human_agent}
-        outbox = (self.deployment.keys_for(conversation_id) if self.deployment is not None
-                  else keys.SINGLE).outbox
+        outbox = keys_of(self.deployment, conversation_id).outbox
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.rpush(outbox, json.dumps(entry, ensure_ascii=False))
             pipe.ltrim(outbox, -OUTBOX_LIMIT, -1)

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Dict, List
 from redis.asyncio import Redis
 
 from bot import keys
+from bot.agencies import every_keys, keys_of
 
 if TYPE_CHECKING:
     from bot.agencies import Deployment
@@ -185,8 +186,7 @@ class Inbox:
         self.redis = redis
         # Each agency has its own work list (bot.agencies); a single agency has one.
         self.deployment = deployment
-        self._work_lists = ([a.keys for a in deployment.agencies] if deployment is not None
-                            else [keys.SINGLE])
+        self._work_lists = every_keys(deployment)
         self._turn = itertools.count()
         self.dedupe_ttl = dedupe_ttl
         self.language_ttl = language_ttl
@@ -203,8 +203,7 @@ class Inbox:
         self._sweep = redis.register_script(_SWEEP)
 
     def scope(self, conversation_id: str) -> keys.AgencyKeys:
-        return (self.deployment.keys_for(conversation_id) if self.deployment is not None
-                else keys.SINGLE)
+        return keys_of(self.deployment, conversation_id)
 
     async def accept(self, channel: str, message_id: str, conversation_id: str,
                      item: Dict, *, flag: str | None, language_clear: bool = True) -> Accepted:
@@ -280,9 +279,10 @@ class Inbox:
     async def ack(self, conversation_id: str, token: str, raw_item: str) -> int:
         """Done with the head message: 0 if the lock was lost, 1 if the conversation is
         released (nothing else waits), 2 if it went to the back of the work list."""
+        scope = self.scope(conversation_id)
         return int(await self._ack(
             keys=[keys.conversation_lock(conversation_id), keys.inbox(conversation_id),
-                  self.scope(conversation_id).pending, self.scope(conversation_id).work],
+                  scope.pending, scope.work],
             args=[token, raw_item, conversation_id]))
 
     async def release(self, conversation_id: str, token: str) -> bool:

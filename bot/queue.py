@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Dict, List, Sequence
 from redis.asyncio import Redis
 
 from bot import keys
+from bot.agencies import every_keys, keys_of, retention_of
 
 if TYPE_CHECKING:
     from bot.agencies import Deployment
@@ -299,17 +300,14 @@ class HumanQueue:
 
     def scope(self, conversation_id: str) -> keys.AgencyKeys:
         """The agency keys the conversation's queue entry lives under."""
-        return (self.deployment.keys_for(conversation_id) if self.deployment is not None
-                else keys.SINGLE)
+        return keys_of(self.deployment, conversation_id)
 
     def retention(self, conversation_id: str) -> int:
-        return (self.deployment.retention_for(conversation_id, self.retention_seconds)
-                if self.deployment is not None else self.retention_seconds)
+        return retention_of(self.deployment, conversation_id, self.retention_seconds)
 
     def scopes(self) -> List[keys.AgencyKeys]:
         """Every agency's keys (the gateway's sweeps walk each agency's queue)."""
-        return ([a.keys for a in self.deployment.agencies] if self.deployment is not None
-                else [keys.SINGLE])
+        return every_keys(self.deployment)
 
     async def enqueue(
         self,
@@ -531,11 +529,11 @@ class HumanQueue:
         their last activity); returns how many were dropped from the indexes."""
         now = now if now is not None else time.time()
         pruned = 0
+        due = await self.redis.zrange(keys.HANDOFF_DUE, 0, -1)  # one schedule for all
         for scope in self.scopes():
             ids = set(await self.redis.zrange(scope.queue, 0, -1))
             ids |= set(await self.redis.zrange(scope.claimed, 0, -1))
-            ids |= {c for c in await self.redis.zrange(keys.HANDOFF_DUE, 0, -1)
-                    if self.scope(c) is scope}
+            ids |= {c for c in due if self.scope(c) is scope}
             for conversation_id in ids:
                 pruned += await self._prune(
                     keys=[scope.queue, scope.claimed, keys.HANDOFF_DUE,

@@ -36,7 +36,7 @@ from tests.gateway_support import (
     settings_for,
     signed,
 )
-from tests.test_console import PASSWORD, launch_chromium, need_chromium
+from tests.test_console import PASSWORD, chromium
 
 PAGE_A, PAGE_B, PAGE_NOBODY = PAGE_ID, "5647382910", "9999999999"
 ENV = {"HARBOR_PAGE_TOKEN": "page-token-harbor", "BAYVIEW_PAGE_TOKEN": "page-token-bayview"}
@@ -353,9 +353,6 @@ async def test_a_consoles_events_are_its_agencys_own(county, redis):
 
 async def test_browser_agency_staff_cannot_see_another_agencys_queue_or_reports(
         aiohttp_server, redis, redis_server, platform, tmp_path, env_tokens):
-    need_chromium()
-    from playwright.async_api import async_playwright
-
     settings = county_settings(redis_server, platform, tmp_path)
     await StaffStore(redis, 3600, keys.AgencyKeys("harbor")).add("alice", PASSWORD, "supervisor")
     server = await aiohttp_server(create_app(settings))
@@ -374,33 +371,29 @@ async def test_browser_agency_staff_cannot_see_another_agencys_queue_or_reports(
                 keys.AgencyKeys("harbor").queue):
             break
         await asyncio.sleep(0.1)
-    async with async_playwright() as pw:
-        browser = await launch_chromium(pw)
-        try:
-            page = await (await browser.new_context()).new_page()
-            await page.goto(base + "/console/login")
-            assert await page.locator("select[name=agency] option").count() == 2
-            await page.select_option("select[name=agency]", "harbor")
-            await page.fill("input[name=name]", "alice")
-            await page.fill("input[name=password]", PASSWORD)
-            await page.click("button[type=submit]")
-            await page.wait_for_url(base + "/console/")
-            await page.get_by_text("neighbors dog").first.wait_for(timeout=15000)
-            assert await page.get_by_text("bayview only").count() == 0
-            status = await page.evaluate(
-                f"fetch('/console/api/conversations/{conv(PAGE_B, 'ben')}').then(r => r.status)")
-            assert status == 404
-            await page.goto(base + "/console/reports")
-            await page.wait_for_function(
-                "document.querySelectorAll('canvas, svg').length > 0", timeout=15000)
-            totals = await page.evaluate(
-                "fetch('/console/api/reports').then(r => r.json()).then(j => j.messages)")
-            assert totals["total"] == 1, totals
-            assert "Harbor City PD" in await page.content()
-            await page.screenshot(path=os.path.join(os.environ.get("TMPDIR", "/tmp"),
-                                                    "beacon-agency-reports.png"))
-        finally:
-            await browser.close()
+    async with chromium() as browser:
+        page = await (await browser.new_context()).new_page()
+        await page.goto(base + "/console/login")
+        assert await page.locator("select[name=agency] option").count() == 2
+        await page.select_option("select[name=agency]", "harbor")
+        await page.fill("input[name=name]", "alice")
+        await page.fill("input[name=password]", PASSWORD)
+        await page.click("button[type=submit]")
+        await page.wait_for_url(base + "/console/")
+        await page.get_by_text("neighbors dog").first.wait_for(timeout=15000)
+        assert await page.get_by_text("bayview only").count() == 0
+        status = await page.evaluate(
+            f"fetch('/console/api/conversations/{conv(PAGE_B, 'ben')}').then(r => r.status)")
+        assert status == 404
+        await page.goto(base + "/console/reports")
+        await page.wait_for_function(
+            "document.querySelectorAll('canvas, svg').length > 0", timeout=15000)
+        totals = await page.evaluate(
+            "fetch('/console/api/reports').then(r => r.json()).then(j => j.messages)")
+        assert totals["total"] == 1, totals
+        assert "Harbor City PD" in await page.content()
+        await page.screenshot(path=os.path.join(os.environ.get("TMPDIR", "/tmp"),
+                                                "beacon-agency-reports.png"))
 
 
 # -- found by the live attack -----------------------------------------------------------------

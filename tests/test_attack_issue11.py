@@ -21,7 +21,7 @@ from bot.console.auth import StaffStore
 from bot.queue import Entry, HumanQueue
 from bot.queue_view import _snippet
 from tests.gateway_support import DEAD_RASA, settings_for
-from tests.test_console import PASSWORD, launch_chromium, login, need_chromium
+from tests.test_console import PASSWORD, chromium, login
 
 
 @pytest.fixture
@@ -214,36 +214,30 @@ async def test_web_chat_double_enter_sends_the_first_message_once(server, platfo
     chat: the page waits for its session before clearing the box, so the second Enter reads
     the same text and it is sent twice (two POSTs with different ids, two transcript
     entries, two answers). Live on a 0.5 s session fetch: 2 POSTs, 2 lines on the page."""
-    need_chromium()
-    from playwright.async_api import async_playwright
 
     base = str(server.make_url("")).rstrip("/")
-    async with async_playwright() as pw:
-        browser = await launch_chromium(pw)
-        try:
-            page = await (await browser.new_context()).new_page()
-            posts = []
-            page.on("request", lambda r: posts.append(r.url)
-                    if r.method == "POST" and "/chat/api/messages" in r.url else None)
+    async with chromium() as browser:
+        page = await (await browser.new_context()).new_page()
+        posts = []
+        page.on("request", lambda r: posts.append(r.url)
+                if r.method == "POST" and "/chat/api/messages" in r.url else None)
 
-            async def slow_session(route):
-                await asyncio.sleep(0.5)  # a phone on a slow network
-                await route.continue_()
+        async def slow_session(route):
+            await asyncio.sleep(0.5)  # a phone on a slow network
+            await route.continue_()
 
-            await page.route("**/chat/api/session", slow_session)
-            await page.goto(base + "/chat")
-            await page.click("#text")
-            await page.keyboard.type("someone is breaking into my car")
-            await page.keyboard.press("Enter")
-            await page.keyboard.press("Enter")
-            await page.wait_for_timeout(2000)
-            session = await page.evaluate(
-                "JSON.parse(sessionStorage.getItem('beacon-chat')).session")
-            assert len(posts) == 1, f"{len(posts)} POSTs for one message"
-            assert await page.locator("#log li.me").count() == 1
-            assert await citizen_texts(redis, session) == ["someone is breaking into my car"]
-        finally:
-            await browser.close()
+        await page.route("**/chat/api/session", slow_session)
+        await page.goto(base + "/chat")
+        await page.click("#text")
+        await page.keyboard.type("someone is breaking into my car")
+        await page.keyboard.press("Enter")
+        await page.keyboard.press("Enter")
+        await page.wait_for_timeout(2000)
+        session = await page.evaluate(
+            "JSON.parse(sessionStorage.getItem('beacon-chat')).session")
+        assert len(posts) == 1, f"{len(posts)} POSTs for one message"
+        assert await page.locator("#log li.me").count() == 1
+        assert await citizen_texts(redis, session) == ["someone is breaking into my car"]
 
 
 async def test_web_chat_reload_mid_send_does_not_show_an_unsent_message_as_sent(
@@ -252,47 +246,41 @@ async def test_web_chat_reload_mid_send_does_not_show_an_unsent_message_as_sent(
     POST is on its way cancels it, and after the reload the page shows the message as sent
     although Beacon never received it: no error, no retry. Expected: what the page shows as
     sent reached Beacon (resent after the reload), or it is marked as not sent."""
-    need_chromium()
-    from playwright.async_api import async_playwright
 
     base = str(server.make_url("")).rstrip("/")
-    async with async_playwright() as pw:
-        browser = await launch_chromium(pw)
-        try:
-            page = await (await browser.new_context()).new_page()
-            await page.goto(base + "/chat")
-            await page.click("#text")
-            await page.keyboard.type("hello, a question")
-            await page.keyboard.press("Enter")
-            await page.locator("#log li.bot").first.wait_for(timeout=20000)
+    async with chromium() as browser:
+        page = await (await browser.new_context()).new_page()
+        await page.goto(base + "/chat")
+        await page.click("#text")
+        await page.keyboard.type("hello, a question")
+        await page.keyboard.press("Enter")
+        await page.locator("#log li.bot").first.wait_for(timeout=20000)
 
-            async def slow_send(route):
-                if route.request.method == "POST":
-                    await asyncio.sleep(1.5)  # still on its way when the page reloads
-                    try:
-                        await route.continue_()
-                    except Exception:  # noqa: BLE001 - the page went away meanwhile
-                        pass
-                    return
-                await route.continue_()
+        async def slow_send(route):
+            if route.request.method == "POST":
+                await asyncio.sleep(1.5)  # still on its way when the page reloads
+                try:
+                    await route.continue_()
+                except Exception:  # noqa: BLE001 - the page went away meanwhile
+                    pass
+                return
+            await route.continue_()
 
-            await page.route("**/chat/api/messages", slow_send)
-            await page.keyboard.type("he has a gun")
-            await page.keyboard.press("Enter")
-            await page.wait_for_timeout(200)
-            await page.reload()
-            await page.unroute("**/chat/api/messages")
-            await page.wait_for_timeout(5000)  # time for a resend after the reload
-            session = await page.evaluate(
-                "JSON.parse(sessionStorage.getItem('beacon-chat')).session")
-            shown_sent = await page.evaluate(
-                """() => [...document.querySelectorAll('#log li.me')]
-                     .filter((li) => !/unsent|failed|pending/.test(li.className))
-                     .map((li) => li.textContent)""")
-            received = await citizen_texts(redis, session)
-            assert set(shown_sent) <= set(received), (shown_sent, received)
-        finally:
-            await browser.close()
+        await page.route("**/chat/api/messages", slow_send)
+        await page.keyboard.type("he has a gun")
+        await page.keyboard.press("Enter")
+        await page.wait_for_timeout(200)
+        await page.reload()
+        await page.unroute("**/chat/api/messages")
+        await page.wait_for_timeout(5000)  # time for a resend after the reload
+        session = await page.evaluate(
+            "JSON.parse(sessionStorage.getItem('beacon-chat')).session")
+        shown_sent = await page.evaluate(
+            """() => [...document.querySelectorAll('#log li.me')]
+                 .filter((li) => !/unsent|failed|pending/.test(li.className))
+                 .map((li) => li.textContent)""")
+        received = await citizen_texts(redis, session)
+        assert set(shown_sent) <= set(received), (shown_sent, received)
 
 
 async def test_console_alert_in_a_reopened_tab_still_sounds_or_says_it_cannot(
@@ -304,8 +292,6 @@ async def test_console_alert_in_a_reopened_tab_still_sounds_or_says_it_cannot(
     (live: beaconAlertLog sound false, audio.state "suspended"), with nothing on the page
     saying the sound is off. Expected: the tone plays, or the page visibly asks for a click
     to turn the sound back on."""
-    need_chromium()
-    from playwright.async_api import async_playwright
 
     base = str(server.make_url("")).rstrip("/")
 
@@ -316,36 +302,32 @@ async def test_console_alert_in_a_reopened_tab_still_sounds_or_says_it_cannot(
                                       json={"session": session, "text": text, "id": "e1"})
             assert sent.status == 202
 
-    async with async_playwright() as pw:
-        browser = await launch_chromium(pw)
-        try:
-            context = await browser.new_context()
-            await context.grant_permissions(["notifications"], origin=base)
-            page = await context.new_page()
-            await page.goto(base + "/console/login")
-            await page.fill("input[name=name]", "alice")
-            await page.fill("input[name=password]", PASSWORD)
-            await page.click("button[type=submit]")
-            await page.check("#duty")
-            await page.wait_for_function("() => document.body.dataset.duty === 'on'")
-            await emergency("a man is breaking into my house with a knife, help")
-            await page.wait_for_function("() => window.beaconAlerts >= 1", timeout=15000)
-            assert await page.evaluate("window.beaconAlertLog[0].sound") is True
-            # The tab is opened afresh (a restored tab after a browser restart, the console
-            # bookmark in a new tab): the officer is still on duty, no click since.
-            await page.close()
-            page = await context.new_page()
-            await page.goto(base + "/console/")
-            await page.wait_for_function("() => document.body.dataset.duty === 'on'",
-                                         timeout=10000)
-            await emergency("there is a fire in my kitchen and someone is hurt")
-            await page.wait_for_function("() => window.beaconAlerts >= 1", timeout=15000)
-            sound = await page.evaluate("window.beaconAlertLog[0].sound")
-            says_so = await page.evaluate(
-                """() => [...document.querySelectorAll('body *')].some((el) =>
-                     el.offsetParent !== null && el.children.length === 0 &&
-                     /sound|audio|alert tone/i.test(el.textContent))""")
-            assert sound or says_so, "an on-duty console alerted in silence in a reopened tab"
-        finally:
-            await browser.close()
+    async with chromium() as browser:
+        context = await browser.new_context()
+        await context.grant_permissions(["notifications"], origin=base)
+        page = await context.new_page()
+        await page.goto(base + "/console/login")
+        await page.fill("input[name=name]", "alice")
+        await page.fill("input[name=password]", PASSWORD)
+        await page.click("button[type=submit]")
+        await page.check("#duty")
+        await page.wait_for_function("() => document.body.dataset.duty === 'on'")
+        await emergency("a man is breaking into my house with a knife, help")
+        await page.wait_for_function("() => window.beaconAlerts >= 1", timeout=15000)
+        assert await page.evaluate("window.beaconAlertLog[0].sound") is True
+        # The tab is opened afresh (a restored tab after a browser restart, the console
+        # bookmark in a new tab): the officer is still on duty, no click since.
+        await page.close()
+        page = await context.new_page()
+        await page.goto(base + "/console/")
+        await page.wait_for_function("() => document.body.dataset.duty === 'on'",
+                                     timeout=10000)
+        await emergency("there is a fire in my kitchen and someone is hurt")
+        await page.wait_for_function("() => window.beaconAlerts >= 1", timeout=15000)
+        sound = await page.evaluate("window.beaconAlertLog[0].sound")
+        says_so = await page.evaluate(
+            """() => [...document.querySelectorAll('body *')].some((el) =>
+                 el.offsetParent !== null && el.children.length === 0 &&
+                 /sound|audio|alert tone/i.test(el.textContent))""")
+        assert sound or says_so, "an on-duty console alerted in silence in a reopened tab"
 

@@ -4,6 +4,7 @@ without reloading, claim it, reply, resolve."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -26,12 +27,6 @@ from tests.gateway_support import (
 PASSWORD = "correct horse battery"
 CHROMIUM = os.environ.get("BEACON_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 HAVE_CHROMIUM = os.path.exists(CHROMIUM)
-
-
-def need_chromium() -> None:
-    """Every browser test's first line: a missing Chromium fails the test, never skips it."""
-    if not HAVE_CHROMIUM:
-        pytest.fail(f"Chromium not found at {CHROMIUM}; `make test` installs Debian's chromium")
 
 
 @pytest.fixture
@@ -123,71 +118,75 @@ async def test_csrf_and_ownership(aiohttp_client, server, redis):
     assert jsonl.content_type == "application/x-ndjson"
 
 
-async def launch_chromium(pw):
-    """Debian's chromium, headless, as the browser tests run it."""
-    return await pw.chromium.launch(
-        executable_path=CHROMIUM,
-        args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-              "--disable-background-networking", "--disable-component-update",
-              "--disable-sync", "--no-first-run"])
+@contextlib.asynccontextmanager
+async def chromium():
+    """Debian's chromium, headless, as every browser test runs it, closed afterwards. A
+    missing Chromium fails the test, never skips it."""
+    if not HAVE_CHROMIUM:
+        pytest.fail(f"Chromium not found at {CHROMIUM}; `make test` installs Debian's chromium")
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                  "--disable-background-networking", "--disable-component-update",
+                  "--disable-sync", "--no-first-run"])
+        try:
+            yield browser
+        finally:
+            await browser.close()
 
 
 async def test_console_in_chromium(server, platform, redis, aiohttp_client):
-    need_chromium()
-    from playwright.async_api import async_playwright
-
     base = str(server.make_url("")).rstrip("/")
     webhooks = await aiohttp_client(server)
-    async with async_playwright() as pw:
-        browser = await launch_chromium(pw)
-        try:
-            page = await browser.new_page(viewport={"width": 390, "height": 844})
-            await page.goto(base + "/console/")
-            assert page.url.endswith("/console/login")
-            await page.fill("input[name=name]", "alice")
-            await page.fill("input[name=password]", PASSWORD)
-            await page.click("button[type=submit]")
-            await page.wait_for_load_state()
-            assert page.url == base + "/console/", (page.url, await page.content())
-            await page.check("#duty")
-            await page.wait_for_function(
-                "() => document.getElementById('duty').checked === true")
-            for _ in range(50):
-                if await redis.exists(keys.SINGLE.on_duty("alice")):
-                    break
-                await page.wait_for_timeout(100)
-            assert await redis.exists(keys.SINGLE.on_duty("alice"))
+    async with chromium() as browser:
+        page = await browser.new_page(viewport={"width": 390, "height": 844})
+        await page.goto(base + "/console/")
+        assert page.url.endswith("/console/login")
+        await page.fill("input[name=name]", "alice")
+        await page.fill("input[name=password]", PASSWORD)
+        await page.click("button[type=submit]")
+        await page.wait_for_load_state()
+        assert page.url == base + "/console/", (page.url, await page.content())
+        await page.check("#duty")
+        await page.wait_for_function(
+            "() => document.getElementById('duty').checked === true")
+        for _ in range(50):
+            if await redis.exists(keys.SINGLE.on_duty("alice")):
+                break
+            await page.wait_for_timeout(100)
+        assert await redis.exists(keys.SINGLE.on_duty("alice"))
 
-            # A new emergency arrives through the webhook; the page shows it without reload.
-            body, headers = signed(messenger_payload(
-                messenger_item("citizen-z", "help someone is breaking into my house")))
-            assert (await webhooks.post("/webhooks/meta", data=body, headers=headers)).ok
-            card = page.locator("#waiting .card.urgent")
-            await card.first.wait_for(timeout=15000)
-            assert "breaking into my house" in await card.first.inner_text()
-            # Phone-sized screen: nothing overflows sideways.
-            assert await page.evaluate(
-                "document.documentElement.scrollWidth <= window.innerWidth + 1")
+        # A new emergency arrives through the webhook; the page shows it without reload.
+        body, headers = signed(messenger_payload(
+            messenger_item("citizen-z", "help someone is breaking into my house")))
+        assert (await webhooks.post("/webhooks/meta", data=body, headers=headers)).ok
+        card = page.locator("#waiting .card.urgent")
+        await card.first.wait_for(timeout=15000)
+        assert "breaking into my house" in await card.first.inner_text()
+        # Phone-sized screen: nothing overflows sideways.
+        assert await page.evaluate(
+            "document.documentElement.scrollWidth <= window.innerWidth + 1")
 
-            await card.first.click()
-            await page.click("#claim")
-            await page.wait_for_function("() => !document.getElementById('send').disabled")
-            await page.fill("#reply", "This is Alice at Harbor City PD. Are you safe?")
-            await page.click("#send")
-            await platform.wait_for(lambda: "This is Alice at Harbor City PD. Are you safe?"
-                                    in platform.texts_to("citizen-z"), timeout=15)
-            await page.locator("#transcript li.staff").first.wait_for(timeout=10000)
-            await page.click("#resolve")
-            conversation = conv_id("citizen-z")
-            for _ in range(50):
-                if (await redis.hget(keys.conversation(conversation), "status")) == "resolved":
-                    break
-                await page.wait_for_timeout(100)
-            assert await redis.hget(keys.conversation(conversation), "status") == "resolved"
-            await page.screenshot(path=os.path.join(os.environ.get("TMPDIR", "/tmp"),
-                                                    "beacon-console.png"))
-        finally:
-            await browser.close()
+        await card.first.click()
+        await page.click("#claim")
+        await page.wait_for_function("() => !document.getElementById('send').disabled")
+        await page.fill("#reply", "This is Alice at Harbor City PD. Are you safe?")
+        await page.click("#send")
+        await platform.wait_for(lambda: "This is Alice at Harbor City PD. Are you safe?"
+                                in platform.texts_to("citizen-z"), timeout=15)
+        await page.locator("#transcript li.staff").first.wait_for(timeout=10000)
+        await page.click("#resolve")
+        conversation = conv_id("citizen-z")
+        for _ in range(50):
+            if (await redis.hget(keys.conversation(conversation), "status")) == "resolved":
+                break
+            await page.wait_for_timeout(100)
+        assert await redis.hget(keys.conversation(conversation), "status") == "resolved"
+        await page.screenshot(path=os.path.join(os.environ.get("TMPDIR", "/tmp"),
+                                                "beacon-console.png"))
 
 
 async def test_the_queue_shows_dead_letters(aiohttp_client, server, redis):
@@ -344,36 +343,28 @@ async def test_web_chat_in_chromium_keeps_a_reload_but_not_the_next_visitor(
         server, platform, redis):
     """The chat page keeps its session per tab: a reload shows the conversation again, a new
     tab in the same browser (the next person at a shared computer) starts afresh."""
-    need_chromium()
-    from playwright.async_api import async_playwright
 
     base = str(server.make_url("")).rstrip("/")
-    async with async_playwright() as pw:
-        browser = await launch_chromium(pw)
-        try:
-            context = await browser.new_context()
-            page = await context.new_page()
-            await page.goto(base + "/chat")
-            await page.fill("#text", "can someone call me back about my case")
-            await page.click("button[type=submit]")
-            reply = page.locator("#log li.bot")
-            await reply.first.wait_for(timeout=20000)
-            await page.reload()
-            await page.locator("#log li.bot").first.wait_for(timeout=10000)
-            next_visitor = await context.new_page()
-            await next_visitor.goto(base + "/chat")
-            await next_visitor.wait_for_timeout(3000)  # two polls
-            assert await next_visitor.locator("#log li.bot").count() == 0
-        finally:
-            await browser.close()
+    async with chromium() as browser:
+        context = await browser.new_context()
+        page = await context.new_page()
+        await page.goto(base + "/chat")
+        await page.fill("#text", "can someone call me back about my case")
+        await page.click("button[type=submit]")
+        reply = page.locator("#log li.bot")
+        await reply.first.wait_for(timeout=20000)
+        await page.reload()
+        await page.locator("#log li.bot").first.wait_for(timeout=10000)
+        next_visitor = await context.new_page()
+        await next_visitor.goto(base + "/chat")
+        await next_visitor.wait_for_timeout(3000)  # two polls
+        assert await next_visitor.locator("#log li.bot").count() == 0
 
 
 async def test_a_spanish_conversation_in_chromium(server, platform, redis):
     """Issue 10: a Spanish speaker asks in the web chat after hours (nobody on duty, Rasa
     down), gets the routing reply in Spanish, and the officer's console offers the canned
     replies in Spanish; the one sent reaches the chat page."""
-    need_chromium()
-    from playwright.async_api import async_playwright
 
     from bot.department import load_department
     from bot.settings import PROJECT_ROOT
@@ -381,40 +372,36 @@ async def test_a_spanish_conversation_in_chromium(server, platform, redis):
     department = load_department(PROJECT_ROOT / "data/department.yml")
     canned = department.canned("es")["call_non_emergency"]
     base = str(server.make_url("")).rstrip("/")
-    async with async_playwright() as pw:
-        browser = await launch_chromium(pw)
-        try:
-            chat = await (await browser.new_context()).new_page()
-            await chat.goto(base + "/chat")
-            await chat.fill("#text", "buenas noches, quiero hablar con alguien sobre el "
-                                     "reporte de mi accidente")
-            await chat.click("button[type=submit]")
-            bot = chat.locator("#log li.bot")
-            await bot.first.wait_for(timeout=20000)
-            first = await bot.first.inner_text()
-            assert department.reply("disclosure", "es") in first
-            assert "Esta cuenta no se vigila" in first or "Un miembro" in first, first
+    async with chromium() as browser:
+        chat = await (await browser.new_context()).new_page()
+        await chat.goto(base + "/chat")
+        await chat.fill("#text", "buenas noches, quiero hablar con alguien sobre el "
+                                 "reporte de mi accidente")
+        await chat.click("button[type=submit]")
+        bot = chat.locator("#log li.bot")
+        await bot.first.wait_for(timeout=20000)
+        first = await bot.first.inner_text()
+        assert department.reply("disclosure", "es") in first
+        assert "Esta cuenta no se vigila" in first or "Un miembro" in first, first
 
-            console = await (await browser.new_context()).new_page()
-            await console.set_viewport_size({"width": 1280, "height": 800})
-            await console.goto(base + "/console/login")
-            await console.fill("input[name=name]", "alice")
-            await console.fill("input[name=password]", PASSWORD)
-            await console.click("button[type=submit]")
-            await console.wait_for_load_state()
-            card = console.locator("#waiting .card")
-            await card.first.wait_for(timeout=15000)
-            assert " es " in f" {await card.first.inner_text()} ".replace("·", " ")
-            await card.first.click()
-            await console.click("#claim")
-            await console.wait_for_function("() => !document.getElementById('send').disabled")
-            # Only the conversation's language is offered.
-            offered = await console.eval_on_selector_all(
-                "#canned option[data-lang]", "os => os.filter(o => !o.hidden).map(o => o.value)")
-            assert offered and set(offered) == set(department.canned("es").values())
-            await console.select_option("#canned", value=canned)
-            assert await console.input_value("#reply") == canned
-            await console.click("#send")
-            await chat.locator("#log li", has_text=canned[:40]).first.wait_for(timeout=20000)
-        finally:
-            await browser.close()
+        console = await (await browser.new_context()).new_page()
+        await console.set_viewport_size({"width": 1280, "height": 800})
+        await console.goto(base + "/console/login")
+        await console.fill("input[name=name]", "alice")
+        await console.fill("input[name=password]", PASSWORD)
+        await console.click("button[type=submit]")
+        await console.wait_for_load_state()
+        card = console.locator("#waiting .card")
+        await card.first.wait_for(timeout=15000)
+        assert " es " in f" {await card.first.inner_text()} ".replace("·", " ")
+        await card.first.click()
+        await console.click("#claim")
+        await console.wait_for_function("() => !document.getElementById('send').disabled")
+        # Only the conversation's language is offered.
+        offered = await console.eval_on_selector_all(
+            "#canned option[data-lang]", "os => os.filter(o => !o.hidden).map(o => o.value)")
+        assert offered and set(offered) == set(department.canned("es").values())
+        await console.select_option("#canned", value=canned)
+        assert await console.input_value("#reply") == canned
+        await console.click("#send")
+        await chat.locator("#log li", has_text=canned[:40]).first.wait_for(timeout=20000)

@@ -11,7 +11,7 @@ import time
 
 from bot import keys
 from bot.queue import Entry, HumanQueue
-from tests.test_console import PASSWORD, launch_chromium, login, need_chromium
+from tests.test_console import PASSWORD, chromium, login
 from tests.test_console import server as server  # noqa: F401 - the fixture
 
 SHOTS = os.environ.get("TMPDIR", "/tmp")
@@ -251,8 +251,6 @@ async def test_a_busy_shift_in_chromium(server, platform, redis, aiohttp_client)
     to urgent ones, finds one by a word of its transcript, pages to the end, and is alerted
     (sound and notification) when a new emergency arrives. The desktop layout puts the queue
     and the conversation side by side; the phone layout is one column."""
-    need_chromium()
-    from playwright.async_api import async_playwright
 
     from tests.gateway_support import messenger_item, messenger_payload, signed
 
@@ -264,167 +262,157 @@ async def test_a_busy_shift_in_chromium(server, platform, redis, aiohttp_client)
     order = await redis.zrange(keys.SINGLE.queue, 0, -1)
     base = str(server.make_url("")).rstrip("/")
     webhooks = await aiohttp_client(server)
-    async with async_playwright() as pw:
-        browser = await launch_chromium(pw)
-        try:
-            context = await browser.new_context(viewport={"width": 1366, "height": 800})
-            await context.grant_permissions(["notifications"], origin=base)
-            page = await context.new_page()
-            await page.add_init_script("""
-                window.beaconNotifications = [];
-                const Real = window.Notification;
-                window.Notification = class extends Real {
-                  constructor(title, options) { super(title, options);
-                    window.beaconNotifications.push(title); }
-                };
-                window.Notification.requestPermission = Real.requestPermission.bind(Real);
-                Object.defineProperty(window.Notification, "permission",
-                                      { get: () => Real.permission });
-            """)
-            await page.goto(base + "/console/login")
-            await page.fill("input[name=name]", "alice")
-            await page.fill("input[name=password]", PASSWORD)
-            await page.click("button[type=submit]")
-            await page.wait_for_load_state()
-            await page.locator("#waiting .card").first.wait_for(timeout=15000)
-            assert await page.inner_text("#waiting-count") == "500"
-            assert await page.evaluate("Notification.permission") == "granted"
-            await page.check("#duty")
-            await page.wait_for_function("() => document.body.dataset.duty === 'on'")
+    async with chromium() as browser:
+        context = await browser.new_context(viewport={"width": 1366, "height": 800})
+        await context.grant_permissions(["notifications"], origin=base)
+        page = await context.new_page()
+        await page.add_init_script("""
+            window.beaconNotifications = [];
+            const Real = window.Notification;
+            window.Notification = class extends Real {
+              constructor(title, options) { super(title, options);
+                window.beaconNotifications.push(title); }
+            };
+            window.Notification.requestPermission = Real.requestPermission.bind(Real);
+            Object.defineProperty(window.Notification, "permission",
+                                  { get: () => Real.permission });
+        """)
+        await page.goto(base + "/console/login")
+        await page.fill("input[name=name]", "alice")
+        await page.fill("input[name=password]", PASSWORD)
+        await page.click("button[type=submit]")
+        await page.wait_for_load_state()
+        await page.locator("#waiting .card").first.wait_for(timeout=15000)
+        assert await page.inner_text("#waiting-count") == "500"
+        assert await page.evaluate("Notification.permission") == "granted"
+        await page.check("#duty")
+        await page.wait_for_function("() => document.body.dataset.duty === 'on'")
 
-            # The page is one screen: the list scrolls inside its pane, not the page.
-            assert await page.evaluate(
-                "document.documentElement.scrollHeight <= window.innerHeight + 1")
+        # The page is one screen: the list scrolls inside its pane, not the page.
+        assert await page.evaluate(
+            "document.documentElement.scrollHeight <= window.innerHeight + 1")
 
-            # Urgent only: 20, every one urgent.
-            await page.check("#f-urgent")
-            await page.wait_for_function(
-                "() => document.getElementById('waiting-count').textContent === '20'")
-            cards = page.locator("#waiting .card")
-            assert await cards.count() == 20
-            assert await page.locator("#waiting .card:not(.urgent)").count() == 0
-            await page.uncheck("#f-urgent")
-            await page.wait_for_function(
-                "() => document.getElementById('waiting-count').textContent === '500'")
+        # Urgent only: 20, every one urgent.
+        await page.check("#f-urgent")
+        await page.wait_for_function(
+            "() => document.getElementById('waiting-count').textContent === '20'")
+        cards = page.locator("#waiting .card")
+        assert await cards.count() == 20
+        assert await page.locator("#waiting .card:not(.urgent)").count() == 0
+        await page.uncheck("#f-urgent")
+        await page.wait_for_function(
+            "() => document.getElementById('waiting-count').textContent === '500'")
 
-            # A word of one transcript (not its preview) finds it.
-            await page.fill("#f-q", "gas")
-            await page.press("#f-q", "Enter")
-            await page.wait_for_function(
-                "() => document.getElementById('waiting-count').textContent === '1'")
-            hit = page.locator("#waiting .card").first
-            assert await hit.get_attribute("data-id") == "messenger:acct:00317"
-            assert "smell of gas" in await hit.locator(".hit").inner_text()
-            # Opened beside the queue (desktop: side by side).
-            await hit.click()
-            await page.wait_for_function(
-                "() => document.getElementById('transcript').textContent.includes('gas')")
-            queue_box = await page.locator("#queue-pane").bounding_box()
-            conv_box = await page.locator("#conversation-pane").bounding_box()
-            assert conv_box["x"] >= queue_box["x"] + queue_box["width"] - 1, (queue_box,
-                                                                             conv_box)
-            assert conv_box["y"] < queue_box["y"] + queue_box["height"]
-            assert queue_box["width"] >= 300 and conv_box["width"] >= 500
-            # A private note for the next officer.
-            await page.fill("#note", "Gas company called, on their way.")
-            await page.click("#add-note")
-            await page.locator("#notes li").first.wait_for(timeout=5000)
-            await page.screenshot(path=os.path.join(SHOTS, "beacon-console-desktop.png"))
-            await page.fill("#f-q", "")
-            await page.press("#f-q", "Enter")
-            await page.wait_for_function(
-                "() => document.getElementById('waiting-count').textContent === '500'")
+        # A word of one transcript (not its preview) finds it.
+        await page.fill("#f-q", "gas")
+        await page.press("#f-q", "Enter")
+        await page.wait_for_function(
+            "() => document.getElementById('waiting-count').textContent === '1'")
+        hit = page.locator("#waiting .card").first
+        assert await hit.get_attribute("data-id") == "messenger:acct:00317"
+        assert "smell of gas" in await hit.locator(".hit").inner_text()
+        # Opened beside the queue (desktop: side by side).
+        await hit.click()
+        await page.wait_for_function(
+            "() => document.getElementById('transcript').textContent.includes('gas')")
+        queue_box = await page.locator("#queue-pane").bounding_box()
+        conv_box = await page.locator("#conversation-pane").bounding_box()
+        assert conv_box["x"] >= queue_box["x"] + queue_box["width"] - 1, (queue_box,
+                                                                         conv_box)
+        assert conv_box["y"] < queue_box["y"] + queue_box["height"]
+        assert queue_box["width"] >= 300 and conv_box["width"] >= 500
+        # A private note for the next officer.
+        await page.fill("#note", "Gas company called, on their way.")
+        await page.click("#add-note")
+        await page.locator("#notes li").first.wait_for(timeout=5000)
+        await page.screenshot(path=os.path.join(SHOTS, "beacon-console-desktop.png"))
+        await page.fill("#f-q", "")
+        await page.press("#f-q", "Enter")
+        await page.wait_for_function(
+            "() => document.getElementById('waiting-count').textContent === '500'")
 
-            # Page to the end.
-            await page.click("#last-page")
-            await page.wait_for_function(
-                "() => document.getElementById('page-info').textContent.startsWith('476')")
-            assert await page.inner_text("#page-info") == "476–500 of 500"
-            last = await page.eval_on_selector_all("#waiting .card",
-                                                   "cs => cs.map(c => c.dataset.id)")
-            assert last == order[475:]
-            assert await page.is_disabled("#next-page")
+        # Page to the end.
+        await page.click("#last-page")
+        await page.wait_for_function(
+            "() => document.getElementById('page-info').textContent.startsWith('476')")
+        assert await page.inner_text("#page-info") == "476–500 of 500"
+        last = await page.eval_on_selector_all("#waiting .card",
+                                               "cs => cs.map(c => c.dataset.id)")
+        assert last == order[475:]
+        assert await page.is_disabled("#next-page")
 
-            # A new emergency arrives while on duty: a sound and a notification, once.
-            assert await page.evaluate("window.beaconAlerts") == 0
-            body, headers = signed(messenger_payload(
-                messenger_item("citizen-fire", "help my neighbours house is on fire")))
-            assert (await webhooks.post("/webhooks/meta", data=body, headers=headers)).ok
-            await page.wait_for_function("() => window.beaconAlerts >= 1", timeout=15000)
-            await page.wait_for_timeout(1500)  # the worker's own event must not alert again
-            assert await page.evaluate("window.beaconAlerts") == 1
-            assert await page.evaluate("window.beaconAlertLog[0].sound") is True
-            assert await page.evaluate("window.beaconNotifications.length") == 1
-            assert "emergency" in (await page.evaluate("window.beaconNotifications[0]")).lower()
+        # A new emergency arrives while on duty: a sound and a notification, once.
+        assert await page.evaluate("window.beaconAlerts") == 0
+        body, headers = signed(messenger_payload(
+            messenger_item("citizen-fire", "help my neighbours house is on fire")))
+        assert (await webhooks.post("/webhooks/meta", data=body, headers=headers)).ok
+        await page.wait_for_function("() => window.beaconAlerts >= 1", timeout=15000)
+        await page.wait_for_timeout(1500)  # the worker's own event must not alert again
+        assert await page.evaluate("window.beaconAlerts") == 1
+        assert await page.evaluate("window.beaconAlertLog[0].sound") is True
+        assert await page.evaluate("window.beaconNotifications.length") == 1
+        assert "emergency" in (await page.evaluate("window.beaconNotifications[0]")).lower()
 
-            # The phone: one column, the list first, the conversation instead of it.
-            phone = await (await browser.new_context(
-                viewport={"width": 390, "height": 844}, is_mobile=True)).new_page()
-            await phone.goto(base + "/console/login")
-            await phone.fill("input[name=name]", "bob")
-            await phone.fill("input[name=password]", PASSWORD)
-            await phone.click("button[type=submit]")
-            await phone.wait_for_load_state()
-            await phone.locator("#waiting .card").first.wait_for(timeout=15000)
-            pane = await phone.locator("#queue-pane").bounding_box()
-            assert pane["width"] >= 390 - 40
-            assert await phone.evaluate(
-                "document.documentElement.scrollWidth <= window.innerWidth + 1")
-            # Paged: a screenful of cards at a time, not 9,000 pixels of them.
-            assert await phone.evaluate("document.documentElement.scrollHeight") < 6000
-            await phone.screenshot(path=os.path.join(SHOTS, "beacon-console-phone.png"),
-                                   full_page=True)
-            await phone.locator("#waiting .card").first.click()
-            await phone.locator("#conversation-pane").wait_for(state="visible")
-            assert not await phone.is_visible("#queue-pane")
-            conv = await phone.locator("#conversation-pane").bounding_box()
-            assert conv["width"] >= 390 - 40
-            assert ids  # the 500 were there all along
-        finally:
-            await browser.close()
+        # The phone: one column, the list first, the conversation instead of it.
+        phone = await (await browser.new_context(
+            viewport={"width": 390, "height": 844}, is_mobile=True)).new_page()
+        await phone.goto(base + "/console/login")
+        await phone.fill("input[name=name]", "bob")
+        await phone.fill("input[name=password]", PASSWORD)
+        await phone.click("button[type=submit]")
+        await phone.wait_for_load_state()
+        await phone.locator("#waiting .card").first.wait_for(timeout=15000)
+        pane = await phone.locator("#queue-pane").bounding_box()
+        assert pane["width"] >= 390 - 40
+        assert await phone.evaluate(
+            "document.documentElement.scrollWidth <= window.innerWidth + 1")
+        # Paged: a screenful of cards at a time, not 9,000 pixels of them.
+        assert await phone.evaluate("document.documentElement.scrollHeight") < 6000
+        await phone.screenshot(path=os.path.join(SHOTS, "beacon-console-phone.png"),
+                               full_page=True)
+        await phone.locator("#waiting .card").first.click()
+        await phone.locator("#conversation-pane").wait_for(state="visible")
+        assert not await phone.is_visible("#queue-pane")
+        conv = await phone.locator("#conversation-pane").bounding_box()
+        assert conv["width"] >= 390 - 40
+        assert ids  # the 500 were there all along
 
 
 async def test_web_chat_sends_on_enter_in_chromium(server, platform, redis):  # noqa: F811
     """Enter sends, Shift+Enter starts a new line; the page shows a reply is coming; a
     reload keeps both sides of the conversation, a new tab (the next visitor) starts empty."""
-    need_chromium()
-    from playwright.async_api import async_playwright
 
     base = str(server.make_url("")).rstrip("/")
-    async with async_playwright() as pw:
-        browser = await launch_chromium(pw)
-        try:
-            context = await browser.new_context()
-            page = await context.new_page()
-            await page.goto(base + "/chat")
-            await page.click("#text")
-            await page.keyboard.type("my bike was stolen")
-            await page.keyboard.press("Shift+Enter")
-            await page.keyboard.type("last night, from the station")
-            assert await page.input_value("#text") == \
-                "my bike was stolen\nlast night, from the station"
-            assert await page.locator("#log li.me").count() == 0
-            await page.keyboard.press("Enter")
-            mine = page.locator("#log li.me")
-            await mine.first.wait_for(timeout=5000)
-            assert await mine.first.inner_text() == \
-                "my bike was stolen\nlast night, from the station"
-            assert await page.input_value("#text") == ""
-            assert await page.evaluate("window.beaconTypingShown") >= 1
-            await page.locator("#log li.bot").first.wait_for(timeout=20000)
-            await page.wait_for_function("() => document.getElementById('typing').hidden")
-            session = await page.evaluate(
-                "JSON.parse(sessionStorage.getItem('beacon-chat')).session")
-            await page.reload()
-            await page.locator("#log li.me").first.wait_for(timeout=5000)
-            await page.wait_for_timeout(2000)  # a poll: nothing shown twice
-            assert await page.locator("#log li.me").count() == 1
-            # Every reply once, after the reload as before it.
-            assert await page.locator("#log li.bot").count() == \
-                await redis.llen(keys.webchat(session)) > 0
-            next_visitor = await context.new_page()
-            await next_visitor.goto(base + "/chat")
-            await next_visitor.wait_for_timeout(2000)
-            assert await next_visitor.locator("#log li").count() == 0
-        finally:
-            await browser.close()
+    async with chromium() as browser:
+        context = await browser.new_context()
+        page = await context.new_page()
+        await page.goto(base + "/chat")
+        await page.click("#text")
+        await page.keyboard.type("my bike was stolen")
+        await page.keyboard.press("Shift+Enter")
+        await page.keyboard.type("last night, from the station")
+        assert await page.input_value("#text") == \
+            "my bike was stolen\nlast night, from the station"
+        assert await page.locator("#log li.me").count() == 0
+        await page.keyboard.press("Enter")
+        mine = page.locator("#log li.me")
+        await mine.first.wait_for(timeout=5000)
+        assert await mine.first.inner_text() == \
+            "my bike was stolen\nlast night, from the station"
+        assert await page.input_value("#text") == ""
+        assert await page.evaluate("window.beaconTypingShown") >= 1
+        await page.locator("#log li.bot").first.wait_for(timeout=20000)
+        await page.wait_for_function("() => document.getElementById('typing').hidden")
+        session = await page.evaluate(
+            "JSON.parse(sessionStorage.getItem('beacon-chat')).session")
+        await page.reload()
+        await page.locator("#log li.me").first.wait_for(timeout=5000)
+        await page.wait_for_timeout(2000)  # a poll: nothing shown twice
+        assert await page.locator("#log li.me").count() == 1
+        # Every reply once, after the reload as before it.
+        assert await page.locator("#log li.bot").count() == \
+            await redis.llen(keys.webchat(session)) > 0
+        next_visitor = await context.new_page()
+        await next_visitor.goto(base + "/chat")
+        await next_visitor.wait_for_timeout(2000)
+        assert await next_visitor.locator("#log li").count() == 0

@@ -28,7 +28,7 @@ from bot.audit import AuditLog
 from bot.console.auth import StaffStore
 from bot.queue import HumanQueue
 from tests.gateway_support import DEAD_RASA, messenger_item, messenger_payload, settings_for
-from tests.test_console import PASSWORD, launch_chromium, need_chromium
+from tests.test_console import PASSWORD, chromium
 
 ZONE = ZoneInfo("America/Los_Angeles")
 WEEK = ("2026-11-16", "2026-11-22")  # Monday to Sunday, no holiday, no DST change
@@ -413,58 +413,51 @@ _DRAWN = """() => [...document.querySelectorAll('.chart canvas')].map(c => {
 
 
 async def test_reports_in_chromium(server, redis):
-    need_chromium()
-    from playwright.async_api import async_playwright
-
     await fill_week(redis)
     base = str(server.make_url("")).rstrip("/")
     out = os.environ.get("TMPDIR") or tempfile.gettempdir()
-    async with async_playwright() as pw:
-        browser = await launch_chromium(pw)
-        try:
-            context = await browser.new_context(viewport={"width": 1280, "height": 800},
-                                                accept_downloads=True)
-            page = await context.new_page()
-            await page.goto(base + "/console/login")
-            await page.fill("input[name=name]", "sam")
-            await page.fill("input[name=password]", PASSWORD)
-            await page.click("button[type=submit]")
-            await page.wait_for_load_state()
-            await page.click("a[href='/console/reports']")
-            await page.wait_for_function("() => document.body.dataset.rendered === '1'")
-            await page.fill("#from", WEEK[0])
-            await page.fill("#to", WEEK[1])
-            await page.click("#period button[type=submit]")
-            await page.wait_for_function(
-                "() => document.body.dataset.rendered === '1' && "
-                "document.getElementById('s-messages').textContent === '11'")
-            assert await page.inner_text("#s-notice") == "2.0 s / 3.0 s"
-            assert await page.inner_text("#s-first") == "30.0 min / 960.0 min"
-            assert await page.inner_text("#s-offduty") == "27.3% (3)"
-            desktop = os.path.join(out, "beacon-reports-desktop.png")
-            await page.screenshot(path=desktop, full_page=True)
-            # Five charts, each with its first series drawn in its colour.
-            drawn = await page.evaluate(_DRAWN)
-            assert len(drawn) == 5 and all(n > 50 for n in drawn), drawn
-            assert await page.locator("#t-shifts tbody tr").count() == 6
+    async with chromium() as browser:
+        context = await browser.new_context(viewport={"width": 1280, "height": 800},
+                                            accept_downloads=True)
+        page = await context.new_page()
+        await page.goto(base + "/console/login")
+        await page.fill("input[name=name]", "sam")
+        await page.fill("input[name=password]", PASSWORD)
+        await page.click("button[type=submit]")
+        await page.wait_for_load_state()
+        await page.click("a[href='/console/reports']")
+        await page.wait_for_function("() => document.body.dataset.rendered === '1'")
+        await page.fill("#from", WEEK[0])
+        await page.fill("#to", WEEK[1])
+        await page.click("#period button[type=submit]")
+        await page.wait_for_function(
+            "() => document.body.dataset.rendered === '1' && "
+            "document.getElementById('s-messages').textContent === '11'")
+        assert await page.inner_text("#s-notice") == "2.0 s / 3.0 s"
+        assert await page.inner_text("#s-first") == "30.0 min / 960.0 min"
+        assert await page.inner_text("#s-offduty") == "27.3% (3)"
+        desktop = os.path.join(out, "beacon-reports-desktop.png")
+        await page.screenshot(path=desktop, full_page=True)
+        # Five charts, each with its first series drawn in its colour.
+        drawn = await page.evaluate(_DRAWN)
+        assert len(drawn) == 5 and all(n > 50 for n in drawn), drawn
+        assert await page.locator("#t-shifts tbody tr").count() == 6
 
-            async with page.expect_download() as info:
-                await page.click("#csv")
-            download = await info.value
-            path = await download.path()
-            text = await asyncio.to_thread(Path(path).read_text)
-            assert list(csv.reader(io.StringIO(text))) == expected_csv()
+        async with page.expect_download() as info:
+            await page.click("#csv")
+        download = await info.value
+        path = await download.path()
+        text = await asyncio.to_thread(Path(path).read_text)
+        assert list(csv.reader(io.StringIO(text))) == expected_csv()
 
-            await page.set_viewport_size({"width": 390, "height": 844})
-            await page.wait_for_timeout(300)
-            assert await page.evaluate(
-                "document.documentElement.scrollWidth <= window.innerWidth + 1")
-            phone = os.path.join(out, "beacon-reports-phone.png")
-            await page.screenshot(path=phone, full_page=True)
-            await page.emulate_media(media="print")
-            assert not await page.is_visible("#period")
-            printed = os.path.join(out, "beacon-reports-print.pdf")
-            await page.pdf(path=printed, format="A4")
-            print(f"\nscreenshots: {desktop} {phone} {printed}")
-        finally:
-            await browser.close()
+        await page.set_viewport_size({"width": 390, "height": 844})
+        await page.wait_for_timeout(300)
+        assert await page.evaluate(
+            "document.documentElement.scrollWidth <= window.innerWidth + 1")
+        phone = os.path.join(out, "beacon-reports-phone.png")
+        await page.screenshot(path=phone, full_page=True)
+        await page.emulate_media(media="print")
+        assert not await page.is_visible("#period")
+        printed = os.path.join(out, "beacon-reports-print.pdf")
+        await page.pdf(path=printed, format="A4")
+        print(f"\nscreenshots: {desktop} {phone} {printed}")

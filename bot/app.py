@@ -12,7 +12,7 @@ from redis.exceptions import RedisError
 
 from bot import redis_client
 from bot.agencies import load_deployment
-from bot.appkeys import BACKGROUND, SERVICES, SETTINGS, STOP
+from bot.appkeys import BACKGROUND, DEPLOYMENT, SERVICES, SETTINGS, STOP
 from bot.gateway.monitor import run_monitor
 from bot.gateway.routes import routes
 from bot.gateway.worker import run_worker
@@ -45,8 +45,7 @@ def _keep(headers) -> dict:
 
 
 async def _services(app: web.Application) -> AsyncIterator[None]:
-    settings = app[SETTINGS]
-    deployment = load_deployment(settings)
+    settings, deployment = app[SETTINGS], app[DEPLOYMENT]
     redis = redis_client.connect(settings, health_check_interval=30)
     http = aiohttp.ClientSession()
     # Built now, not on the first message: an emergency must not wait for it.
@@ -99,6 +98,7 @@ def create_app(settings: Settings | None = None, *, workers: bool = True) -> web
     settings = settings or Settings.from_env()
     app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[json_errors])
     app[SETTINGS] = settings
+    app[DEPLOYMENT] = load_deployment(settings)
     app[BACKGROUND] = set()
     app[STOP] = asyncio.Event()
     app.on_shutdown.append(_stop_workers)

@@ -124,7 +124,7 @@ def _serve(args: argparse.Namespace, out: IO[str]) -> int:
 
     settings = Settings.from_env()
     configure("debug" if args.verbose else settings.log_level, settings.log_format)
-    load_deployment(settings)  # fail fast, naming the bad field
+    # create_app reads the department or agencies file: a bad one stops here, named.
     web.run_app(create_app(settings), host=settings.http_host, port=settings.http_port,
                 access_log_class=AccessLogger,
                 print=lambda text: print(text, file=sys.stderr))

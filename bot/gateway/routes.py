@@ -15,6 +15,7 @@ from aiohttp import web
 from redis.exceptions import RedisError
 
 from bot import clients, keys, metrics
+from bot.agencies import every_keys
 from bot.appkeys import BACKGROUND, SERVICES
 from bot.channels import Parsed, PayloadError, instagram, meta, x
 from bot.gateway.intake import accept, check, thread_control
@@ -292,8 +293,7 @@ async def metrics_page(request: web.Request) -> web.Response:
             or "X-Forwarded-For" in request.headers or "Forwarded" in request.headers:
         raise web.HTTPForbidden(reason="metrics are served to localhost only")
     try:
-        await metrics.refresh_queue_gauges(services.redis,
-                                           [a.keys for a in services.deployment.agencies])
+        await metrics.refresh_queue_gauges(services.redis, every_keys(services.deployment))
     except (RedisError, OSError) as exc:
         logger.error("metrics: queue gauges not refreshed: %s", exc)
     body, content_type = metrics.exposition()

@@ -49,10 +49,9 @@ class BeaconAction(Action, abc.ABC):
         return BeaconAction._deployment
 
     def department(self, conversation_id: str) -> Department:
-        """The facts and answers of the agency that owns the conversation's account (the
-        gateway answers no other, so there is one; the first agency is the fallback)."""
-        agency = self.deployment.for_conversation(conversation_id)
-        return (agency or self.deployment.agencies[0]).department
+        """The facts and answers of the agency that owns the conversation's account, as the
+        gateway's (Deployment.answering)."""
+        return self.deployment.answering(conversation_id).department
 
     @property
     def queue(self) -> HumanQueue:

@@ -139,6 +139,12 @@ class Deployment:
     def for_conversation(self, conversation_id: str) -> Agency | None:
         return self.for_account(*account_of(conversation_id))
 
+    def answering(self, conversation_id: str) -> Agency:
+        """The agency whose words answer a conversation. Intake answers only accounts an
+        agency owns, so every stored conversation has one; anything else falls to the
+        first (the gateway and the action server agree on it)."""
+        return self.for_conversation(conversation_id) or self.agencies[0]
+
     def keys_for(self, conversation_id: str) -> keys.AgencyKeys:
         """The agency keys a conversation's queue entry, work and events live under. A
         conversation of no agency (a hand-made id) is filed under the single agency's

@@ -195,10 +195,8 @@ class Services:
         )
 
     def agency(self, conversation_id: str) -> Agency:
-        """The agency a conversation belongs to. Intake answers only accounts an agency
-        owns, so every stored conversation has one; anything else falls to the first."""
-        return (self.deployment.for_conversation(conversation_id)
-                or self.deployment.agencies[0])
+        """The agency a conversation belongs to (Deployment.answering)."""
+        return self.deployment.answering(conversation_id)
 
     def department(self, conversation_id: str) -> Department:
         """The facts, hours and answers a conversation is answered with."""

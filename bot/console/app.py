@@ -6,6 +6,7 @@ session's CSRF token (form field ``csrf`` or header ``X-CSRF-Token``).
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import dataclasses
 import datetime as dt
@@ -490,6 +491,7 @@ def create_console(parent: web.Application) -> web.Application:
     console.add_routes(shift.routes)
     from bot.console import reports, supervisor  # the supervisors' routes (roles.py)
     console.add_routes(reports.routes)
+    console[reports.ONE_AT_A_TIME] = asyncio.Lock()
     console.add_routes(supervisor.routes)
     console.router.add_static("/static/", HERE / "static", name="static")
     return console

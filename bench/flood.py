@@ -107,24 +107,15 @@ async def calm_citizen(session, url, secret, graph: Graph, sender: str,
     return latencies
 
 
-async def flooder(session, url, secret, sender: str, count: int) -> int:
-    """POST ``count`` messages, 20 in flight at a time; returns how many were accepted."""
+async def flooder(session, url, secret, sender: str, count: int, page: str = PAGE_ID,
+                  many: bool = False) -> int:
+    """POST ``count`` messages, 20 in flight at a time, from one sender or (``many``) from
+    ``count`` senders named after ``sender`` (a viral post); returns how many were accepted."""
     accepted = 0
     for start in range(0, count, 20):
         statuses = await asyncio.gather(*(
-            post(session, url, secret, sender, f"{FLOOD_TEXT} ({i})", f"{sender}-{i}")
-            for i in range(start, min(count, start + 20))))
-        accepted += statuses.count(200)
-    return accepted
-
-
-async def viral_flood(session, url, secret, prefix: str, count: int, page: str) -> int:
-    """``count`` messages from ``count`` senders (a viral post), 20 in flight at a time."""
-    accepted = 0
-    for start in range(0, count, 20):
-        statuses = await asyncio.gather(*(
-            post(session, url, secret, f"{prefix}{i:05d}", f"{FLOOD_TEXT} ({i})",
-                 f"{prefix}-{i}", page)
+            post(session, url, secret, f"{sender}{i:05d}" if many else sender,
+                 f"{FLOOD_TEXT} ({i})", f"{sender}-{i}", page)
             for i in range(start, min(count, start + 20))))
         accepted += statuses.count(200)
     return accepted
@@ -150,14 +141,9 @@ async def one_run(stack: Stack, graph: Graph, name: str, args, flood: bool,
                  for i in range(args.citizens)]
         flood_sender = f"8{nonce}"
         started = time.perf_counter()
-        if not flood:
-            flood_task = None
-        elif flood_page is None:
-            flood_task = asyncio.create_task(
-                flooder(session, url, secret, flood_sender, args.flood))
-        else:
-            flood_task = asyncio.create_task(
-                viral_flood(session, url, secret, flood_sender, args.flood, flood_page))
+        flood_task = asyncio.create_task(flooder(
+            session, url, secret, flood_sender, args.flood, flood_page or PAGE_ID,
+            many=flood_page is not None)) if flood else None
         per_citizen = await asyncio.gather(*tasks)
         calm_done = time.perf_counter() - started
         accepted = await flood_task if flood_task else 0

@@ -36,7 +36,7 @@ from tests.gateway_support import (
     settings_for,
     signed,
 )
-from tests.test_console import PASSWORD, chromium
+from tests.test_console import PASSWORD, chromium, sign_in
 
 PAGE_A, PAGE_B, PAGE_NOBODY = PAGE_ID, "5647382910", "9999999999"
 ENV = {"HARBOR_PAGE_TOKEN": "page-token-harbor", "BAYVIEW_PAGE_TOKEN": "page-token-bayview"}
@@ -375,11 +375,7 @@ async def test_browser_agency_staff_cannot_see_another_agencys_queue_or_reports(
         page = await (await browser.new_context()).new_page()
         await page.goto(base + "/console/login")
         assert await page.locator("select[name=agency] option").count() == 2
-        await page.select_option("select[name=agency]", "harbor")
-        await page.fill("input[name=name]", "alice")
-        await page.fill("input[name=password]", PASSWORD)
-        await page.click("button[type=submit]")
-        await page.wait_for_url(base + "/console/")
+        await sign_in(page, base, "alice", agency="harbor")
         await page.get_by_text("neighbors dog").first.wait_for(timeout=15000)
         assert await page.get_by_text("bayview only").count() == 0
         status = await page.evaluate(

@@ -21,7 +21,7 @@ from bot.console.auth import StaffStore
 from bot.queue import Entry, HumanQueue
 from bot.queue_view import _snippet
 from tests.gateway_support import DEAD_RASA, settings_for
-from tests.test_console import PASSWORD, chromium, login
+from tests.test_console import PASSWORD, chromium, login, sign_in
 
 
 @pytest.fixture
@@ -306,10 +306,7 @@ async def test_console_alert_in_a_reopened_tab_still_sounds_or_says_it_cannot(
         context = await browser.new_context()
         await context.grant_permissions(["notifications"], origin=base)
         page = await context.new_page()
-        await page.goto(base + "/console/login")
-        await page.fill("input[name=name]", "alice")
-        await page.fill("input[name=password]", PASSWORD)
-        await page.click("button[type=submit]")
+        await sign_in(page, base, "alice")
         await page.check("#duty")
         await page.wait_for_function("() => document.body.dataset.duty === 'on'")
         await emergency("a man is breaking into my house with a knife, help")

@@ -138,6 +138,19 @@ async def chromium():
             await browser.close()
 
 
+async def sign_in(page, base: str, name: str, agency: str | None = None) -> None:
+    """Sign in through the console's form in the browser (``agency`` where the deployment
+    has several) and wait for the console page."""
+    if not page.url.endswith("/console/login"):
+        await page.goto(base + "/console/login")
+    if agency is not None:
+        await page.select_option("select[name=agency]", agency)
+    await page.fill("input[name=name]", name)
+    await page.fill("input[name=password]", PASSWORD)
+    await page.click("button[type=submit]")
+    await page.wait_for_url(base + "/console/")
+
+
 async def test_console_in_chromium(server, platform, redis, aiohttp_client):
     base = str(server.make_url("")).rstrip("/")
     webhooks = await aiohttp_client(server)
@@ -386,11 +399,7 @@ async def test_a_spanish_conversation_in_chromium(server, platform, redis):
 
         console = await (await browser.new_context()).new_page()
         await console.set_viewport_size({"width": 1280, "height": 800})
-        await console.goto(base + "/console/login")
-        await console.fill("input[name=name]", "alice")
-        await console.fill("input[name=password]", PASSWORD)
-        await console.click("button[type=submit]")
-        await console.wait_for_load_state()
+        await sign_in(console, base, "alice")
         card = console.locator("#waiting .card")
         await card.first.wait_for(timeout=15000)
         assert " es " in f" {await card.first.inner_text()} ".replace("·", " ")

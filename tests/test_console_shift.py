@@ -11,7 +11,7 @@ import time
 
 from bot import keys
 from bot.queue import Entry, HumanQueue
-from tests.test_console import PASSWORD, chromium, login
+from tests.test_console import chromium, login, sign_in
 from tests.test_console import server as server  # noqa: F401 - the fixture
 
 SHOTS = os.environ.get("TMPDIR", "/tmp")
@@ -277,11 +277,7 @@ async def test_a_busy_shift_in_chromium(server, platform, redis, aiohttp_client)
             Object.defineProperty(window.Notification, "permission",
                                   { get: () => Real.permission });
         """)
-        await page.goto(base + "/console/login")
-        await page.fill("input[name=name]", "alice")
-        await page.fill("input[name=password]", PASSWORD)
-        await page.click("button[type=submit]")
-        await page.wait_for_load_state()
+        await sign_in(page, base, "alice")
         await page.locator("#waiting .card").first.wait_for(timeout=15000)
         assert await page.inner_text("#waiting-count") == "500"
         assert await page.evaluate("Notification.permission") == "granted"
@@ -356,11 +352,7 @@ async def test_a_busy_shift_in_chromium(server, platform, redis, aiohttp_client)
         # The phone: one column, the list first, the conversation instead of it.
         phone = await (await browser.new_context(
             viewport={"width": 390, "height": 844}, is_mobile=True)).new_page()
-        await phone.goto(base + "/console/login")
-        await phone.fill("input[name=name]", "bob")
-        await phone.fill("input[name=password]", PASSWORD)
-        await phone.click("button[type=submit]")
-        await phone.wait_for_load_state()
+        await sign_in(phone, base, "bob")
         await phone.locator("#waiting .card").first.wait_for(timeout=15000)
         pane = await phone.locator("#queue-pane").bounding_box()
         assert pane["width"] >= 390 - 40

@@ -28,7 +28,7 @@ from bot.audit import AuditLog
 from bot.console.auth import StaffStore
 from bot.queue import HumanQueue
 from tests.gateway_support import DEAD_RASA, messenger_item, messenger_payload, settings_for
-from tests.test_console import PASSWORD, chromium
+from tests.test_console import PASSWORD, chromium, sign_in
 
 ZONE = ZoneInfo("America/Los_Angeles")
 WEEK = ("2026-11-16", "2026-11-22")  # Monday to Sunday, no holiday, no DST change
@@ -420,11 +420,7 @@ async def test_reports_in_chromium(server, redis):
         context = await browser.new_context(viewport={"width": 1280, "height": 800},
                                             accept_downloads=True)
         page = await context.new_page()
-        await page.goto(base + "/console/login")
-        await page.fill("input[name=name]", "sam")
-        await page.fill("input[name=password]", PASSWORD)
-        await page.click("button[type=submit]")
-        await page.wait_for_load_state()
+        await sign_in(page, base, "sam")
         await page.click("a[href='/console/reports']")
         await page.wait_for_function("() => document.body.dataset.rendered === '1'")
         await page.fill("#from", WEEK[0])

@@ -9,13 +9,17 @@ is slow"). Rather than fork Rasa, the launcher checks a response with a validato
 once; only a response that fails is handed to Rasa's own method, which raises exactly the
 error (message, path, docs link) it always did. tests/test_rasa_launcher.py holds both
 paths to Rasa's behaviour.
+
+It also starts Rasa without TensorFlow when the model given by ``--model`` does not use it
+(bot/tensorflow_stand_in.py says how and why).
 """
 
 from __future__ import annotations
 
 import functools
 import sys
-from typing import Any, Dict
+from pathlib import Path
+from typing import Any, Dict, List
 
 
 @functools.lru_cache(maxsize=1)
@@ -46,11 +50,29 @@ def install() -> None:
     RemoteAction._validate_action_result = _validate_action_result
 
 
+def model_argument(args: List[str]) -> Path | None:
+    """The archive named by ``--model``/``-m`` in Rasa's arguments, if any."""
+    for index, arg in enumerate(args):
+        if arg.startswith("--model="):
+            return Path(arg.partition("=")[2])
+        if arg in ("--model", "-m") and index + 1 < len(args):
+            return Path(args[index + 1])
+    return None
+
+
 def main(argv: list[str] | None = None) -> None:
+    args = sys.argv[1:] if argv is None else argv
+    from bot import tensorflow_stand_in
+
+    model = model_argument(args)
+    if model is not None and not tensorflow_stand_in.model_needs_tensorflow(model):
+        tensorflow_stand_in.install()
+        print(f"beacon: {model.name} uses no TensorFlow component; Rasa runs without "
+              "TensorFlow", file=sys.stderr)
     install()
     from rasa.__main__ import main as rasa_main
 
-    sys.argv = ["rasa", *(sys.argv[1:] if argv is None else argv)]
+    sys.argv = ["rasa", *args]
     rasa_main()
 
 

@@ -1,0 +1,152 @@
+"""Run Rasa without loading TensorFlow when the model has no component that uses it.
+
+Rasa 3.6 imports TensorFlow whatever the pipeline: ``rasa.core.agent`` reaches
+``rasa.utils.tensorflow`` through its featurizers and extractors, whose modules subclass
+``tf.keras`` classes and decorate with ``tf.function`` at import time. Beacon's model (a
+whitespace tokenizer, its own n-gram intent model and safety net, RulePolicy) never calls
+TensorFlow, which cost the Rasa process ~400 MiB and ~2 s of start-up (issue 9's memory
+target). Upstream keeps TensorFlow a hard dependency; rather than fork Rasa, the launcher
+puts a stand-in under the name ``tensorflow`` whose attributes are placeholder classes:
+enough for those module-level class statements, decorators and annotations. Anything that
+*uses* TensorFlow (builds a tensor, a layer, a model) raises :class:`TensorFlowNotLoaded`,
+so a model that needs it fails to load, loudly, instead of running wrong.
+
+The stand-in goes in only when every component of the model's graph is on
+:data:`TENSORFLOW_FREE` (read from the archive's ``metadata.json``); any other component,
+or an archive that cannot be read, starts Rasa with the real TensorFlow.
+"""
+
+from __future__ import annotations
+
+import abc
+import functools
+import importlib.abc
+import importlib.machinery
+import json
+import sys
+import tarfile
+import types
+from pathlib import Path
+from typing import Iterable, Set
+
+# Components whose modules import TensorFlow only for Rasa's shared featurizer code and never
+# call it. A prefix ending in "." covers a package; anything else must match exactly.
+TENSORFLOW_FREE = (
+    "bot.nlu_component.",
+    "rasa.core.policies.ensemble.DefaultPolicyPredictionEnsemble",
+    "rasa.core.policies.rule_policy.RulePolicy",
+    "rasa.core.policies.memoization.MemoizationPolicy",
+    "rasa.core.policies.memoization.AugmentedMemoizationPolicy",
+    "rasa.graph_components.",
+    "rasa.nlu.classifiers.regex_message_handler.RegexMessageHandler",
+    "rasa.nlu.tokenizers.whitespace_tokenizer.WhitespaceTokenizer",
+)
+# Every name TensorFlow's ecosystem is imported under in Rasa 3.6's code.
+_ROOTS = frozenset({"tensorflow", "tensorflow_addons", "tensorflow_hub", "tensorflow_text",
+                    "tensorflow_probability", "keras"})
+
+
+class TensorFlowNotLoaded(RuntimeError):
+    """Something called TensorFlow in a process that runs Rasa without it."""
+
+
+def components(model: Path) -> Set[str]:
+    """The classes the model's prediction graph uses, from the archive's metadata."""
+    with tarfile.open(model, "r:gz") as archive:
+        for member in archive:
+            if member.name.lstrip("/") == "metadata.json":
+                metadata = json.load(archive.extractfile(member))
+                nodes = metadata["predict_schema"]["nodes"].values()
+                return {node["uses"] for node in nodes}
+    raise ValueError(f"{model} has no metadata.json")
+
+
+def free(uses: Iterable[str]) -> bool:
+    return all(any(name == allowed or (allowed.endswith(".") and name.startswith(allowed))
+                   for allowed in TENSORFLOW_FREE) for name in uses)
+
+
+def model_needs_tensorflow(model: Path) -> bool:
+    """False only when every component is known not to call TensorFlow; when in doubt, True."""
+    try:
+        return not free(components(model))
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, tarfile.TarError):
+        return True
+
+
+class _Placeholder(abc.ABCMeta):
+    """The metaclass of every placeholder: an attribute is another placeholder; calling one
+    as a decorator (``@tf.function``, ``@tf.function(jit_compile=True)``) returns the
+    decorated function as it is; any other call is a use of TensorFlow and raises. An
+    ``ABCMeta`` so that Rasa's classes mixing a Keras base with an ABC can be created."""
+
+    def __getattr__(cls, name: str):
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return _placeholder(f"{cls.__qualname__}.{name}")
+
+    def __call__(cls, *args, **kwargs):
+        if len(args) == 1 and not kwargs and callable(args[0]):
+            return args[0]
+        if not args:
+            return lambda decorated: decorated
+        raise TensorFlowNotLoaded(
+            f"{cls.__qualname__} was called, but this Rasa process runs without TensorFlow "
+            "(bot/tensorflow_stand_in.py): the model uses a component outside TENSORFLOW_FREE")
+
+    def __getitem__(cls, item):
+        return cls
+
+
+@functools.cache
+def _placeholder(qualname: str) -> type:
+    # Cached: ``tf.Tensor is tf.Tensor`` holds, as Rasa's type checks at import expect.
+    return _Placeholder(qualname, (), {"__qualname__": qualname, "__module__": "tensorflow"})
+
+
+class _Module(types.ModuleType):
+    def __getattr__(self, name: str):
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return _placeholder(f"{self.__name__}.{name}")
+
+
+class _Finder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    def find_spec(self, fullname, path, target=None):
+        if fullname.partition(".")[0] in _ROOTS:
+            return importlib.machinery.ModuleSpec(fullname, self, is_package=True)
+        return None
+
+    def create_module(self, spec):
+        module = _Module(spec.name)
+        module.__path__ = []
+        module.__version__ = "0+stand-in"
+        return module
+
+    def exec_module(self, module):
+        pass
+
+
+def installed() -> bool:
+    return any(isinstance(finder, _Finder) for finder in sys.meta_path)
+
+
+def install() -> None:
+    """Put the stand-in under TensorFlow's names. Call before anything imports Rasa.
+
+    spaCy is imported first with TensorFlow blocked, as in the gateway
+    (:mod:`bot.no_tensorflow`): thinc probes TensorFlow at import (and would call the
+    stand-in's ``config.get_visible_devices``); blocked, it records "not installed"."""
+    if installed():
+        return
+    from bot import no_tensorflow
+
+    no_tensorflow.block()
+    import spacy  # noqa: F401
+    import thinc.api  # noqa: F401
+
+    # JAX and PyTorch stay blocked (nothing in Rasa's path needs them); TensorFlow's names
+    # go to the stand-in.
+    if sys.modules.get("tensorflow", ...) is None:
+        del sys.modules["tensorflow"]
+    sys.meta_path.insert(0, _Finder())

@@ -1,8 +1,10 @@
 """Triage quality on text the authors did not write, per set, and k-fold figures.
 
 Sets:
-* ``blind5``: tests/data/blind5.jsonl (2026-11-30, last), written the same way after the
+* ``blind6``: tests/data/blind6.jsonl (2026-11-30, last), written the same way after the
   other sets; committed before any model ran on it.
+* ``blind5``: tests/data/blind5.jsonl (2026-11-30), written the same way; measured once
+  before the last training data (other_languages_more.yml, longform_calm_more.yml).
 * ``blind4``: tests/data/blind4.jsonl (2026-11-30, later), written the same way after the
   other sets; measured twice (before and after the short replies' training data).
 * ``blind3``, ``blind2``: tests/data/blind3.jsonl and blind2.jsonl, written by helpers who
@@ -17,8 +19,11 @@ Sets:
 Per set: urgent recall (the final outcome), the intake tier alone (rules + urgency model:
 what the gateway's fast path acts on before Rasa answers, and all there is while Rasa is
 down), crisis given the 988 line, false alarms (a 911 notice on a non-urgent message), FAQ
-topic and outcome accuracy; the urgency model's own k-fold figures over the training data
-(from its model file), and the cost of the intake tier per message (mean, p99, worst).
+topic and outcome accuracy (a message in a language the department does not answer is
+scored against what Beacon is built to do with it: staff and the one-line notice unless it is
+urgent, no FAQ topic; bot.evaluation.designed_outcome); the urgency model's own k-fold
+figures over the training data (from its model file), and the cost of the intake tier per
+message (mean, p99, worst).
 
 Usage: .venv/bin/python bench/triage_quality.py [--sets blind,regression,outside]
        [--json results/quality.json] [--misses SET]   (--misses prints a set's misses;
@@ -90,10 +95,10 @@ def outside_figures(rows: List[Dict], predicted: List[Dict]) -> Dict:
     return out
 
 
-def labelled_figures(rows: List[Dict], predicted: List[Dict]) -> Dict:
-    report = evaluate(rows, predicted)
+def labelled_figures(rows: List[Dict], predicted: List[Dict], answered: List[str]) -> Dict:
+    report = evaluate(rows, predicted, answered)
     calm = [p for r, p in zip(rows, predicted, strict=True) if r["outcome"] not in URGENT]
-    return {
+    figures = {
         "messages": report.total, "urgent_recall": report.urgent_recall,
         "intake_recall": report.intake_recall, "crisis_988": report.crisis_988,
         "false_alarms": report.false_alarm_rate,
@@ -101,6 +106,9 @@ def labelled_figures(rows: List[Dict], predicted: List[Dict]) -> Dict:
                                 if calm else 0.0),
         "faq_topic": report.faq_topic_accuracy, "outcome": report.outcome_accuracy,
     }
+    if not report.faq_scored:  # no FAQ message in a language Beacon answers
+        del figures["faq_topic"]
+    return figures
 
 
 def tier_cost(texts: List[str]) -> Dict:
@@ -124,19 +132,24 @@ def row(name: str, f: Dict) -> str:
 
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sets", default="blind5,blind4,blind3,blind2,blind1,regression,outside")
+    parser.add_argument(
+        "--sets", default="blind6,blind5,blind4,blind3,blind2,blind1,regression,outside")
     parser.add_argument("--json", type=Path)
     parser.add_argument("--misses", default="", help="print this set's misses")
     args = parser.parse_args()
     wanted = set(args.sets.split(","))
 
     start = time.perf_counter()
-    triager = Triager.load(current_model(), load_department(Settings.from_env().department_file))
+    department = load_department(Settings.from_env().department_file)
+    triager = Triager.load(current_model(), department)
     print(f"model loaded in {time.perf_counter() - start:.1f} s", file=sys.stderr)
 
     sets: Dict[str, List[Dict]] = {}
+    if "blind6" in wanted:
+        sets["blind6"] = read(ROOT / "tests/data/blind6.jsonl")
     if "blind5" in wanted:
-        sets["blind5"] = read(ROOT / "tests/data/blind5.jsonl")
+        sets["blind5 (measured once before the last training data)"] = read(
+            ROOT / "tests/data/blind5.jsonl")
     if "blind4" in wanted:
         sets["blind4 (measured twice)"] = read(ROOT / "tests/data/blind4.jsonl")
     if "blind3" in wanted:
@@ -162,7 +175,7 @@ async def main() -> None:
         if name.startswith("outside"):
             results[name] = outside_figures(rows, predicted)
         else:
-            results[name] = labelled_figures(rows, predicted)
+            results[name] = labelled_figures(rows, predicted, department.languages)
             if name.startswith("blind"):
                 by_language = defaultdict(list)
                 for r, p in zip(rows, predicted, strict=True):
@@ -170,7 +183,7 @@ async def main() -> None:
                     by_language[group].append((r, p))
                 for group, pairs in sorted(by_language.items()):
                     results[f"{name.split()[0]}, {group}"] = labelled_figures(
-                        [r for r, _ in pairs], [p for _, p in pairs])
+                        [r for r, _ in pairs], [p for _, p in pairs], department.languages)
         if args.misses and name.startswith(args.misses):
             for r, p in zip(rows, predicted, strict=True):
                 wrong = p["outcome"] != r["outcome"] if not name.startswith("outside") else (

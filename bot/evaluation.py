@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Dict, List, Mapping, Sequence
+from typing import Collection, Dict, List, Mapping, Sequence
 
 URGENT = ("emergency", "crisis")
 OUTCOMES = ("emergency", "crisis", "report", "faq", "human", "smalltalk")
@@ -24,6 +24,8 @@ class Report:
     # Crisis messages that got the crisis outcome, i.e. the 988 line.
     crisis_988: float = 0.0
     counts: Dict[str, int] = field(default_factory=dict)
+    # FAQ messages whose topic was scored (in a language Beacon answers).
+    faq_scored: int = 0
 
     def format(self, misses: bool = True) -> str:
         """The figures and confusion; ``misses`` adds every wrong message (never for a blind
@@ -52,15 +54,29 @@ def _ratio(hits: int, total: int) -> float:
     return hits / total if total else 1.0
 
 
-def evaluate(gold: Sequence[Mapping], predicted: Sequence[Mapping]) -> Report:
-    """Compare labelled rows ({text, outcome, topic}) with triage records, in order."""
+def designed_outcome(gold: Mapping, answered: Collection[str]) -> str:
+    """The outcome Beacon is built to give a labelled row: its label, except that a message
+    in a language Beacon does not answer (a ``lang`` outside ``answered``) goes to staff
+    with the one-line notice in its language unless it is urgent (issue 7, item 5). Its
+    FAQ topic is then not scored: nobody answers it from the FAQ."""
+    language = gold.get("lang")
+    if language and language not in answered and gold["outcome"] not in URGENT:
+        return "human"
+    return gold["outcome"]
+
+
+def evaluate(gold: Sequence[Mapping], predicted: Sequence[Mapping],
+             answered: Collection[str] = ("en", "es")) -> Report:
+    """Compare labelled rows ({text, outcome, topic, lang}) with triage records, in order;
+    ``answered`` are the department's languages (see :func:`designed_outcome`)."""
     if len(gold) != len(predicted):
         raise ValueError(f"{len(gold)} labelled rows but {len(predicted)} predictions")
     confusion: Dict[str, Counter] = {o: Counter() for o in OUTCOMES}
     errors: List[str] = []
     urgent = urgent_hit = calm = false_alarm = faq = faq_hit = correct = 0
     intake_hit = crisis = crisis_hit = 0
-    for g, p in zip(gold, predicted, strict=True):
+    for labelled, p in zip(gold, predicted, strict=True):
+        g = {**labelled, "outcome": designed_outcome(labelled, answered)}
         got = p.get("outcome")
         confusion[g["outcome"]][got] += 1
         ok = got == g["outcome"] and (g["outcome"] != "faq" or p.get("topic") == g.get("topic"))
@@ -96,4 +112,5 @@ def evaluate(gold: Sequence[Mapping], predicted: Sequence[Mapping]) -> Report:
         intake_recall=_ratio(intake_hit, urgent),
         crisis_988=_ratio(crisis_hit, crisis),
         counts=dict(Counter(g["outcome"] for g in gold)),
+        faq_scored=faq,
     )

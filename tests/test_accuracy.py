@@ -78,3 +78,26 @@ def test_accuracy_gate(name, model_path, capsys):
     assert report.false_alarm_rate <= false_alarms
     assert report.faq_topic_accuracy >= faq
     assert report.outcome_accuracy >= outcome
+
+
+def test_other_languages_are_scored_against_what_beacon_is_built_to_do():
+    """A message in a language Beacon does not answer goes to staff with the one-line notice
+    (issue 7, item 5) unless it is urgent, and its FAQ topic is not scored: nobody answers
+    it from the FAQ. Urgent messages keep their label in every language."""
+    gold = [
+        {"text": "营业时间?", "outcome": "faq", "topic": "hours_location", "lang": "zh"},
+        {"text": "Au secours, il y a le feu", "outcome": "emergency", "topic": None, "lang": "fr"},
+        {"text": "bonjour", "outcome": "smalltalk", "topic": None, "lang": "fr"},
+        {"text": "horario?", "outcome": "faq", "topic": "hours_location", "lang": "es"},
+    ]
+    staff = {"outcome": "human", "topic": None, "safety_net": None}
+    notice = {"outcome": "emergency", "topic": None, "safety_net": {"flag": "emergency"}}
+    answered = {"outcome": "faq", "topic": "hours_location", "safety_net": None}
+    report = evaluate(gold, [staff, notice, staff, answered])
+    assert report.outcome_accuracy == 1.0 and report.faq_scored == 1
+    assert report.faq_topic_accuracy == 1.0 and report.urgent_recall == 1.0
+    # Wrong answers stay wrong: the French emergency sent to staff is a missed urgent
+    # message, the notice on the French greeting a false alarm.
+    wrong = evaluate(gold, [staff, staff, notice, answered])
+    assert wrong.urgent_recall == 0.0 and wrong.false_alarm_rate == 1 / 3
+    assert wrong.outcome_accuracy == 0.5

@@ -26,7 +26,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from functools import cache
-from typing import Dict, Iterable, List, Sequence, Tuple
+from typing import Dict, Iterable, Iterator, List, Sequence, Tuple
 
 from spacy.language import Language
 from spacy.matcher import Matcher
@@ -50,12 +50,23 @@ _SHORT_MESSAGE_WORDS = 3
 _SHORT_HELP = frozenset("help hellp halp helpp sos ayuda auxilio socorro 911".split())
 
 
+def _words(text: str) -> Iterator[Tuple[str, bool]]:
+    """A pattern's words in ``bot.safety_patterns``' notation, each with its optional mark."""
+    for word in text.split():
+        optional = len(word) > 1 and word.endswith("?")
+        yield (word[:-1] if optional else word), optional
+
+
+def lemma_words(patterns: Iterable[str]) -> frozenset[str]:
+    """Every alternative the patterns match by lemma (``~a|b``)."""
+    return frozenset(alternative for text in patterns for word, _ in _words(text)
+                     if word.startswith("~") for alternative in word[1:].split("|"))
+
+
 def compile_pattern(nlp: Language, text: str) -> List[Dict]:
     """Turn the notation of ``bot.safety_patterns`` into a spaCy Matcher token pattern."""
     tokens: List[Dict] = []
-    for word in text.split():
-        optional = len(word) > 1 and word.endswith("?")
-        word = word[:-1] if optional else word
+    for word, optional in _words(text):
         if word == "_":
             spec: Dict = {}
         elif word.startswith("~"):
@@ -81,7 +92,7 @@ class _Language:
 
 
 def _build(lang: str, groups: Dict[str, Sequence[str]], negators: frozenset) -> _Language:
-    nlp = shared_pipeline(lang)
+    nlp = shared_pipeline(lang, lemma_words(p for patterns in groups.values() for p in patterns))
     matcher = Matcher(nlp.vocab)
     compiled = _Language(nlp=nlp, matcher=matcher, negators=negators)
     for label, patterns in groups.items():

@@ -17,9 +17,12 @@ It also starts Rasa without TensorFlow when the model given by ``--model`` does 
 from __future__ import annotations
 
 import functools
+import os
 import sys
 from pathlib import Path
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Tuple
+
+import yaml
 
 
 @functools.lru_cache(maxsize=1)
@@ -50,25 +53,59 @@ def install() -> None:
     RemoteAction._validate_action_result = _validate_action_result
 
 
+def _argument(args: List[str], names: Tuple[str, ...]) -> str | None:
+    """The value of an option as Rasa's argument parser reads it: the last one given."""
+    value = None
+    for index, arg in enumerate(args):
+        name, equals, inline = arg.partition("=")
+        if equals and name in names:
+            value = inline
+        elif arg in names and index + 1 < len(args):
+            value = args[index + 1]
+    return value
+
+
 def model_argument(args: List[str]) -> Path | None:
     """The archive named by ``--model``/``-m`` in Rasa's arguments, if any."""
-    for index, arg in enumerate(args):
-        if arg.startswith("--model="):
-            return Path(arg.partition("=")[2])
-        if arg in ("--model", "-m") and index + 1 < len(args):
-            return Path(args[index + 1])
-    return None
+    # Rasa's own rewrite (rasa.cli.utils.parse_last_positional_argument_as_model_path): an
+    # existing path last on the line is the model, and wins over an earlier --model.
+    if (len(args) >= 2 and args[0] in ("run", "shell", "interactive")
+            and args != ["run", "actions"] and not args[-2].startswith("-")
+            and os.path.exists(args[-1])):
+        args = [*args[:-1], "--model", args[-1]]
+    value = _argument(args, ("--model", "-m"))
+    return Path(value) if value else None
+
+
+def without_tensorflow(args: List[str]) -> bool:
+    """Whether Rasa can run without TensorFlow: the model given is known not to use it, and
+    the endpoints file names no model server (which could load another model)."""
+    from bot import tensorflow_stand_in
+
+    model = model_argument(args)
+    if model is None or tensorflow_stand_in.model_needs_tensorflow(model):
+        return False
+    try:
+        endpoints = yaml.safe_load(Path(_argument(args, ("--endpoints",)) or "endpoints.yml")
+                                   .read_text()) or {}
+    except FileNotFoundError:
+        return True  # Rasa runs without an endpoints file too
+    except Exception:  # noqa: BLE001 - Rasa will report it; here it means "not sure"
+        return False
+    return isinstance(endpoints, dict) and "models" not in endpoints
 
 
 def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
-    from bot import tensorflow_stand_in
+    if without_tensorflow(args):
+        from bot import tensorflow_stand_in
 
-    model = model_argument(args)
-    if model is not None and not tensorflow_stand_in.model_needs_tensorflow(model):
         tensorflow_stand_in.install()
-        print(f"beacon: {model.name} uses no TensorFlow component; Rasa runs without "
-              "TensorFlow", file=sys.stderr)
+        ignored = [name for name in tensorflow_stand_in.TENSORFLOW_SETTINGS
+                   if os.environ.pop(name, None) is not None]
+        print(f"beacon: {model_argument(args).name} uses no TensorFlow component; Rasa runs "
+              "without TensorFlow" + (f" ({', '.join(ignored)} ignored)" if ignored else ""),
+              file=sys.stderr)
     install()
     from rasa.__main__ import main as rasa_main
 

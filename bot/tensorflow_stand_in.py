@@ -7,13 +7,15 @@ whitespace tokenizer, its own n-gram intent model and safety net, RulePolicy) ne
 TensorFlow, which cost the Rasa process ~400 MiB and ~2 s of start-up (issue 9's memory
 target). Upstream keeps TensorFlow a hard dependency; rather than fork Rasa, the launcher
 puts a stand-in under the name ``tensorflow`` whose attributes are placeholder classes:
-enough for those module-level class statements, decorators and annotations. Anything that
-*uses* TensorFlow (builds a tensor, a layer, a model) raises :class:`TensorFlowNotLoaded`,
-so a model that needs it fails to load, loudly, instead of running wrong.
+enough for those module-level class statements and annotations (Rasa 3.6 calls nothing of
+TensorFlow's at import). Any call (a tensor, a layer, a model, a decorator) raises
+:class:`TensorFlowNotLoaded`, so a model that needs it fails to load, loudly, instead of
+running wrong.
 
 The stand-in goes in only when every component of the model's graph is on
-:data:`TENSORFLOW_FREE` (read from the archive's ``metadata.json``); any other component,
-or an archive that cannot be read, starts Rasa with the real TensorFlow.
+:data:`TENSORFLOW_FREE` (read from the archive's ``metadata.json``) and nothing else can
+give Rasa another model (bot/rasa_launcher.py); any other component, or an archive that
+cannot be read, starts Rasa with the real TensorFlow.
 """
 
 from __future__ import annotations
@@ -27,20 +29,29 @@ import sys
 import tarfile
 import types
 from pathlib import Path
-from typing import Iterable, Set
+from typing import Set
 
-# Components whose modules import TensorFlow only for Rasa's shared featurizer code and never
-# call it. A prefix ending in "." covers a package; anything else must match exactly.
-TENSORFLOW_FREE = (
-    "bot.nlu_component.",
+# Components known not to call TensorFlow (their modules import it only through Rasa's
+# shared featurizer code), by their exact class path: a prefix would also let through a
+# TensorFlow class that a listed package re-exports (found by the live attack).
+TENSORFLOW_FREE = frozenset({
+    "bot.nlu_component.NgramIntentClassifier",
+    "bot.nlu_component.SafetyNetFlagger",
     "rasa.core.policies.ensemble.DefaultPolicyPredictionEnsemble",
     "rasa.core.policies.rule_policy.RulePolicy",
     "rasa.core.policies.memoization.MemoizationPolicy",
     "rasa.core.policies.memoization.AugmentedMemoizationPolicy",
-    "rasa.graph_components.",
+    "rasa.graph_components.converters.nlu_message_converter.NLUMessageConverter",
+    "rasa.graph_components.providers.domain_provider.DomainProvider",
+    "rasa.graph_components.providers.forms_provider.FormsProvider",
+    "rasa.graph_components.providers.responses_provider.ResponsesProvider",
+    "rasa.graph_components.providers.rule_only_provider.RuleOnlyDataProvider",
     "rasa.nlu.classifiers.regex_message_handler.RegexMessageHandler",
     "rasa.nlu.tokenizers.whitespace_tokenizer.WhitespaceTokenizer",
-)
+})
+# Rasa's settings that make its start-up configure TensorFlow (rasa.constants).
+TENSORFLOW_SETTINGS = ("TF_GPU_MEMORY_ALLOC", "TF_INTER_OP_PARALLELISM_THREADS",
+                       "TF_INTRA_OP_PARALLELISM_THREADS")
 # Every name TensorFlow's ecosystem is imported under in Rasa 3.6's code.
 _ROOTS = frozenset({"tensorflow", "tensorflow_addons", "tensorflow_hub", "tensorflow_text",
                     "tensorflow_probability", "keras"})
@@ -51,34 +62,33 @@ class TensorFlowNotLoaded(RuntimeError):
 
 
 def components(model: Path) -> Set[str]:
-    """The classes the model's prediction graph uses, from the archive's metadata."""
+    """The classes the model's prediction graph uses, from the archive's metadata. Rasa
+    reads the last ``metadata.json`` of an archive that holds two, and so does this."""
+    metadata = None
     with tarfile.open(model, "r:gz") as archive:
         for member in archive:
             if member.name.lstrip("/") == "metadata.json":
                 metadata = json.load(archive.extractfile(member))
-                nodes = metadata["predict_schema"]["nodes"].values()
-                return {node["uses"] for node in nodes}
-    raise ValueError(f"{model} has no metadata.json")
-
-
-def free(uses: Iterable[str]) -> bool:
-    return all(any(name == allowed or (allowed.endswith(".") and name.startswith(allowed))
-                   for allowed in TENSORFLOW_FREE) for name in uses)
+    if metadata is None:
+        raise ValueError(f"{model} has no metadata.json")
+    return {node["uses"] for node in metadata["predict_schema"]["nodes"].values()}
 
 
 def model_needs_tensorflow(model: Path) -> bool:
-    """False only when every component is known not to call TensorFlow; when in doubt, True."""
+    """False only when every component is known not to call TensorFlow; when in doubt
+    (an archive that cannot be read, whatever the error; no components), True."""
     try:
-        return not free(components(model))
-    except (OSError, ValueError, KeyError, TypeError, AttributeError, tarfile.TarError):
+        uses = components(model)
+    except Exception:  # noqa: BLE001 - any failure means "use the real TensorFlow"
         return True
+    return not uses or not uses <= TENSORFLOW_FREE
 
 
 class _Placeholder(abc.ABCMeta):
-    """The metaclass of every placeholder: an attribute is another placeholder; calling one
-    as a decorator (``@tf.function``, ``@tf.function(jit_compile=True)``) returns the
-    decorated function as it is; any other call is a use of TensorFlow and raises. An
-    ``ABCMeta`` so that Rasa's classes mixing a Keras base with an ABC can be created."""
+    """The metaclass of every placeholder, and so of every class Rasa derives from one: an
+    attribute is another placeholder, and any call (building a tensor, a layer, a model,
+    decorating) is a use of TensorFlow and raises. An ``ABCMeta`` so that Rasa's classes
+    mixing a Keras base with an ABC can be created."""
 
     def __getattr__(cls, name: str):
         if name.startswith("__"):
@@ -86,10 +96,6 @@ class _Placeholder(abc.ABCMeta):
         return _placeholder(f"{cls.__qualname__}.{name}")
 
     def __call__(cls, *args, **kwargs):
-        if len(args) == 1 and not kwargs and callable(args[0]):
-            return args[0]
-        if not args:
-            return lambda decorated: decorated
         raise TensorFlowNotLoaded(
             f"{cls.__qualname__} was called, but this Rasa process runs without TensorFlow "
             "(bot/tensorflow_stand_in.py): the model uses a component outside TENSORFLOW_FREE")

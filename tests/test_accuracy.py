@@ -1,13 +1,15 @@
 """The accuracy gate: the blind sets and the regression set through `python -m bot triage`.
 
-tests/data/blind5.jsonl, blind4.jsonl, blind3.jsonl, blind2.jsonl and blind.jsonl (2026-11-30) were
-written by helpers who saw only data/LABELING.md and the outcome table, never data/nlu/, the
-rules or older sets; blind.jsonl and blind2.jsonl were measured before later changes, blind3
-before the last training data (see the README).
+tests/data/blind6.jsonl, blind5.jsonl, blind4.jsonl, blind3.jsonl, blind2.jsonl and blind.jsonl
+(2026-11-30) were written by helpers who saw only data/LABELING.md and the outcome table,
+never data/nlu/, the rules or older sets; all but blind6 were measured before later changes
+(see the README).
 Their misses are never printed. tests/data/heldout.jsonl informed earlier fixes: a regression set.
 
 The floors catch a regression from the measured figures (README); they are not the issue's
-targets, which are not met yet (false alarms, FAQ topic and outcome accuracy).
+targets, which are not met yet (false alarms, and outcome accuracy on blind6). A message in a
+language Beacon does not answer is scored against what Beacon is built to do with it
+(bot.evaluation.designed_outcome).
 """
 
 from __future__ import annotations
@@ -27,17 +29,20 @@ from bot.topics import FAQ_TOPICS
 DATA = PROJECT_ROOT / "tests/data"
 # (file, urgent recall on English and Spanish, false alarms, FAQ topic, outcome): floors.
 GATES = {
-    # blind5 (2026-11-30, last; measured once): 0.989 (English and Spanish 0.989) / 0.060 /
-    # 0.887 / 0.891 (README).
-    "blind5.jsonl": (0.98, 0.07, 0.87, 0.88),
-    # blind4 (2026-11-30, later): 0.978 / 0.052 / 0.917 / 0.888 as measured (README).
-    "blind4.jsonl": (0.97, 0.06, 0.90, 0.87),
-    "blind3.jsonl": (0.98, 0.07, 0.90, 0.88),
-    "blind2.jsonl": (0.98, 0.09, 0.88, 0.85),
-    "blind.jsonl": (0.98, 0.09, 0.88, 0.85),
+    # blind6 (2026-11-30, last; measured once): 1.000 (English and Spanish 1.000) / 0.081 /
+    # 0.964 / 0.895 (README).
+    "blind6.jsonl": (0.98, 0.09, 0.94, 0.88),
+    # blind5: measured twice, the second time 1.000 / 0.055 / 0.957 / 0.924.
+    "blind5.jsonl": (0.98, 0.07, 0.93, 0.90),
+    # blind4: 0.979 / 0.042 / 0.975 / 0.927 as last measured (README).
+    "blind4.jsonl": (0.97, 0.06, 0.93, 0.90),
+    "blind3.jsonl": (0.98, 0.06, 0.93, 0.90),
+    "blind2.jsonl": (0.98, 0.08, 0.92, 0.90),
+    "blind.jsonl": (0.98, 0.08, 0.92, 0.90),
     "heldout.jsonl": (0.98, 0.05, 0.93, 0.90),
 }
-BLIND = ("blind.jsonl", "blind2.jsonl", "blind3.jsonl", "blind4.jsonl", "blind5.jsonl")
+BLIND = ("blind.jsonl", "blind2.jsonl", "blind3.jsonl", "blind4.jsonl", "blind5.jsonl",
+         "blind6.jsonl")
 
 
 def load(name: str):

@@ -148,17 +148,17 @@ async def main() -> None:
     if "blind6" in wanted:
         sets["blind6"] = read(ROOT / "tests/data/blind6.jsonl")
     if "blind5" in wanted:
-        sets["blind5 (measured once before the last training data)"] = read(
+        sets["blind5 (measured before)"] = read(
             ROOT / "tests/data/blind5.jsonl")
     if "blind4" in wanted:
-        sets["blind4 (measured twice)"] = read(ROOT / "tests/data/blind4.jsonl")
+        sets["blind4 (measured before)"] = read(ROOT / "tests/data/blind4.jsonl")
     if "blind3" in wanted:
-        sets["blind3"] = read(ROOT / "tests/data/blind3.jsonl")
+        sets["blind3 (measured before)"] = read(ROOT / "tests/data/blind3.jsonl")
     if "blind2" in wanted:
-        sets["blind2 (measured once before the last training data)"] = read(
+        sets["blind2 (measured before later data and models)"] = read(
             ROOT / "tests/data/blind2.jsonl")
     if "blind1" in wanted:
-        sets["blind1 (measured before the last model changes)"] = read(
+        sets["blind1 (measured before later data and models)"] = read(
             ROOT / "tests/data/blind.jsonl")
     if "regression" in wanted:
         sets["regression (held-out, informed earlier fixes)"] = read(

@@ -84,7 +84,10 @@ def one_run(timeout: float) -> dict:
                     now = time.monotonic() - started
                     if "first_answer_s" not in marks:
                         marks["first_answer_s"], marks["answer"] = now, reply["text"][:80]
-                    if not reply["text"].startswith(FALLBACK):
+                    # Anywhere in the text: since issue 10 a conversation's first reply
+                    # opens with the disclosure line (the fallback after it counted as
+                    # Rasa's answer, 2026-11-30).
+                    if not any(phrase in reply["text"] for phrase in FALLBACK):
                         marks["first_rasa_answer_s"] = now
                         return marks
                 if body and body["messages"] and "first_rasa_answer_s" not in marks:

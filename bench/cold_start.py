@@ -28,7 +28,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 QUESTION = "what are your lobby hours?"
-# How the gateway's own answer begins when Rasa cannot answer yet (bot/replies.py).
+# Words of the gateway's own answer when Rasa cannot answer yet (bot/replies.py).
 FALLBACK = ("This account is not monitored", "A member of our staff")
 
 

@@ -195,6 +195,10 @@ class Sent:
     first_text: str | None = None
     last_at: float | None = None
     replies: List[str] = field(default_factory=list)
+    reply_times: List[float] = field(default_factory=list)
+    # Timed out while a reply that arrived after this message was sent went to an earlier
+    # message of the conversation (the crediting rule's ambiguity, not a lost message).
+    credited_earlier: int = 0
     remaining: Counter = field(default_factory=Counter)
     duplicates: int = 0
     unexpected: int = 0
@@ -213,6 +217,7 @@ class Sent:
 
     def record(self, text: str, at: float) -> None:
         self.replies.append(text)
+        self.reply_times.append(at)
         self.last_at = at
         if self.first_at is None:
             self.first_at, self.first_text = at, text
@@ -357,6 +362,8 @@ async def beacon_citizen(ctx: Context, sender: str, messages: List[Planned]) -> 
                                    REPLY_TIMEOUT - (time.perf_counter() - sent.t_sent))
         except asyncio.TimeoutError:
             sent.timed_out = True
+            sent.credited_earlier = sum(1 for m in conversation.messages[:-1]
+                                        for at in m.reply_times if at >= sent.t_sent)
     return conversation.messages
 
 
@@ -457,6 +464,8 @@ def summarize(messages: Sequence[Sent], elapsed: float) -> Dict:
         **latency_stats(flagged, "flagged_"),
         "non_200": sum(s != 200 for m in messages for s in m.statuses),
         "timeouts": sum(m.timed_out for m in messages),
+        "timeouts_with_a_later_reply_credited_earlier": sum(
+            1 for m in messages if m.timed_out and m.credited_earlier),
         "lost": sum(1 for m in messages if m.accepted and not m.replies),
         "missing_replies": sum(sum(m.remaining.values()) for m in messages if m.accepted),
         "duplicate_replies": sum(m.duplicates for m in messages),
@@ -835,6 +844,12 @@ def _footnotes(levels: List[Dict]) -> List[str]:
     for lv in levels:
         for system in ("beacon", "rasa"):
             s = lv[system]
+            if s.get("timeouts_with_a_later_reply_credited_earlier"):
+                notes.append(
+                    f"- c={lv['concurrency']} {system}: "
+                    f"{s['timeouts_with_a_later_reply_credited_earlier']} of {s['timeouts']} "
+                    "timeouts came while a reply that arrived after the message was sent was "
+                    "credited to an earlier message of the conversation")
             if s["emergency_first_not_notice"]:
                 notes.append(
                     f"- c={lv['concurrency']} {system}: {s['emergency_first_not_notice']} "

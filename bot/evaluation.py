@@ -6,6 +6,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Collection, Dict, List, Mapping, Sequence
 
+from bot.triage import ANSWERED_LANGUAGES
+
 URGENT = ("emergency", "crisis")
 OUTCOMES = ("emergency", "crisis", "report", "faq", "human", "smalltalk")
 
@@ -66,9 +68,9 @@ def designed_outcome(gold: Mapping, answered: Collection[str]) -> str:
 
 
 def evaluate(gold: Sequence[Mapping], predicted: Sequence[Mapping],
-             answered: Collection[str] = ("en", "es")) -> Report:
+             answered: Collection[str] = ANSWERED_LANGUAGES) -> Report:
     """Compare labelled rows ({text, outcome, topic, lang}) with triage records, in order;
-    ``answered`` are the department's languages (see :func:`designed_outcome`)."""
+    ``answered`` are the languages triage answers in (see :func:`designed_outcome`)."""
     if len(gold) != len(predicted):
         raise ValueError(f"{len(gold)} labelled rows but {len(predicted)} predictions")
     confusion: Dict[str, Counter] = {o: Counter() for o in OUTCOMES}
@@ -111,6 +113,6 @@ def evaluate(gold: Sequence[Mapping], predicted: Sequence[Mapping],
         errors=errors,
         intake_recall=_ratio(intake_hit, urgent),
         crisis_988=_ratio(crisis_hit, crisis),
-        counts=dict(Counter(g["outcome"] for g in gold)),
+        counts=dict(Counter(designed_outcome(g, answered) for g in gold)),
         faq_scored=faq,
     )

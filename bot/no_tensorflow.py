@@ -4,8 +4,9 @@ They are installed for Rasa's DIETClassifier, and spaCy's thinc imports whicheve
 at import time: the gateway paid ~350 MiB and ~2 s of start-up for TensorFlow through
 spaCy's tokenizer, which never calls it. A ``None`` entry in ``sys.modules`` makes
 ``import tensorflow`` raise ImportError, which thinc takes as "not installed". Call
-:func:`block` before anything imports spaCy; only the gateway does (``python -m bot
-serve``): Rasa, training and the CLI's triage need TensorFlow.
+:func:`block` before anything imports spaCy: the gateway (``python -m bot serve``) does,
+and so does Rasa's launcher before it puts its stand-in under TensorFlow's names
+(bot/tensorflow_stand_in.py); training and the CLI's triage import Rasa, which needs it.
 """
 
 from __future__ import annotations

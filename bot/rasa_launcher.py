@@ -77,22 +77,43 @@ def model_argument(args: List[str]) -> Path | None:
     return Path(value) if value else None
 
 
+# Rasa options the launcher does not read, or forms of them it does not parse (argparse
+# takes "-mPATH" and any unambiguous prefix such as "--mod"): with any of them on the line
+# the model Rasa loads may not be the one checked, so TensorFlow stays.
+_UNREAD = ("--remote-storage", "--mo", "-m", "--end", "--endpoints")
+
+
+def _unread_option(args: List[str]) -> bool:
+    read = ("--model", "-m", "--endpoints")
+    return any(arg.startswith(_UNREAD) and arg.partition("=")[0] not in read for arg in args)
+
+
+def _endpoints(args: List[str]) -> Path | None:
+    """The endpoints file Rasa will read: the one named if it exists, else endpoints.yml if
+    that exists (rasa.cli.utils.get_validated_path), else none."""
+    for candidate in (_argument(args, ("--endpoints",)), "endpoints.yml"):
+        if candidate and Path(candidate).is_file():
+            return Path(candidate)
+    return None
+
+
 def without_tensorflow(args: List[str]) -> bool:
     """Whether Rasa can run without TensorFlow: the model given is known not to use it, and
-    the endpoints file names no model server (which could load another model)."""
+    nothing on the line or in the endpoints file (a model server) can give it another."""
     from bot import tensorflow_stand_in
 
     model = model_argument(args)
-    if model is None or tensorflow_stand_in.model_needs_tensorflow(model):
+    if (model is None or _unread_option(args)
+            or tensorflow_stand_in.model_needs_tensorflow(model)):
         return False
+    endpoints = _endpoints(args)
+    if endpoints is None:
+        return True
     try:
-        endpoints = yaml.safe_load(Path(_argument(args, ("--endpoints",)) or "endpoints.yml")
-                                   .read_text()) or {}
-    except FileNotFoundError:
-        return True  # Rasa runs without an endpoints file too
+        content = yaml.safe_load(endpoints.read_text()) or {}
     except Exception:  # noqa: BLE001 - Rasa will report it; here it means "not sure"
         return False
-    return isinstance(endpoints, dict) and "models" not in endpoints
+    return isinstance(content, dict) and "models" not in content
 
 
 def main(argv: list[str] | None = None) -> None:

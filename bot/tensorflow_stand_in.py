@@ -2,20 +2,23 @@
 
 Rasa 3.6 imports TensorFlow whatever the pipeline: ``rasa.core.agent`` reaches
 ``rasa.utils.tensorflow`` through its featurizers and extractors, whose modules subclass
-``tf.keras`` classes and decorate with ``tf.function`` at import time. Beacon's model (a
+``tf.keras`` classes at import time (``tf.function`` is called later, when a model is
+built). Beacon's model (a
 whitespace tokenizer, its own n-gram intent model and safety net, RulePolicy) never calls
 TensorFlow, which cost the Rasa process ~400 MiB and ~2 s of start-up (issue 9's memory
 target). Upstream keeps TensorFlow a hard dependency; rather than fork Rasa, the launcher
 puts a stand-in under the name ``tensorflow`` whose attributes are placeholder classes:
 enough for those module-level class statements and annotations (Rasa 3.6 calls nothing of
 TensorFlow's at import). Any call (a tensor, a layer, a model, a decorator) raises
-:class:`TensorFlowNotLoaded`, so a model that needs it fails to load, loudly, instead of
-running wrong.
+:class:`TensorFlowNotLoaded`, so a model that needs it fails to load instead of running
+wrong: at start-up Rasa logs "Could not load model" and answers 409 "No agent loaded"
+(the gateway then answers with the safety net and routes to staff); a ``PUT /model`` of
+such a model answers 400 and keeps the loaded one.
 
 The stand-in goes in only when every component of the model's graph is on
 :data:`TENSORFLOW_FREE` (read from the archive's ``metadata.json``) and nothing else can
-give Rasa another model (bot/rasa_launcher.py); any other component, or an archive that
-cannot be read, starts Rasa with the real TensorFlow.
+give Rasa another model at start-up (bot/rasa_launcher.py); any other component, or an
+archive that cannot be read, starts Rasa with the real TensorFlow.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import functools
 import importlib.abc
 import importlib.machinery
 import json
+import posixpath
 import sys
 import tarfile
 import types
@@ -67,7 +71,8 @@ def components(model: Path) -> Set[str]:
     metadata = None
     with tarfile.open(model, "r:gz") as archive:
         for member in archive:
-            if member.name.lstrip("/") == "metadata.json":
+            # As Rasa reads it after extracting (an absolute "/metadata.json" it refuses).
+            if posixpath.normpath(member.name) == "metadata.json":
                 metadata = json.load(archive.extractfile(member))
     if metadata is None:
         raise ValueError(f"{model} has no metadata.json")

@@ -81,6 +81,13 @@ URGENT = frozenset({"emergency", "crisis"})
 TEXTS = "tests/data/blind3.jsonl"
 URGENT_SHARE = 0.10
 REPLY_TIMEOUT = 60.0
+# A citizen reads the whole answer before writing again: after the first reply, until every
+# expected reply came or none came for this long; the stock baseline's citizens wait the
+# same way (its REST answer arrives whole, so only an answer that differs from the
+# reference makes them wait). Without it a reply's tail could arrive after the
+# next message was sent, and crediting could not tell them apart (2026-11-30: 3 of 3
+# timeouts at 200 citizens were replies credited to the earlier message).
+TAIL_QUIET = 1.0
 # After the last citizen is done: wait for trailing replies while they keep coming...
 SETTLE_IDLE = 5.0
 SETTLE_MAX = 60.0
@@ -235,6 +242,16 @@ class Conversation:
         # and only the fast path's notices can overtake an earlier message's replies.
         target = next((m for m in self.messages if m.remaining[text] > 0), None)
         latest = self.messages[-1] if self.messages else None
+        if (latest is not None and latest.first_at is None and at >= latest.t_sent
+                and all(m.first_at is not None for m in self.messages[:-1])):
+            # The citizen read the earlier answers whole before writing (TAIL_QUIET): what
+            # comes now answers the latest message, whatever language it is in.
+            if latest.remaining[text] > 0:
+                latest.remaining[text] -= 1
+            else:
+                latest.unexpected += 1
+            latest.record(text, at)
+            return
         if (latest is not None and latest.first_at is None and latest.remaining[text] > 0
                 and all(m.first_at is not None for m in self.messages[:-1])):
             # Every earlier message has had its first reply, and the citizen waits for the
@@ -364,7 +381,17 @@ async def beacon_citizen(ctx: Context, sender: str, messages: List[Planned]) -> 
             sent.timed_out = True
             sent.credited_earlier = sum(1 for m in conversation.messages[:-1]
                                         for at in m.reply_times if at >= sent.t_sent)
+            continue
+        await read_whole_answer(sent)
     return conversation.messages
+
+
+async def read_whole_answer(sent: Sent) -> None:
+    """Wait until every expected reply came or none came for TAIL_QUIET seconds."""
+    while sum(sent.remaining.values()) > 0:
+        if time.perf_counter() - (sent.last_at or sent.t_sent) >= TAIL_QUIET:
+            return
+        await asyncio.sleep(0.05)
 
 
 async def rasa_citizen(ctx: Context, rasa_url: str, sender: str,
@@ -389,6 +416,7 @@ async def rasa_citizen(ctx: Context, rasa_url: str, sender: str,
         conversation = Conversation([sent])
         for text in texts:  # the same bookkeeping as for Beacon's replies
             conversation.on_reply(text, arrived)
+        await read_whole_answer(sent)  # the same reading time as Beacon's citizens
     return out
 
 

@@ -245,23 +245,15 @@ class Conversation:
         if (latest is not None and latest.first_at is None and at >= latest.t_sent
                 and all(m.first_at is not None for m in self.messages[:-1])):
             # The citizen read the earlier answers whole before writing (TAIL_QUIET): what
-            # comes now answers the latest message, whatever language it is in.
+            # comes now answers the latest message, whatever language it is in (the
+            # oldest-first rule gave an earlier message a reply that Beacon had written in
+            # the conversation's language, not the text's, and the citizen waited 60 s).
             if latest.remaining[text] > 0:
                 latest.remaining[text] -= 1
             else:
                 latest.unexpected += 1
             latest.record(text, at)
             return
-        if (latest is not None and latest.first_at is None and latest.remaining[text] > 0
-                and all(m.first_at is not None for m in self.messages[:-1])):
-            # Every earlier message has had its first reply, and the citizen waits for the
-            # latest: a text it expects is its answer. The oldest-first rule gave it to an
-            # earlier message still "expecting" it because Beacon had answered that one in
-            # the conversation's language, not the text's (issue 10), and the citizen
-            # waited 60 s for a reply that had come. (A late second reply of an earlier
-            # message with the same text would be counted as the latest's: rare, and it
-            # can only make that latency look shorter.)
-            target = latest
         if target is not None:
             target.remaining[text] -= 1
         else:

@@ -80,7 +80,7 @@ def model_argument(args: List[str]) -> Path | None:
 # Rasa options the launcher does not read, or forms of them it does not parse (argparse
 # takes "-mPATH" and any unambiguous prefix such as "--mod"): with any of them on the line
 # the model Rasa loads may not be the one checked, so TensorFlow stays.
-_UNREAD = ("--remote-storage", "--mo", "-m", "--end", "--endpoints")
+_UNREAD = ("--remote-storage", "--mo", "-m", "--end")
 
 
 def _unread_option(args: List[str]) -> bool:

@@ -3,11 +3,11 @@
 Rasa 3.6 imports TensorFlow whatever the pipeline: ``rasa.core.agent`` reaches
 ``rasa.utils.tensorflow`` through its featurizers and extractors, whose modules subclass
 ``tf.keras`` classes at import time (``tf.function`` is called later, when a model is
-built). Beacon's model (a
-whitespace tokenizer, its own n-gram intent model and safety net, RulePolicy) never calls
-TensorFlow, which cost the Rasa process ~400 MiB and ~2 s of start-up (issue 9's memory
-target). Upstream keeps TensorFlow a hard dependency; rather than fork Rasa, the launcher
-puts a stand-in under the name ``tensorflow`` whose attributes are placeholder classes:
+built). Beacon's model (a whitespace tokenizer, its own n-gram intent model and safety
+net, RulePolicy) never calls TensorFlow, which cost the Rasa process ~400 MiB and ~2 s of
+start-up (issue 9's memory target). Upstream keeps TensorFlow a hard dependency; rather
+than fork Rasa, the launcher puts a stand-in under the name ``tensorflow`` whose
+attributes are placeholder classes:
 enough for those module-level class statements and annotations (Rasa 3.6 calls nothing of
 TensorFlow's at import). Any call (a tensor, a layer, a model, a decorator) raises
 :class:`TensorFlowNotLoaded`, so a model that needs it fails to load instead of running

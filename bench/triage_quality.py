@@ -1,8 +1,10 @@
 """Triage quality on text the authors did not write, per set, and k-fold figures.
 
 Sets:
-* ``blind6``: tests/data/blind6.jsonl (2026-11-30, last), written the same way after the
+* ``blind7``: tests/data/blind7.jsonl (2026-11-30, last), written the same way after the
   other sets; committed before any model ran on it.
+* ``blind6``: tests/data/blind6.jsonl (2026-11-30), written the same way; measured once
+  before blind7 was written, with the same model.
 * ``blind5``: tests/data/blind5.jsonl (2026-11-30), written the same way; measured once
   before the last training data (other_languages_more.yml, longform_calm_more.yml) and
   again after it.
@@ -135,7 +137,7 @@ def row(name: str, f: Dict) -> str:
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "--sets", default="blind6,blind5,blind4,blind3,blind2,blind1,regression,outside")
+        "--sets", default="blind7,blind6,blind5,blind4,blind3,blind2,blind1,regression,outside")
     parser.add_argument("--json", type=Path)
     parser.add_argument("--misses", default="", help="print this set's misses")
     args = parser.parse_args()
@@ -146,8 +148,10 @@ async def main() -> None:
     print(f"model loaded in {time.perf_counter() - start:.1f} s", file=sys.stderr)
 
     sets: Dict[str, List[Dict]] = {}
+    if "blind7" in wanted:
+        sets["blind7"] = read(ROOT / "tests/data/blind7.jsonl")
     if "blind6" in wanted:
-        sets["blind6"] = read(ROOT / "tests/data/blind6.jsonl")
+        sets["blind6 (measured before)"] = read(ROOT / "tests/data/blind6.jsonl")
     if "blind5" in wanted:
         sets["blind5 (measured before)"] = read(
             ROOT / "tests/data/blind5.jsonl")

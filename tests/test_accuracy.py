@@ -1,15 +1,15 @@
 """The accuracy gate: the blind sets and the regression set through `python -m bot triage`.
 
-tests/data/blind6.jsonl, blind5.jsonl, blind4.jsonl, blind3.jsonl, blind2.jsonl and blind.jsonl
-(2026-11-30) were written by helpers who saw only data/LABELING.md and the outcome table,
-never data/nlu/, the rules or older sets; all but blind6 were measured before later changes
-(see the README).
+tests/data/blind7.jsonl, blind6.jsonl, blind5.jsonl, blind4.jsonl, blind3.jsonl, blind2.jsonl
+and blind.jsonl (2026-11-30) were written by helpers who saw only data/LABELING.md and the
+outcome table, never data/nlu/, the rules or older sets; all but blind7 and blind6 were
+measured before later changes (see the README).
 Their misses are never printed. tests/data/heldout.jsonl informed earlier fixes: a regression set.
 
 The floors catch a regression from the measured figures (README); they are not the issue's
-targets, which are not met yet (false alarms, and outcome accuracy on blind6). A message in a
-language Beacon does not answer is scored against what Beacon is built to do with it
-(bot.evaluation.designed_outcome).
+targets, which are not met yet (false alarms; outcome accuracy on blind7 and blind6). A
+message in a language Beacon does not answer is scored against what Beacon is built to do
+with it (bot.evaluation.designed_outcome).
 """
 
 from __future__ import annotations
@@ -30,8 +30,11 @@ from bot.triage import ANSWERED_LANGUAGES
 DATA = PROJECT_ROOT / "tests/data"
 # (file, urgent recall on English and Spanish, false alarms, FAQ topic, outcome): floors.
 GATES = {
-    # blind6 (2026-11-30, last; measured once): 1.000 (English and Spanish 1.000) / 0.081 /
-    # 0.964 / 0.895 (README).
+    # blind7 (2026-11-30, last; measured once): 0.991 (English 0.988, Spanish 1.000) / 0.066 /
+    # 0.944 / 0.906 (README).
+    "blind7.jsonl": (0.98, 0.075, 0.93, 0.90),
+    # blind6 (2026-11-30; measured once, with the model blind7 measured): 1.000 (English and
+    # Spanish 1.000) / 0.081 / 0.964 / 0.895 (README).
     "blind6.jsonl": (0.98, 0.09, 0.94, 0.88),
     # blind5: measured twice, the second time 1.000 / 0.055 / 0.957 / 0.924.
     "blind5.jsonl": (0.98, 0.07, 0.93, 0.90),
@@ -43,7 +46,7 @@ GATES = {
     "heldout.jsonl": (0.98, 0.05, 0.93, 0.90),
 }
 BLIND = ("blind.jsonl", "blind2.jsonl", "blind3.jsonl", "blind4.jsonl", "blind5.jsonl",
-         "blind6.jsonl")
+         "blind6.jsonl", "blind7.jsonl")
 
 
 def load(name: str):

@@ -303,13 +303,26 @@ class Stack:
     def _add_rasa(self, i: int | str, kind: str = "rasa", module: str | None = None) -> None:
         port = free_port()
         status = f"http://127.0.0.1:{port}/status?token={self.rasa_token}"
+        module = module or self.rasa_module
         self._add(f"rasa{i}", kind, port, [
-            *RASA_NICE, PYTHON, "-m", module or self.rasa_module, "run", "--model",
-            str(self.model),
-            "--endpoints", "endpoints.yml", "--credentials", "credentials.yml",
+            *RASA_NICE, PYTHON, "-m", module, "run", "--model", str(self.model),
+            "--endpoints", self._stock_endpoints() if module == "rasa" else "endpoints.yml",
+            "--credentials", "credentials.yml",
             "--interface", "127.0.0.1", "--port", str(port),
             "--enable-api", f"--auth-token={self.rasa_token}",
         ], self._base_env(), lambda: bool((_http_ok(status) or {}).get("model_file")))
+
+    def _stock_endpoints(self) -> str:
+        """endpoints.yml with Rasa's own Redis lock store (stock Rasa is the baseline: none
+        of Beacon's changes to it, bot/rasa_lock_store.py included)."""
+        path = self.workdir / "endpoints-stock.yml"
+        ours = "type: bot.rasa_lock_store.AtomicRedisLockStore\n"
+        text = (ROOT / "endpoints.yml").read_text()
+        if ours not in text:
+            raise RuntimeError("endpoints.yml no longer names Beacon's lock store; update "
+                               "bench/stack.py")
+        path.write_text(text.replace(ours, "type: redis\n"))
+        return str(path)
 
     def _add_gateway(self, i: int, rasa: int) -> None:
         port = free_port()

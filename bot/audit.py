@@ -25,12 +25,15 @@ if TYPE_CHECKING:
 # KEYS[1] a list, KEYS[2] the day's index of audited conversations (a set);
 # ARGV[1] the entry, ARGV[2] TTL seconds, ARGV[3] the conversation id.
 # One round trip, and one command for redis-py's retry on a dead pooled connection (a
-# pipeline would not be retried); the entry and its index never disagree.
+# pipeline would not be retried); the entry and its index never disagree. The day's
+# index gets its TTL when the conversation joins it: every later entry of the day would
+# only set it again (a message's three or four entries, one EXPIRE each, before).
 _APPEND = """
 redis.call('RPUSH', KEYS[1], ARGV[1])
 redis.call('EXPIRE', KEYS[1], ARGV[2])
-redis.call('SADD', KEYS[2], ARGV[3])
-redis.call('EXPIRE', KEYS[2], ARGV[2])
+if redis.call('SADD', KEYS[2], ARGV[3]) == 1 then
+  redis.call('EXPIRE', KEYS[2], ARGV[2])
+end
 return 1
 """
 

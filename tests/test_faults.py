@@ -506,6 +506,33 @@ async def test_a_rasa_slower_than_the_lock_is_asked_once(aiohttp_client, aiohttp
     assert platform.texts_to("slow1") == ["first reply", "second reply"]
 
 
+async def test_a_message_failed_after_rasa_answered_is_not_asked_again(
+        aiohttp_client, aiohttp_server, redis, redis_server, platform, monkeypatch):
+    """The first attempt stores Rasa's answer, then fails before sending; the second
+    attempt sends the stored answer (a first attempt skips looking for one: none can
+    exist yet)."""
+    from bot.appkeys import SERVICES
+
+    rasa = SlowRasa(delay=0)
+    server = await aiohttp_server(rasa.app)
+    client = await aiohttp_client(create_app(settings_for(
+        redis_server, str(server.make_url("")).rstrip("/"), platform.url)))
+    services = client.app[SERVICES]
+    send, failed = services.delivery.send, []
+
+    async def fails_once(*args, **kwargs):
+        if not failed:
+            failed.append(True)
+            raise RuntimeError("a crash between Rasa's answer and the send")
+        return await send(*args, **kwargs)
+
+    monkeypatch.setattr(services.delivery, "send", fails_once)
+    await post_meta(client, messenger_payload(messenger_item("again1", "can someone call me")))
+    await platform.wait_for(lambda: "second reply" in platform.texts_to("again1"), timeout=40)
+    assert failed and rasa.calls == ["can someone call me"]
+    assert platform.texts_to("again1") == ["first reply", "second reply"]
+
+
 async def test_a_message_that_keeps_failing_goes_to_staff_and_dead_letters(
         aiohttp_client, redis, redis_server, platform, monkeypatch):
     from bot.appkeys import SERVICES

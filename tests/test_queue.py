@@ -92,6 +92,23 @@ async def test_keys_are_prefixed_and_expire(redis):
     assert "topic" not in await q.conversation("c3")
 
 
+async def test_audit_entries_and_their_day_index_expire(redis):
+    """The log lives its retention after its last entry; the day's index gets its TTL when
+    a conversation joins it (later entries of the day leave it as it is)."""
+    log = AuditLog(redis, 30 * DAY)
+    day = keys.SINGLE.audit_day("2026-11-30")
+    noon = 1_796_040_000.0  # 2026-11-30 12:00 UTC
+    await log.append("c20", "citizen", "message_in", "hi", now=noon)
+    await redis.expire(day, 10 * DAY)  # as if the day's index had aged
+    await log.append("c20", "bot", "message_out", "hello", now=noon + 1)
+    assert 9 * DAY < await redis.ttl(day) <= 10 * DAY
+    await log.append("c21", "citizen", "message_in", "hey", now=noon + 2)
+    assert 29 * DAY < await redis.ttl(day) <= 30 * DAY
+    assert await redis.smembers(day) == {"c20", "c21"}
+    assert 29 * DAY < await redis.ttl(keys.audit("c20")) <= 30 * DAY
+    assert [e["action"] for e in await log.read("c20")] == ["message_in", "message_out"]
+
+
 async def test_concurrent_enqueues_are_atomic(redis):
     q = queue_for(redis)
     await asyncio.gather(*[

@@ -128,7 +128,7 @@ async def handle_or_give_up(services: Services, item: dict) -> None:
         await dead_letter(services, message, item, f"failed {MAX_ATTEMPTS} times")
         await record_outcome(services, message, item, "human")
         return
-    await handle(services, item)
+    await handle(services, {**item, "attempt": attempt})
 
 
 async def dead_letter(services: Services, message: Inbound, item: dict, reason: str) -> None:
@@ -222,9 +222,11 @@ async def _handle(services: Services, message: Inbound, item: dict) -> str:
 
 
 async def _answer(services: Services, message: Inbound, text: str, item: dict) -> RasaAnswer:
-    """Rasa's answer, asked once per message: a retried message reuses the stored one."""
+    """Rasa's answer, asked once per message: a retried message reuses the stored one. A
+    first attempt has none to look for: an answer is stored only after its message's
+    attempt was counted, and the count is kept as long (bot.inbox)."""
     key = keys.answer(message.channel, message.message_id)
-    stored = await services.redis.get(key)
+    stored = await services.redis.get(key) if item.get("attempt", 2) > 1 else None
     if stored:
         data = json.loads(stored)
         return RasaAnswer(data["texts"], data["outcome"], data.get("topic"))

@@ -132,26 +132,34 @@ def is_notice(text: str | None) -> bool:
 
 class Expectations:
     """Expected replies per text: Rasa's reference answer, and Beacon's (fast-path notices
-    first, then Rasa's answer without them, as the worker sends it)."""
+    first, then Rasa's answer without them, as the worker sends it).
+
+    The safety net runs on every text before the levels start: run as each citizen wrote,
+    its 3-15 ms per text on the generator's one event loop delayed other citizens' POSTs
+    and the fake Graph API's handler (to 1.3-1.5 s at p95 with 200 citizens; a helper's
+    trace, 2026-11-30), which the latencies then counted as Beacon's."""
 
     def __init__(self, reference: Dict[str, List[str]]) -> None:
         settings = Settings.from_env()
         self.reference = reference
-        self.net = get_safety_net()
+        net = get_safety_net()
+        self.max_chars = settings.max_text_chars
+        texts = sorted(reference)
+        self.safety = dict(zip(texts, net.check_many([t[: self.max_chars] for t in texts]),
+                               strict=True))
         # notice_texts reads only .department(conversation) from the gateway's services.
         department = load_department(settings.department_file)
         self.services = SimpleNamespace(department=lambda _conversation: department,
                                         settings=settings)
-        self.max_chars = settings.max_text_chars
 
     def rasa(self, text: str) -> List[str]:
         return list(self.reference.get(text, []))
 
     def flag(self, text: str) -> str | None:
-        return self.net.check(text[: self.max_chars]).flag
+        return self.safety[text].flag
 
     def beacon(self, text: str) -> List[str]:
-        safety = self.net.check(text[: self.max_chars])
+        safety = self.safety[text]
         if safety.flag is None:
             return self.rasa(text)
         notices = notice_texts(self.services, "", safety.flag, safety.language)
@@ -482,6 +490,11 @@ def summarize(messages: Sequence[Sent], elapsed: float) -> Dict:
         **latency_stats(urgent, "emergency_"),
         "flagged_messages": len(flagged),
         **latency_stats(flagged, "flagged_"),
+        # A level opens with every citizen's first message at once (the viral post's
+        # burst); the checks of later messages meet a lane with less in line.
+        "flagged_first_messages": sum(1 for m in flagged if m.index == 0),
+        **latency_stats([m for m in flagged if m.index == 0], "flagged_first_"),
+        **latency_stats([m for m in flagged if m.index > 0], "flagged_later_"),
         "non_200": sum(s != 200 for m in messages for s in m.statuses),
         "timeouts": sum(m.timed_out for m in messages),
         "timeouts_with_a_later_reply_credited_earlier": sum(
@@ -743,6 +756,7 @@ def _ratio(a: float | None, b: float | None) -> str:
 def results_table(levels: List[Dict]) -> List[str]:
     columns = ["concurrency", "system", "messages", "msg/s", "p50 ms", "p95 ms", "p99 ms",
                "emergency p50", "p95", "p99", "safety-net flagged p99",
+               "flagged p99: first messages / later",
                "urgent with the notice from intake", "non-200", "timeouts",
                "lost", "missing replies", "duplicate replies", "emergency not 911-first"]
     out = ["| " + " | ".join(columns) + " |", "|---:|---|" + "---:|" * (len(columns) - 2)]
@@ -754,6 +768,8 @@ def results_table(levels: List[Dict]) -> List[str]:
                      *(_ms(s[k]) for k in ("p50_ms", "p95_ms", "p99_ms", "emergency_p50_ms",
                                            "emergency_p95_ms", "emergency_p99_ms",
                                            "flagged_p99_ms")),
+                     f"{_ms(s.get('flagged_first_p99_ms'))} / "
+                     f"{_ms(s.get('flagged_later_p99_ms'))}",
                      "-" if s.get("urgent_notice_from_intake") is None or system == "rasa"
                      else f"{s['urgent_notice_from_intake']:.2f}",
                      *(s[k] for k in ("non_200", "timeouts", "lost", "missing_replies",

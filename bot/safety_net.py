@@ -126,6 +126,21 @@ class SafetyNet:
     def check(self, text: str) -> SafetyResult:
         """Look for emergency and crisis language in one message (bounded work: see
         ``bot.text.bounded``)."""
+        return self.check_many([text])[0]
+
+    def check_many(self, texts: Sequence[str]) -> List[SafetyResult]:
+        """:meth:`check` for several messages at once, the same result for each: the rules
+        run message by message, the urgency model once for all (its cost is mostly per
+        call, so a burst queued at intake costs about half as much per message)."""
+        ruled = [self._rules(text) for text in texts]
+        flags = (self.urgency.flags([text for text, _, _ in ruled],
+                                    [hits for _, _, hits in ruled])
+                 if self.urgency is not None else [None] * len(ruled))
+        return [_result(language, hits, model)
+                for (_, language, hits), model in zip(ruled, flags, strict=True)]
+
+    def _rules(self, text: str) -> Tuple[str, str, List[Hit]]:
+        """(the text as checked, its language, the rules' hits)."""
         text = bounded(text or "", MAX_CHECK_CHARS)
         clean = spell_out(rule_window(normalize(text), RULE_WINDOW_CHARS))
         hits: List[Hit] = []
@@ -136,20 +151,7 @@ class SafetyNet:
         # nothing about the writer's language (bot.nlp._NAME).
         language = detect_language(text)
         hits.extend(_other_language_hits(clean, language))
-        hits = _dedupe(hits)
-        active = {h.label.split(".")[0] for h in hits if h.active}
-        flag = CRISIS if CRISIS in active else EMERGENCY if EMERGENCY in active else None
-        cues = tuple(sorted({h.label for h in hits if h.active and h.label.startswith("cue.")}))
-        tier = "rules" if flag else None
-        score = 0.0
-        if self.urgency is not None:
-            model_flag, score = self.urgency.flag(text or "", hits)
-            if flag is None and model_flag is not None:
-                flag, tier = model_flag, "model"
-        return SafetyResult(
-            flag=flag, language=language, hits=tuple(hits), cues=cues,
-            tier=tier, urgency=score,
-        )
+        return text, language, _dedupe(hits)
 
     def _hits(self, compiled: _Language, doc: Doc) -> Iterable[Hit]:
         found = [(compiled.labels[m], doc[s:e]) for m, s, e in compiled.matcher(doc)]
@@ -297,6 +299,23 @@ def _dedupe(hits: List[Hit]) -> List[Hit]:
             seen.add((hit.label, hit.text, hit.suppressed))
             out.append(hit)
     return out
+
+
+def _result(language: str, hits: List[Hit],
+            model: Tuple[str | None, float] | None) -> SafetyResult:
+    """The rules' flag, else the urgency model's (``model``: its flag and score, or None
+    without a model)."""
+    active = {h.label.split(".")[0] for h in hits if h.active}
+    flag = CRISIS if CRISIS in active else EMERGENCY if EMERGENCY in active else None
+    cues = tuple(sorted({h.label for h in hits if h.active and h.label.startswith("cue.")}))
+    tier = "rules" if flag else None
+    score = 0.0
+    if model is not None:
+        model_flag, score = model
+        if flag is None and model_flag is not None:
+            flag, tier = model_flag, "model"
+    return SafetyResult(flag=flag, language=language, hits=tuple(hits), cues=cues,
+                        tier=tier, urgency=score)
 
 
 @cache

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
-import itertools
 import json
 import time
 from collections import OrderedDict
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Dict
 
@@ -17,6 +14,7 @@ from redis.asyncio import Redis
 from bot import keys
 from bot.agencies import Agency, Deployment
 from bot.audit import AuditLog
+from bot.cpu_lane import CpuLane
 from bot.delivery import Delivery
 from bot.department import Department
 from bot.disclosure import Disclosure
@@ -26,64 +24,10 @@ from bot.presence import Presence
 from bot.queue import HumanQueue
 from bot.rasa_client import RasaClient
 from bot.safety_net import SafetyNet
+from bot.safety_result import SafetyResult
 from bot.settings import Settings
 from bot.tarpit import Tarpit
 from bot.thread_control import ThreadOwners
-
-LANE_PLATFORM, LANE_WEB_CHAT, LANE_OVER_LIMIT = 0, 1, 2
-
-
-class CpuLane:
-    """One CPU thread fed in priority order (lower lane first), and within a lane in turns
-    between flows (agencies), first come first served within a flow.
-
-    The turns are start-time fair queueing: a job's tag is one more than the later of its
-    flow's last tag and the tag of the job running now, so a flow that floods the lane gets
-    tags far ahead while a quiet flow's next job is tagged just after the current one (an
-    agency's viral post, 1,200 checks queued, held another agency's emergency 10-13 s at
-    intake before; found by the live attack)."""
-
-    def __init__(self, executor: ThreadPoolExecutor) -> None:
-        self._executor = executor
-        self._queue: asyncio.PriorityQueue = asyncio.PriorityQueue()
-        self._count = itertools.count()
-        self._runner: asyncio.Task | None = None
-        self._now = 0  # the tag of the job started last
-        self._last: Dict[str, int] = {}  # each flow's last tag
-
-    def start(self) -> None:
-        if self._runner is None or self._runner.done():
-            self._runner = asyncio.get_running_loop().create_task(self._serve())
-
-    async def run(self, priority: int, fn, *args, flow: str = ""):
-        self.start()
-        done = asyncio.get_running_loop().create_future()
-        tag = max(self._last.get(flow, 0), self._now) + 1
-        self._last[flow] = tag
-        if len(self._last) > 10_000:  # flows are agencies: a handful; never let it grow
-            self._last = {flow: tag}
-        await self._queue.put((priority, tag, next(self._count), fn, args, done))
-        return await done
-
-    def close(self) -> None:
-        if self._runner is not None:
-            self._runner.cancel()
-
-    async def _serve(self) -> None:
-        loop = asyncio.get_running_loop()
-        while True:
-            _, tag, _, fn, args, done = await self._queue.get()
-            if done.cancelled():
-                continue
-            self._now = max(self._now, tag)
-            try:
-                result = await loop.run_in_executor(self._executor, fn, *args)
-            except Exception as exc:  # noqa: BLE001 - handed to the caller
-                if not done.done():
-                    done.set_exception(exc)
-            else:
-                if not done.done():
-                    done.set_result(result)
 
 
 class OfflineNotices:
@@ -139,34 +83,21 @@ class Services:
     # Meta threads another app (the page's own inbox) owns: Beacon answers nothing there.
     threads: ThreadOwners
     offline_notices: OfflineNotices = field(default_factory=OfflineNotices)
-    # CPU-bound work off the event loop, one thread at a time (spaCy's pipelines are not
-    # meant to be shared between threads): the safety net.
-    cpu: ThreadPoolExecutor = field(
-        default_factory=lambda: ThreadPoolExecutor(max_workers=1, thread_name_prefix="cpu"))
-    _lane: CpuLane | None = None
+    # The safety net's checks, off the event loop on one thread (bot.cpu_lane).
+    _lane: CpuLane = field(default_factory=CpuLane)
 
     def start_cpu(self) -> None:
-        if self._lane is None:
-            self._lane = CpuLane(self.cpu)
         self._lane.start()
 
     def close_cpu(self) -> None:
-        if self._lane is not None:
-            self._lane.close()
-        self.cpu.shutdown(wait=False, cancel_futures=True)
+        self._lane.close()
 
-    async def off_loop(self, fn, *args, lane: int = 0, flow: str = ""):
-        """Run ``fn(*args)`` on the CPU thread; the event loop keeps serving meanwhile.
-
-        Lower lanes go first (LANE_PLATFORM, LANE_WEB_CHAT, LANE_OVER_LIMIT): work from the
-        unauthenticated web chat waits behind work from the signed platforms (a web-chat
-        flood of the worst texts, 1,258 posts beside 50 Messenger citizens, must not hold up
-        a Messenger emergency's check), and an address over its limit waits behind every
-        other web-chat citizen (400 held refusals from one address delayed another address's
-        emergency by 2 s; found by the live attack). ``flow`` (the agency) takes turns
-        with the other flows within a lane (CpuLane)."""
-        self.start_cpu()
-        return await self._lane.run(lane, fn, *args, flow=flow)
+    async def check_off_loop(self, text: str, *, lane: int, flow: str = "") -> SafetyResult:
+        """The safety net on one text, on the CPU lane (``lane``: LANE_PLATFORM,
+        LANE_WEB_CHAT or LANE_OVER_LIMIT; ``flow``: the agency, which takes turns with the
+        other agencies within a lane)."""
+        return await self._lane.run(lane, self.net.check_many, text, flow=flow,
+                                    cost=len(text))
 
     @classmethod
     def build(cls, settings: Settings, deployment: Deployment, redis: Redis,

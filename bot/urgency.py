@@ -258,11 +258,21 @@ class UrgencyModel:
 
     def flag(self, text: str, hits: Sequence = ()) -> Tuple[str | None, float]:
         """("emergency" | "crisis" | None, P(urgent)) for one message."""
-        emergency, crisis = self.probabilities(text, hits)
-        urgent = emergency + crisis
-        if urgent < self.threshold:
-            return None, urgent
-        return (CRISIS if crisis >= emergency else EMERGENCY), urgent
+        return self.flags([text], [hits])[0]
+
+    def flags(self, texts: Sequence[str],
+              hits: Sequence[Sequence]) -> List[Tuple[str | None, float]]:
+        """:meth:`flag` for several messages in one call (the same figures: each row of the
+        features and of the classifier is computed on its own)."""
+        rules = np.array([rule_features(h) for h in hits], dtype=float)
+        out: List[Tuple[str | None, float]] = []
+        for _, emergency, crisis in self.fitted.proba([t or "" for t in texts], rules):
+            urgent = float(emergency + crisis)
+            if urgent < self.threshold:
+                out.append((None, urgent))
+            else:
+                out.append(((CRISIS if crisis >= emergency else EMERGENCY), urgent))
+        return out
 
 
 def fingerprint(root: Path = PROJECT_ROOT) -> str:

@@ -214,32 +214,70 @@ def test_aiohttp_runs_its_c_http_parser():
 
 async def test_signed_platform_work_runs_before_web_chat_work():
     """The one CPU thread serves the signed platforms first: a web-chat flood cannot make a
-    Messenger emergency's safety-net check wait behind it."""
+    Messenger emergency's safety-net check wait behind it (beyond the batch running)."""
     import asyncio
     import time
-    from concurrent.futures import ThreadPoolExecutor
 
-    from bot.services import LANE_OVER_LIMIT, LANE_PLATFORM, LANE_WEB_CHAT, CpuLane
+    from bot.cpu_lane import LANE_OVER_LIMIT, LANE_PLATFORM, LANE_WEB_CHAT, CpuLane
 
-    lane = CpuLane(ThreadPoolExecutor(max_workers=1))
-    order = []
+    lane = CpuLane()
+    order, batches = [], []
 
-    def work(name):
-        time.sleep(0.01)
-        order.append(name)
-        return name
+    def work(names):
+        batches.append(list(names))
+        time.sleep(0.01 * len(names))
+        order.extend(names)
+        return list(names)
 
-    flood = [asyncio.create_task(lane.run(LANE_OVER_LIMIT, work, f"refused{i}"))
+    # Costs as long texts: two refused items fill a batch.
+    flood = [asyncio.create_task(lane.run(LANE_OVER_LIMIT, work, f"refused{i}", cost=900))
              for i in range(20)]
-    await asyncio.sleep(0.005)  # the first refused item is already running
+    await asyncio.sleep(0.005)  # the first refused batch is already running
     citizen = asyncio.create_task(lane.run(LANE_WEB_CHAT, work, "web chat citizen"))
     urgent = asyncio.create_task(lane.run(LANE_PLATFORM, work, "messenger"))
     assert await urgent == "messenger"
     assert await citizen == "web chat citizen"
-    await asyncio.gather(*flood)
-    # Messenger first, then the web-chat citizen, then the address over its limit.
+    assert await asyncio.gather(*flood) == [f"refused{i}" for i in range(20)]
+    # Messenger first, then the web-chat citizen, then the address over its limit; a batch
+    # never mixes lanes, nor goes over its cost.
     assert order.index("messenger") <= 2
     assert order.index("messenger") < order.index("web chat citizen") <= 3
+    assert all(len(b) <= 2 for b in batches if b[0].startswith("refused"))
+    assert ["messenger"] in batches and ["web chat citizen"] in batches
+    lane.close()
+
+
+async def test_the_cpu_lane_runs_a_burst_in_batches_and_fails_items_alone():
+    """A burst queued at once runs in batches (the urgency model's cost is per call), each
+    caller gets its own item's result, and one failing item fails alone."""
+    import asyncio
+    import threading
+
+    from bot.cpu_lane import BATCH, LANE_PLATFORM, CpuLane
+
+    lane = CpuLane()
+    calls = []
+    gate = threading.Event()
+
+    def work(items):
+        calls.append(len(items))
+        gate.wait(5)  # the burst queues behind the first call
+        if "bad" in items:
+            raise ValueError("bad item")
+        return [item.upper() for item in items]
+
+    first = asyncio.create_task(lane.run(LANE_PLATFORM, work, "first"))
+    await asyncio.sleep(0.05)
+    burst = [asyncio.create_task(lane.run(LANE_PLATFORM, work, f"m{i}")) for i in range(40)]
+    bad = asyncio.create_task(lane.run(LANE_PLATFORM, work, "bad"))
+    await asyncio.sleep(0.05)
+    gate.set()
+    assert await first == "FIRST"
+    assert await asyncio.gather(*burst) == [f"M{i}" for i in range(40)]
+    with pytest.raises(ValueError):
+        await bad
+    assert calls[0] == 1 and max(calls) == BATCH
+    assert sum(calls) >= 42 and len(calls) < 20  # 42 items in batches, the bad one's again
     lane.close()
 
 

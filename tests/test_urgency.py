@@ -129,3 +129,20 @@ def test_the_tier_needs_no_tensorflow():
     run = subprocess.run([sys.executable, "-c", code], cwd=urgency.PROJECT_ROOT,
                          capture_output=True, text=True, timeout=120)
     assert run.stdout.split() == ["False", "False"], run.stderr[-2000:]
+
+
+def test_a_batch_of_checks_gives_each_message_its_own_result(model):
+    """SafetyNet.check_many (the intake's CPU lane runs queued checks together) equals one
+    check per message, field for field, on test messages of every kind, hostile ones too."""
+    import json
+
+    from bot.settings import PROJECT_ROOT
+
+    net = SafetyNet(model)
+    texts = [json.loads(line)["text"] for line in
+             (PROJECT_ROOT / "tests/data/heldout.jsonl").read_text().splitlines()][:300]
+    texts += ["", "   ", "🙂" * 3000, "help " * 2000, "someone is breaking in right now"]
+    batched = net.check_many(texts)
+    assert batched == [net.check(text) for text in texts]
+    assert sum(r.flag is not None for r in batched) >= 20
+    assert any(r.tier == "model" for r in batched) and any(r.tier == "rules" for r in batched)

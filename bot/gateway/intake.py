@@ -21,6 +21,7 @@ from redis.exceptions import RedisError
 
 from bot import metrics
 from bot.channels import ThreadControl
+from bot.cpu_lane import LANE_PLATFORM, LANE_WEB_CHAT
 from bot.inbox import Accepted
 from bot.logs import about
 from bot.messages import INSTAGRAM, MESSAGE, MESSENGER, WEBCHAT, Inbound
@@ -29,7 +30,7 @@ from bot.outbound import send_out
 from bot.queue import suspect_fields
 from bot.replies import follow_up_text, render_replies
 from bot.safety_result import SafetyResult
-from bot.services import LANE_PLATFORM, LANE_WEB_CHAT, Services
+from bot.services import Services
 from bot.triage import Decision, Outcome
 
 logger = logging.getLogger(__name__)
@@ -67,9 +68,8 @@ async def check(services: Services, message: Inbound, lane: int | None = None) -
     if lane is None:
         lane = LANE_WEB_CHAT if message.channel == WEBCHAT else LANE_PLATFORM
     agency = services.deployment.for_account(message.channel, message.account)
-    return await services.off_loop(services.net.check,
-                                   text[: services.settings.max_text_chars], lane=lane,
-                                   flow=agency.id if agency is not None else "")
+    return await services.check_off_loop(text[: services.settings.max_text_chars], lane=lane,
+                                         flow=agency.id if agency is not None else "")
 
 
 async def record_thread_owner(services: Services, message: Inbound) -> None:

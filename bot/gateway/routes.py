@@ -18,10 +18,10 @@ from bot import clients, keys, metrics
 from bot.agencies import every_keys
 from bot.appkeys import BACKGROUND, SERVICES
 from bot.channels import Parsed, PayloadError, instagram, meta, x
+from bot.cpu_lane import LANE_OVER_LIMIT
 from bot.gateway.intake import accept, check, thread_control
 from bot.messages import INSTAGRAM, WEBCHAT, Inbound
 from bot.safety_result import SafetyResult
-from bot.services import LANE_OVER_LIMIT
 
 logger = logging.getLogger(__name__)
 routes = web.RouteTableDef()

@@ -26,23 +26,44 @@ from contextlib import asynccontextmanager
 from typing import AsyncGenerator, Tuple
 
 from rasa.core.lock import TicketLock
-from rasa.core.lock_store import LOCK_LIFETIME, LockError, RedisLockStore
+from rasa.core.lock_store import (
+    DEFAULT_SOCKET_TIMEOUT_IN_SECONDS,
+    LOCK_LIFETIME,
+    LockError,
+    RedisLockStore,
+)
 from rasa.utils.endpoints import EndpointConfig
 
-# Shared by the scripts: the lock's live tickets (as stored: JSON strings, with number and
-# expiry) after dropping the expired ones and, when given, the ticket numbered ``drop``;
-# and the lock written back, or deleted when no ticket is left. The key lives until
-# GRACE_SECONDS after its last ticket expires: a lock whose Rasa died mid-turn does not
-# stay in Redis for ever (Rasa's own store keeps it until the conversation's next message).
+# Shared by the scripts. ``tickets``: the lock's tickets as stored, nil without a lock, none
+# when the value is not a lock (anything else at the key is overwritten: a corrupt lock
+# silences a conversation for good with Rasa's own store; found by the live attack).
+# ``live``: the tickets Rasa's rules keep (expired ones dropped and, when given, the ticket
+# numbered ``drop``), each with its number and expiry, and only well-formed ones (whole
+# numbers, a finite expiry within a day: a ticket numbered 1.5 made Lua issue 2.5 while
+# Rasa read 2, and nobody was ever served). ``store``: the lock written back, or deleted
+# when no ticket is left; the key lives until GRACE_SECONDS after its last ticket expires,
+# so a lock whose Rasa died mid-turn does not stay in Redis for ever (Rasa's own store keeps
+# it until the conversation's next message).
 _LIVE = """
-local function live(raw, now, drop)
+local function tickets(key)
+  local raw = redis.pcall('GET', key)
+  if raw == false then return nil end
+  if type(raw) ~= 'string' then return {} end
+  local ok, lock = pcall(cjson.decode, raw)
+  if not ok or type(lock) ~= 'table' or type(lock.tickets) ~= 'table' then return {} end
+  return lock.tickets
+end
+local function live(list, now, drop)
   local kept = {}
-  if raw then
-    for _, t in ipairs(cjson.decode(raw).tickets or {}) do
-      local ticket = cjson.decode(t)
-      local expires = tonumber(ticket.expires)
-      if expires >= now and ticket.number ~= drop then
-        table.insert(kept, {t, ticket.number, expires})
+  for _, t in ipairs(list) do
+    local ok, ticket = false, nil
+    if type(t) == 'string' then ok, ticket = pcall(cjson.decode, t) end
+    if ok and type(ticket) == 'table' and type(ticket.number) == 'number'
+        and type(ticket.expires) == 'number' then
+      local number, expires = ticket.number, ticket.expires
+      if number >= 0 and number == math.floor(number) and number < 2^52
+          and expires >= now and expires <= now + 86400 and number ~= drop then
+        table.insert(kept, {t, number, expires})
       end
     end
   end
@@ -66,14 +87,22 @@ end
 """
 
 # KEYS[1] the lock; ARGV: conversation id, now, the new ticket's expiry (as Python wrote
-# it), GRACE_SECONDS. Returns {ticket number, the lock as stored}.
+# it), the caller's deadline on Redis's clock, GRACE_SECONDS. Returns {ticket number, the
+# lock as stored}, or {-1} when Redis runs it after the caller gave up waiting: a ticket
+# nobody holds would keep the conversation waiting for its lifetime (a Redis stalled 12 s
+# left one, and the next message waited 48 s; Rasa's own store reads first, so a timeout
+# there leaves nothing; found by the live attack).
 _ISSUE = _LIVE + """
+local clock = redis.call('TIME')
+if tonumber(clock[1]) + tonumber(clock[2]) / 1e6 > tonumber(ARGV[4]) then return {-1} end
 local now = tonumber(ARGV[2])
-local kept = live(redis.call('GET', KEYS[1]), now, nil)
+local kept = live(tickets(KEYS[1]) or {}, now, nil)
 local number = 0
-if #kept > 0 then number = kept[#kept][2] + 1 end
-table.insert(kept, {'{"number": ' .. number .. ', "expires": ' .. ARGV[3] .. '}', number,
-                    tonumber(ARGV[3])})
+for _, k in ipairs(kept) do
+  if k[2] >= number then number = k[2] + 1 end
+end
+table.insert(kept, {'{"number": ' .. string.format('%d', number) .. ', "expires": ' ..
+                    ARGV[3] .. '}', number, tonumber(ARGV[3])})
 return {number, store(KEYS[1], ARGV[1], kept, now)}
 """
 
@@ -81,22 +110,24 @@ return {number, store(KEYS[1], ARGV[1], kept, now)}
 # GRACE_SECONDS. Rasa's cleanup: the ticket and the expired ones go; the lock goes when
 # nobody waits. Returns the lock as stored, or nil when it is gone.
 _RELEASE = _LIVE + """
-local raw = redis.call('GET', KEYS[1])
-if not raw then return false end
+local list = tickets(KEYS[1])
+if not list then return false end
 local now = tonumber(ARGV[2])
-return store(KEYS[1], ARGV[1], live(raw, now, tonumber(ARGV[3])), now)
+return store(KEYS[1], ARGV[1], live(list, now, tonumber(ARGV[3])), now)
 """
 
 # KEYS[1] the lock; ARGV: conversation id, now, GRACE_SECONDS. Rasa's update_lock: drop
 # expired tickets (the lock goes with the last one).
 _REFRESH = _LIVE + """
-local raw = redis.call('GET', KEYS[1])
-if not raw then return false end
+local list = tickets(KEYS[1])
+if not list then return false end
 local now = tonumber(ARGV[2])
-return store(KEYS[1], ARGV[1], live(raw, now, nil), now)
+return store(KEYS[1], ARGV[1], live(list, now, nil), now)
 """
 
 GRACE_SECONDS = 60
+# How often the clock offset between this host and Redis's is measured again.
+OFFSET_EVERY_SECONDS = 600
 
 
 class AtomicRedisLockStore(RedisLockStore):
@@ -108,6 +139,12 @@ class AtomicRedisLockStore(RedisLockStore):
         if endpoint_config is not None:
             kwargs = {"host": endpoint_config.url, **endpoint_config.kwargs, **kwargs}
         super().__init__(**kwargs)
+        # How long a call waits for Redis (the deadline the issue script checks).
+        self._timeout = float(kwargs.get("socket_timeout", DEFAULT_SOCKET_TIMEOUT_IN_SECONDS))
+        # Redis's clock minus ours, measured now and then: the deadline is given on Redis's
+        # clock, so a skew between the hosts never refuses a ticket.
+        self._offset: float | None = None
+        self._offset_at = 0.0
         self._issue = self.red.register_script(_ISSUE)
         self._release = self.red.register_script(_RELEASE)
         self._refresh = self.red.register_script(_REFRESH)
@@ -117,12 +154,25 @@ class AtomicRedisLockStore(RedisLockStore):
         """A new ticket and the lock as it stands with it (one round trip)."""
         try:
             now = time.time()
-            number, raw = self._issue(
+            deadline = now + self._clock_offset(now) + self._timeout
+            number, *stored = self._issue(
                 keys=[self.key_prefix + conversation_id],
-                args=[conversation_id, repr(now), repr(now + lock_lifetime), GRACE_SECONDS])
-            return int(number), TicketLock.from_dict(json.loads(raw))
+                args=[conversation_id, repr(now), repr(now + lock_lifetime), repr(deadline),
+                      GRACE_SECONDS])
+            if number < 0:  # only seen by a caller whose call outlived its timeout
+                raise LockError("Redis ran the ticket's issue after its caller gave up")
+            return int(number), TicketLock.from_dict(json.loads(stored[0]))
         except Exception as e:  # as Rasa's issue_ticket: the caller sees a LockError
             raise LockError(f"Error while acquiring lock. Error:\n{e}") from e
+
+    def _clock_offset(self, now: float) -> float:
+        if self._offset is None or now - self._offset_at > OFFSET_EVERY_SECONDS:
+            before = time.time()
+            seconds, micros = self.red.time()
+            after = time.time()
+            self._offset = seconds + micros / 1e6 - (before + after) / 2
+            self._offset_at = after
+        return self._offset
 
     def issue_ticket(self, conversation_id: str,
                      lock_lifetime: float = LOCK_LIFETIME) -> int:

@@ -458,6 +458,37 @@ async def test_the_intake_lane_takes_turns_between_agencies():
     assert harbor == [f"harbor-{i}" for i in range(200)]
 
 
+async def test_an_agencys_web_chat_flood_does_not_cost_its_messenger_turns():
+    """Turns are counted per lane: a web-chat flood on Harbor (a lane below) gave Harbor's
+    Messenger checks tags behind all of Bayview's queued Messenger checks (48 ms to
+    1.26 s; found by the live attack)."""
+    from bot.cpu_lane import BATCH, LANE_PLATFORM, LANE_WEB_CHAT, CpuLane
+
+    lane = CpuLane()
+    finished: list[str] = []
+    gate = threading.Event()
+
+    def work(names: list[str]) -> list[str]:
+        gate.wait(5)
+        finished.extend(names)
+        return names
+
+    first = asyncio.create_task(lane.run(LANE_PLATFORM, work, "bayview-0", flow="bayview"))
+    await asyncio.sleep(0.05)
+    web = [asyncio.create_task(lane.run(LANE_WEB_CHAT, work, f"harbor-web-{i}", flow="harbor"))
+           for i in range(300)]
+    bayview = [asyncio.create_task(lane.run(LANE_PLATFORM, work, f"bayview-{i}",
+                                            flow="bayview")) for i in range(1, 200)]
+    await asyncio.sleep(0.05)
+    harbor = asyncio.create_task(lane.run(LANE_PLATFORM, work, "harbor-messenger",
+                                          flow="harbor"))
+    await asyncio.sleep(0.05)
+    gate.set()
+    await asyncio.gather(first, harbor, *web, *bayview)
+    lane.close()
+    assert finished.index("harbor-messenger") <= BATCH, finished[:20]
+
+
 async def test_a_page_moved_to_another_agency_takes_its_open_conversations(
         redis, redis_server, platform, tmp_path, env_tokens):
     """Bayview's page moved to Harbor in the agencies file: after the restart its waiting,

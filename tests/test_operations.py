@@ -303,3 +303,24 @@ def test_the_log_pseudonym_is_keyed(monkeypatch):
         monkeypatch.delenv("BEACON_LOG_KEY")
         logs._log_key.cache_clear()
     assert logs.conversation_ref(conversation) == plain
+
+
+async def test_a_checks_cost_is_the_text_the_rules_read(offline, monkeypatch):
+    """A batch is capped by cost; one character can become eighteen under NFKC, so the cost
+    is counted after it (16 texts of 125 U+FDFA counted 2,000 and were 36,000 characters
+    of work; found by the live attack)."""
+    from bot.appkeys import SERVICES
+    from bot.cpu_lane import LANE_PLATFORM
+
+    services = offline.app[SERVICES]
+    costs = []
+    run = services._lane.run
+
+    async def recorded(priority, fn, item, *, flow="", cost=1):
+        costs.append(cost)
+        return await run(priority, fn, item, flow=flow, cost=cost)
+
+    monkeypatch.setattr(services._lane, "run", recorded)
+    result = await services.check_off_loop("\ufdfa" * 125, lane=LANE_PLATFORM)
+    assert result.flag is None
+    assert costs == [125 * 18]

@@ -165,7 +165,8 @@ async def test_one_message_costs_two_round_trips(stores):
     await commands_sent(ours)  # loads the scripts (EVALSHA misses, then EVAL)
     ours_sent = await commands_sent(ours)
     assert ours_sent.get("cmdstat_evalsha") == 2
-    assert {name for name in ours_sent} <= {"cmdstat_evalsha", "cmdstat_get",
+    # Inside the scripts: Redis's clock (the issue's deadline), the lock's read and write.
+    assert {name for name in ours_sent} <= {"cmdstat_evalsha", "cmdstat_time", "cmdstat_get",
                                              "cmdstat_set", "cmdstat_del"}
 
 
@@ -202,3 +203,57 @@ def test_the_real_rasa_server_takes_its_lock_through_the_scripts(rasa_stack, red
     assert client.script_exists(*shas) == [True, True]
     assert client.exists("beaconrasa:lock:lock-check") == 0
     client.close()
+
+
+def test_an_issue_redis_runs_after_its_caller_gave_up_leaves_no_ticket(redis_server):
+    """Redis stalls past the caller's timeout with the issue script queued: when it runs,
+    it issues nothing (a ticket nobody holds kept the conversation waiting 48 s; found by
+    the live attack). The next message is served at once."""
+    import os
+    import signal
+
+    client = sync_redis.Redis(port=redis_server["port"])
+    client.flushdb()
+    store = AtomicRedisLockStore(port=redis_server["port"], db=0, key_prefix="ours",
+                                 socket_timeout=1)
+    store.issue_ticket("warm")  # scripts loaded, clock offset measured
+    store.cleanup("warm", 0)
+    pid = redis_server["proc"].pid
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        with pytest.raises(LockError):
+            store.issue_ticket("stalled")
+    finally:
+        time.sleep(0.5)  # past the deadline on Redis's clock too
+        os.kill(pid, signal.SIGCONT)
+    client.ping()
+    assert client.exists(store.key_prefix + "stalled") == 0
+    assert store.issue("stalled")[0] == 0  # served at once
+    client.close()
+
+
+@pytest.mark.parametrize("value", [
+    "not json", "{}", "[1, 2]", '"a string"', '{"tickets": null}', '{"tickets": "x"}',
+    '{"tickets": ["not json"]}', '{"tickets": ["{\\"number\\": 1.5, \\"expires\\": 9e9}"]}',
+    '{"tickets": ["{\\"number\\": \\"3\\", \\"expires\\": 9e9}"]}',
+    '{"tickets": ["{\\"number\\": 3, \\"expires\\": \\"soon\\"}"]}',
+    '{"tickets": ["{\\"number\\": 3, \\"expires\\": 1e300}"]}',
+    '{"tickets": ["{\\"number\\": -4, \\"expires\\": 9e9}"]}',
+    '{"tickets": [{"number": 3, "expires": 9e9}]}',
+    "HASH", "LIST"])
+async def test_whatever_is_at_the_lock_key_the_next_message_is_served(stores, value):
+    """A corrupt lock (not JSON, the wrong type, tickets Rasa cannot serve: a number of 1.5
+    made Lua issue 2.5 while Rasa read 2) is replaced, not obeyed: Rasa's own store answers
+    nothing on that conversation until someone deletes the key (found by the live attack)."""
+    _, ours, client = stores
+    key = ours.key_prefix + "c9"
+    value = value.replace("9e9", repr(time.time() + 15))  # live, but for what is wrong
+    if value == "HASH":
+        client.hset(key, "a", "b")
+    elif value == "LIST":
+        client.rpush(key, "a")
+    else:
+        client.set(key, value)
+    async with ours.lock("c9", wait_time_in_seconds=0.05) as lock:
+        assert lock.conversation_id == "c9" and len(lock.tickets) == 1
+    assert client.exists(key) == 0

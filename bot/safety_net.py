@@ -23,6 +23,7 @@ has a gun" still fires.
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass, field
 from functools import cache
@@ -38,8 +39,13 @@ from bot.safety_result import CRISIS, EMERGENCY, Hit, SafetyResult
 from bot.text import bounded, normalize, rule_window, spell_out
 from bot.urgency import UrgencyModel
 
+logger = logging.getLogger(__name__)
+
 # Longest text checked; platforms cap DMs near this (the gateway's BEACON_MAX_TEXT_CHARS).
 MAX_CHECK_CHARS = 4000
+# Strings a language's vocabulary may hold before the rules are built again (about 1,400
+# after a build; each string read since costs about a kilobyte).
+VOCAB_LIMIT = 50_000
 # The rules read this much of each end of a longer message (bot.text.rule_window).
 RULE_WINDOW_CHARS = 200
 _PRESENT_AUX = frozenset("is are am 's 're está esta están estan estoy estamos".split())
@@ -108,7 +114,11 @@ class SafetyNet:
 
     def __init__(self, urgency: UrgencyModel | None = None) -> None:
         self.urgency = urgency
-        self._languages = (
+        self._languages = self._compile()
+
+    @staticmethod
+    def _compile() -> Tuple[_Language, ...]:
+        return (
             _build(
                 "en",
                 {**sp.EN_PATTERNS, "meta.not_urgent": sp.EN_NOT_URGENT,
@@ -139,8 +149,20 @@ class SafetyNet:
         return [_result(language, hits, model)
                 for (_, language, hits), model in zip(ruled, flags, strict=True)]
 
+    def _renew_if_grown(self) -> None:
+        """spaCy keeps every string it has read in the pipeline's vocabulary for good (3.4
+        has no memory zones): random words grew the gateway by 1 GiB in 20,000 messages
+        (found by the live attack). Past VOCAB_LIMIT the pipelines and matchers are built
+        again (about half a second, on the CPU lane's thread) and the old ones freed."""
+        if any(len(compiled.nlp.vocab.strings) > VOCAB_LIMIT for compiled in self._languages):
+            logger.warning("the rules' vocabulary passed %d strings: rebuilding them",
+                           VOCAB_LIMIT)
+            shared_pipeline.cache_clear()  # or the next build reuses the grown pipelines
+            self._languages = self._compile()
+
     def _rules(self, text: str) -> Tuple[str, str, List[Hit]]:
         """(the text as checked, its language, the rules' hits)."""
+        self._renew_if_grown()
         text = bounded(text or "", MAX_CHECK_CHARS)
         clean = spell_out(rule_window(normalize(text), RULE_WINDOW_CHARS))
         hits: List[Hit] = []

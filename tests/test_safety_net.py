@@ -285,3 +285,26 @@ def test_the_pruned_lemma_tables_match_exactly_as_the_full_ones(monkeypatch):
         assert 0 < len(small) < len(whole) / 10
     differ = [t for t in texts if pruned.check(t).hits != full.check(t).hits]
     assert differ == []
+
+
+def test_the_rules_vocabulary_is_rebuilt_before_it_grows_without_end(monkeypatch):
+    """Every word spaCy reads stays in its vocabulary; random words grew the gateway by
+    1 GiB (found by the live attack). Past the limit the rules are built again, and they
+    answer as before."""
+    import random
+    import string
+
+    from bot import safety_net
+
+    monkeypatch.setattr(safety_net, "VOCAB_LIMIT", 5_000)
+    fresh = SafetyNet()
+    rng = random.Random(7)
+    sizes = []
+    for _ in range(120):
+        words = " ".join("".join(rng.choices(string.ascii_lowercase, k=9)) for _ in range(60))
+        fresh.check(words)
+        sizes.append(max(len(c.nlp.vocab.strings) for c in fresh._languages))
+    assert max(sizes) <= 5_000 + 200  # one message's words past the limit, then rebuilt
+    assert min(sizes[60:]) < 5_000 // 2  # it did shrink
+    assert fresh.check("someone is breaking into my house right now").flag == "emergency"
+    assert fresh.check("ya no quiero vivir").flag == "crisis"

@@ -142,11 +142,9 @@ class Expectations:
     def __init__(self, reference: Dict[str, List[str]]) -> None:
         settings = Settings.from_env()
         self.reference = reference
-        net = get_safety_net()
-        self.max_chars = settings.max_text_chars
         texts = sorted(reference)
-        self.safety = dict(zip(texts, net.check_many([t[: self.max_chars] for t in texts]),
-                               strict=True))
+        cut = [t[: settings.max_text_chars] for t in texts]
+        self.safety = dict(zip(texts, get_safety_net().check_many(cut), strict=True))
         # notice_texts reads only .department(conversation) from the gateway's services.
         department = load_department(settings.department_file)
         self.services = SimpleNamespace(department=lambda _conversation: department,

@@ -14,8 +14,9 @@ Waiting for a ticket (another request of the same conversation holds the lock) i
 own polling, with the refresh made atomic as well. Beacon's gateway already runs one
 message per conversation at a time, so that path is rare.
 
-Times are the caller's clock, as in Rasa (``Ticket.has_expired`` compares with
-``time.time()``), passed to the scripts, so both stores agree on what has expired.
+Tickets' times are the caller's clock, as in Rasa (``Ticket.has_expired`` compares with
+``time.time()``), passed to the scripts, so both stores agree on what has expired; only
+the issue's deadline is on Redis's clock (the offset between the two is measured).
 """
 
 from __future__ import annotations
@@ -106,24 +107,18 @@ table.insert(kept, {'{"number": ' .. string.format('%d', number) .. ', "expires"
 return {number, store(KEYS[1], ARGV[1], kept, now)}
 """
 
-# KEYS[1] the lock; ARGV: conversation id, now, the finished ticket's number,
+# KEYS[1] the lock; ARGV: conversation id, now, the finished ticket's number (-1 for none),
 # GRACE_SECONDS. Rasa's cleanup: the ticket and the expired ones go; the lock goes when
-# nobody waits. Returns the lock as stored, or nil when it is gone.
+# nobody waits. With no ticket, Rasa's update_lock: expired tickets dropped. Returns the
+# lock as stored, or nil when it is gone.
 _RELEASE = _LIVE + """
 local list = tickets(KEYS[1])
 if not list then return false end
 local now = tonumber(ARGV[2])
 return store(KEYS[1], ARGV[1], live(list, now, tonumber(ARGV[3])), now)
 """
-
-# KEYS[1] the lock; ARGV: conversation id, now, GRACE_SECONDS. Rasa's update_lock: drop
-# expired tickets (the lock goes with the last one).
-_REFRESH = _LIVE + """
-local list = tickets(KEYS[1])
-if not list then return false end
-local now = tonumber(ARGV[2])
-return store(KEYS[1], ARGV[1], live(list, now, nil), now)
-"""
+# No ticket has this number (``live`` keeps whole numbers from 0 up).
+NO_TICKET = -1
 
 GRACE_SECONDS = 60
 # How often the clock offset between this host and Redis's is measured again.
@@ -147,7 +142,6 @@ class AtomicRedisLockStore(RedisLockStore):
         self._offset_at = 0.0
         self._issue = self.red.register_script(_ISSUE)
         self._release = self.red.register_script(_RELEASE)
-        self._refresh = self.red.register_script(_REFRESH)
 
     def issue(self, conversation_id: str,
               lock_lifetime: float = LOCK_LIFETIME) -> Tuple[int, TicketLock]:
@@ -198,8 +192,8 @@ class AtomicRedisLockStore(RedisLockStore):
         self._log_deletion(conversation_id, deleted)
 
     def update_lock(self, conversation_id: str) -> None:
-        self._refresh(keys=[self.key_prefix + conversation_id],
-                      args=[conversation_id, repr(time.time()), GRACE_SECONDS])
+        self._release(keys=[self.key_prefix + conversation_id],
+                      args=[conversation_id, repr(time.time()), NO_TICKET, GRACE_SECONDS])
 
     def finish_serving(self, conversation_id: str, ticket_number: int) -> None:
         # Rasa calls it only from cleanup (overridden above); atomic for any other caller.

@@ -142,6 +142,7 @@ class SafetyNet:
         """:meth:`check` for several messages at once, the same result for each: the rules
         run message by message, the urgency model once for all (its cost is mostly per
         call, so a burst queued at intake costs about half as much per message)."""
+        self._renew_if_grown()
         ruled = [self._rules(text) for text in texts]
         flags = (self.urgency.flags([text for text, _, _ in ruled],
                                     [hits for _, _, hits in ruled])
@@ -162,7 +163,6 @@ class SafetyNet:
 
     def _rules(self, text: str) -> Tuple[str, str, List[Hit]]:
         """(the text as checked, its language, the rules' hits)."""
-        self._renew_if_grown()
         text = bounded(text or "", MAX_CHECK_CHARS)
         clean = spell_out(rule_window(normalize(text), RULE_WINDOW_CHARS))
         hits: List[Hit] = []

@@ -251,11 +251,6 @@ class UrgencyModel:
     threshold: float
     report: Dict = field(default_factory=dict)
 
-    def probabilities(self, text: str, hits: Sequence = ()) -> Tuple[float, float]:
-        """(P(emergency), P(crisis)) for one message, given the rules' hits on it."""
-        _, emergency, crisis = self.fitted.proba([text], np.array([rule_features(hits)]))[0]
-        return float(emergency), float(crisis)
-
     def flag(self, text: str, hits: Sequence = ()) -> Tuple[str | None, float]:
         """("emergency" | "crisis" | None, P(urgent)) for one message."""
         return self.flags([text], [hits])[0]

@@ -326,7 +326,13 @@ def _dedupe(hits: List[Hit]) -> List[Hit]:
 def _result(language: str, hits: List[Hit],
             model: Tuple[str | None, float] | None) -> SafetyResult:
     """The rules' flag, else the urgency model's (``model``: its flag and score, or None
-    without a model)."""
+    without a model).
+
+    One exception: when the rules say emergency and the model says crisis, it is a crisis.
+    The rules' medical words ("not wake up", "drowning", "overdose") are also how people
+    write about wanting to die; the crisis answer keeps the 911 line and adds 988. In
+    grouped out-of-fold scores over the training data (2026-11-30) this gave 988 to 30 of
+    the 40 crisis examples the rules called emergencies, and to 3 of their 447 emergencies."""
     active = {h.label.split(".")[0] for h in hits if h.active}
     flag = CRISIS if CRISIS in active else EMERGENCY if EMERGENCY in active else None
     cues = tuple(sorted({h.label for h in hits if h.active and h.label.startswith("cue.")}))
@@ -336,6 +342,8 @@ def _result(language: str, hits: List[Hit],
         model_flag, score = model
         if flag is None and model_flag is not None:
             flag, tier = model_flag, "model"
+        elif flag == EMERGENCY and model_flag == CRISIS:
+            flag = CRISIS
     return SafetyResult(flag=flag, language=language, hits=tuple(hits), cues=cues,
                         tier=tier, urgency=score)
 

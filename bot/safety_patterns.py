@@ -81,6 +81,10 @@ EN_PATTERNS: Dict[str, List[str]] = {
         "goodbye|suicide note|letter",
         "say|saying goodbye to everyone",
         "not want to wake up",
+        # "go to sleep and never wake up", "how many does it take to not wake up": a wish,
+        # where "he will not wake up" (an emergency) is a state.
+        "sleep|asleep and not|never wake up",
+        "take to not|never wake up",
         "not want to be alive|here",
         "can not go on anymore|like",
         "can not do this|it anymore",

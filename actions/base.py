@@ -58,7 +58,8 @@ class BeaconAction(Action, abc.ABC):
         if BeaconAction._queue is None:
             s = self.settings
             BeaconAction._queue = HumanQueue(
-                redis_client.connect(s), retention_seconds=s.retention_seconds,
+                redis_client.connect(s, client_name="beacon-actions"),
+                retention_seconds=s.retention_seconds,
                 deployment=self.deployment)
         return BeaconAction._queue
 

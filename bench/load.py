@@ -555,12 +555,13 @@ async def redis_calls(redis: Redis) -> Counter:
     return Counter({name.removeprefix("cmdstat_"): int(v["calls"]) for name, v in stats.items()})
 
 
-def calls_per_message(before: Counter, after: Counter, messages: int) -> Dict[str, float]:
-    """Redis commands per message in a phase, busiest first: every one is a round trip (and,
-    on a busy machine, a context switch) for the process that sends it."""
+def calls_per_message(before: Counter, after: Counter, messages: int,
+                      top: int = 8) -> Dict[str, float]:
+    """Redis commands per message in a phase, busiest first (INFO commandstats counts those
+    run inside a Lua script too; :func:`round_trips` tells the two apart)."""
     delta = after - before
     out = {"total": round(sum(delta.values()) / max(messages, 1), 1)}
-    out.update({name: round(n / max(messages, 1), 1) for name, n in delta.most_common(8)})
+    out.update({name: round(n / max(messages, 1), 1) for name, n in delta.most_common(top)})
     return out
 
 
@@ -836,6 +837,82 @@ def checks_table(levels: List[Dict]) -> List[str]:
     return out
 
 
+ROUND_TRIP_CITIZENS = 10
+MONITOR_END = "beacon-bench-monitor-end"
+
+
+async def _monitored(redis_url: str, run) -> Dict[str, Counter]:
+    """Run ``run()`` with Redis's MONITOR open: every command Redis executed in the meantime,
+    by name, apart by who sent it (a client over the network, or a Lua script on the server).
+    INFO commandstats counts both alike; only the first kind is a round trip."""
+    seen: Dict[str, Counter] = {"sent": Counter(), "in_scripts": Counter()}
+    by_client: Counter = Counter()
+    async with Redis.from_url(redis_url, decode_responses=True) as redis:
+        async with redis.monitor() as monitor:
+            async def collect() -> None:
+                while True:
+                    info = await monitor.next_command()
+                    words = str(info["command"]).split()
+                    name = words[0].strip('"').lower() if words else ""
+                    if name == "echo" and MONITOR_END in info["command"]:
+                        return
+                    if info["client_type"] == "lua":
+                        seen["in_scripts"][name] += 1
+                    else:
+                        seen["sent"][name] += 1
+                        if name == "evalsha" and len(words) > 1:  # which script
+                            name = f"evalsha {words[1].strip(chr(34))[:8]}"
+                        by_client[(f"{info['client_address']}:{info['client_port']}",
+                                   name)] += 1
+
+            collector = asyncio.create_task(collect())
+            try:
+                await run()
+                await redis.echo(MONITOR_END)
+                await asyncio.wait_for(collector, timeout=60)
+            finally:
+                collector.cancel()
+            # Beacon's processes name their connections; Rasa's stores do not.
+            names = {c["addr"]: c.get("name") or "rasa" for c in await redis.client_list()}
+    seen["sent_by"] = Counter()
+    for (address, name), n in by_client.items():
+        process = names.get(address, "closed since")
+        seen["sent_by"][process] += n
+        seen.setdefault(f"sent_by {process}", Counter())[name] += n
+    return seen
+
+
+async def round_trips(ctx: Context, redis_url: str, nonce: str,
+                      plans: List[List[Planned]]) -> Dict:
+    """Redis commands per message sent over the network (round trips; a pipeline's commands
+    counted one by one) and run inside scripts, for both systems, at low concurrency: MONITOR
+    slows Redis, so this phase is apart from the timed levels."""
+    count = sum(len(p) for p in plans)
+    out: Dict = {"messages": count}
+    for phase, system, runner in ((7, "beacon", run_beacon), (8, "rasa", run_rasa)):
+        senders = [sender_id(nonce, phase, 0, i) for i in range(len(plans))]
+
+        async def run(runner=runner, senders=senders) -> None:
+            await runner(ctx, senders, plans)
+
+        seen = await _monitored(redis_url, run)
+        out[system] = {kind: calls_per_message(Counter(), counter, count, top=30)
+                       for kind, counter in seen.items()}
+    return out
+
+
+def round_trip_lines(trips: Dict) -> List[str]:
+    lines = ["", f"Redis commands per message by sender (MONITOR, {trips['messages']} messages "
+                 f"from {ROUND_TRIP_CITIZENS} citizens, apart from the timed levels):", ""]
+    for system in ("beacon", "rasa"):
+        for kind, label in (("sent", "sent by a process (round trips)"),
+                            ("sent_by", "sent, by process"),
+                            ("in_scripts", "run inside scripts")):
+            lines.append(f"- {system}, {label}: " + ", ".join(
+                f"{name} {n}" for name, n in trips[system][kind].items()))
+    return lines
+
+
 def report(result: Dict) -> str:
     m = result["machine"]
     cfg = result["config"]
@@ -868,6 +945,8 @@ def report(result: Dict) -> str:
         lines += ["", "Exactly-once checks (Beacon phase; Redis read after it settled):", ""]
         lines += checks_table(result["levels"])
         lines += _footnotes(result["levels"])
+    if result.get("round_trips"):
+        lines += round_trip_lines(result["round_trips"])
     if result.get("cold_start"):
         lines += [""] + cold_start_table(result["cold_start"])
     return "\n".join(lines)
@@ -903,6 +982,8 @@ async def load_run(args: argparse.Namespace, result: Dict) -> None:
     rng = random.Random(args.seed)
     plans = {c: plan(rng, c, args.messages_per_citizen, urgent, other, args.duplicate_rate)
              for c in args.concurrency}
+    trip_plans = plan(random.Random(args.seed + 1), ROUND_TRIP_CITIZENS,
+                      args.messages_per_citizen, urgent, other, 0.0) if args.round_trips else []
     warm_rows = [urgent[0]] + other[:WARM_UP_CITIZENS - 1]
     nonce = str(secrets.randbelow(9 * 10**6) + 10**6)
     graph = FakeGraph(page_token=secrets.token_urlsafe(12))
@@ -917,7 +998,7 @@ async def load_run(args: argparse.Namespace, result: Dict) -> None:
         result["ready_seconds"] = await asyncio.to_thread(stack.start)
         async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session, \
                 Redis.from_url(stack.redis_url, decode_responses=True) as redis:
-            texts = [p.row.text for ps in plans.values() for c in ps for p in c]
+            texts = [p.row.text for ps in [*plans.values(), trip_plans] for c in ps for p in c]
             reference = await fetch_reference(session, stack.rasa_urls[0],
                                               texts + [r.text for r in warm_rows], nonce)
             ctx = Context(session, graph, Expectations(reference), stack, secret)
@@ -927,6 +1008,10 @@ async def load_run(args: argparse.Namespace, result: Dict) -> None:
                 result["levels"].append(await run_level(
                     ctx, args, level, concurrency, plans[concurrency], nonce, warm_rows,
                     redis, profiler))
+            if args.round_trips:
+                print("[load] Redis round trips (MONITOR) ...", file=sys.stderr)
+                result["round_trips"] = await round_trips(ctx, stack.redis_url, nonce,
+                                                          trip_plans)
     finally:
         if profiler:
             await profiler.stop()
@@ -1035,6 +1120,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                         help="also flood the web chat with the worst texts and the console "
                              "login with guesses, to show the notice latency does not move")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--no-round-trips", dest="round_trips", action="store_false",
+                        help="skip the MONITOR phase that counts Redis commands by sender")
     parser.add_argument("--json", help="write every number (and more) to this file")
     parser.add_argument("--cold-start", action="store_true",
                         help="measure start-up to first answer instead of the load levels")

@@ -46,7 +46,8 @@ def _keep(headers) -> dict:
 
 async def _services(app: web.Application) -> AsyncIterator[None]:
     settings, deployment = app[SETTINGS], app[DEPLOYMENT]
-    redis = redis_client.connect(settings, health_check_interval=30)
+    redis = redis_client.connect(settings, health_check_interval=30,
+                                 client_name="beacon-gateway")
     http = aiohttp.ClientSession()
     # Built now, not on the first message: an emergency must not wait for it.
     net = await asyncio.get_running_loop().run_in_executor(None, get_safety_net)

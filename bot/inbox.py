@@ -15,12 +15,13 @@ import json
 import secrets
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Dict, List
+from typing import TYPE_CHECKING, Dict, List, Tuple
 
 from redis.asyncio import Redis
 
 from bot import keys
 from bot.agencies import every_keys, keys_of
+from bot.thread_control import OTHER as OTHER_APP
 
 if TYPE_CHECKING:
     from bot.agencies import Deployment
@@ -28,13 +29,16 @@ if TYPE_CHECKING:
 # KEYS[1] seen marker, KEYS[2] inbox list, KEYS[3] work list, KEYS[4] pending set,
 # KEYS[5] conversation hash, KEYS[6] the conversation's rate-limit window (hash),
 # KEYS[7] the conversation's notice window (string: the outcome the notice was sent for),
-# KEYS[8] the conversation's reply language
+# KEYS[8] the conversation's reply language, KEYS[9] the Meta thread's owner record
 # ARGV[1] conversation id, ARGV[2] JSON item (without "notice"), ARGV[3] dedupe TTL seconds,
 # ARGV[4] the safety net's flag ('' when none), ARGV[5] messages allowed per window,
 # ARGV[6] window seconds, ARGV[7] notice window seconds, ARGV[8] the time the message was
 # received (the notice window's value is "<outcome>|<that time>": see bot.notice_window),
 # ARGV[9] '1' when the message itself shows its language (item.language), ARGV[10] how long
-# a conversation's language is kept
+# a conversation's language is kept, ARGV[11] how Meta delivered the message ('here': on
+# the primary channel, the thread is Beacon's; 'standby': another app owns it; '': not a
+# Meta message), ARGV[12] the owner record's TTL, ARGV[13] its value for an app Meta did not
+# name, ARGV[14] the consoles' event channel, ARGV[15] the "message" event for it
 # Returns {0, '', 0, 0, 0, ''} for a message seen before (nothing is written), else
 # {1, status, notice, throttled, ack, language}: the conversation's queue status ('' when
 # none), 1 when
@@ -50,6 +54,8 @@ if TYPE_CHECKING:
 # message is never throttled. A conversation is put on the work list only when it becomes
 # pending. The reply language is the message's when it shows one (and becomes the
 # conversation's), else the conversation's: a Spanish speaker's "ok" is answered in Spanish.
+# A new message also keeps the thread's owner record in step with the delivery channel
+# (bot.thread_control) and tells the consoles, in this same round trip (two more before).
 _INTAKE = """
 if redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[3]) == false then
   return {0, '', 0, 0, 0, ''}
@@ -91,19 +97,38 @@ redis.call('RPUSH', KEYS[2], cjson.encode(item))
 -- Announced once while pending: a worker holding the conversation hands it back itself
 -- when more messages wait (see _ACK), so one citizen's burst is one place in the line.
 if redis.call('SADD', KEYS[4], ARGV[1]) == 1 then redis.call('LPUSH', KEYS[3], ARGV[1]) end
+if ARGV[11] == 'here' then
+  redis.call('DEL', KEYS[9])
+elseif ARGV[11] == 'standby' then
+  if not redis.call('SET', KEYS[9], ARGV[13], 'NX', 'EX', ARGV[12]) then
+    redis.call('EXPIRE', KEYS[9], ARGV[12])
+  end
+end
+redis.call('PUBLISH', ARGV[14], ARGV[15])
 return {1, status, notice, throttled, ack, item['language']}
 """
 
-# KEYS[1] conversation lock, KEYS[2] inbox list, KEYS[3] pending set
-# ARGV[1] lock token, ARGV[2] conversation id
-# Releases the lock only if the inbox is empty (else the holder keeps draining: a message
-# that arrived while the last one was processed is never stranded). Returns 1 if released.
-_RELEASE = """
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 1 end
-if redis.call('LLEN', KEYS[2]) > 0 then return 0 end
-redis.call('DEL', KEYS[1])
-redis.call('SREM', KEYS[3], ARGV[2])
-return 1
+# KEYS[1] conversation lock, KEYS[2] inbox list, KEYS[3] pending set, KEYS[4] attempts
+# hash, KEYS[5] conversation hash
+# ARGV[1] lock token, ARGV[2] lock TTL ms, ARGV[3] conversation id, ARGV[4] attempts TTL
+# A worker's start on a conversation, in one step (four round trips before): take the
+# lock, read the head message, count one more start at it, and read the conversation's
+# queue status. Returns false if another worker holds the conversation; {false} when no
+# message waits (the conversation is released in the same step, so one that arrives
+# meanwhile finds it pending no more and announces it again: never stranded); else
+# {head item, its start count, queue status}. A start is counted per item (its SHA-1: the
+# item holds the message id and the time it arrived).
+_TAKE = """
+if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return false end
+local head = redis.call('LINDEX', KEYS[2], 0)
+if not head then
+  redis.call('DEL', KEYS[1])
+  redis.call('SREM', KEYS[3], ARGV[3])
+  return {false}
+end
+local n = redis.call('HINCRBY', KEYS[4], redis.sha1hex(head), 1)
+redis.call('EXPIRE', KEYS[4], ARGV[4])
+return {head, n, redis.call('HGET', KEYS[5], 'status') or ''}
 """
 
 # KEYS[1] conversation lock, KEYS[2] inbox, KEYS[3] pending set, KEYS[4] work list
@@ -152,18 +177,23 @@ end
 return out
 """
 
-# KEYS[1] attempts hash; ARGV[1] message id, ARGV[2] TTL seconds. Counts one more start.
-_ATTEMPT = """
-local n = redis.call('HINCRBY', KEYS[1], ARGV[1], 1)
-redis.call('EXPIRE', KEYS[1], ARGV[2])
-return n
-"""
-
 # KEYS[1] conversation lock; ARGV[1] token. Deletes the lock if it is ours.
 _UNLOCK = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
 return 1
 """
+
+
+@dataclass(frozen=True)
+class Taken:
+    """A conversation a worker holds: its lock token, the message to handle next (the raw
+    inbox item), how many times a worker started on it, and the conversation's queue
+    status ('' when not queued)."""
+
+    token: str
+    raw: str
+    attempt: int
+    status: str
 
 
 @dataclass(frozen=True)
@@ -195,30 +225,34 @@ class Inbox:
         self.lock_ttl_ms = lock_ttl_ms
         self.notice_window = notice_window
         self._intake = redis.register_script(_INTAKE)
-        self._release = redis.register_script(_RELEASE)
+        self._take = redis.register_script(_TAKE)
         self._ack = redis.register_script(_ACK)
         self._refresh = redis.register_script(_REFRESH)
         self._unlock = redis.register_script(_UNLOCK)
-        self._attempt = redis.register_script(_ATTEMPT)
         self._sweep = redis.register_script(_SWEEP)
 
     def scope(self, conversation_id: str) -> keys.AgencyKeys:
         return keys_of(self.deployment, conversation_id)
 
     async def accept(self, channel: str, message_id: str, conversation_id: str,
-                     item: Dict, *, flag: str | None, language_clear: bool = True) -> Accepted:
+                     item: Dict, *, flag: str | None, event: Tuple[str, str],
+                     language_clear: bool = True, delivered: str = "",
+                     owner_ttl: int = 0) -> Accepted:
         """Store one message (see _INTAKE); ``item["language"]`` is the message's language,
-        ``language_clear`` whether the message showed it."""
+        ``language_clear`` whether the message showed it, ``event`` the consoles' (channel,
+        payload), ``delivered`` how Meta delivered it (``bot.thread_control.delivery``)
+        and ``owner_ttl`` how long the owner record then lasts."""
         scope = self.scope(conversation_id)
         new, status, notice, throttled, ack, language = await self._intake(
             keys=[keys.seen(channel, message_id), keys.inbox(conversation_id), scope.work,
                   scope.pending, keys.conversation(conversation_id), keys.rate(conversation_id),
                   keys.notice_window(conversation_id),
-                  keys.conversation_language(conversation_id)],
+                  keys.conversation_language(conversation_id),
+                  keys.thread_owner(conversation_id)],
             args=[conversation_id, json.dumps(item, ensure_ascii=False), self.dedupe_ttl,
                   flag or "", self.rate_limit, self.rate_window, self.notice_window,
                   repr(float(item.get("received", 0.0))), "1" if language_clear else "0",
-                  self.language_ttl],
+                  self.language_ttl, delivered, owner_ttl, OTHER_APP, *event],
         )
         return Accepted(new=bool(new), status=status, notice=bool(notice),
                         throttled=bool(throttled), urgent_ack=bool(ack),
@@ -252,11 +286,19 @@ class Inbox:
         popped = await self.redis.brpop(lists, timeout=timeout)
         return popped[1] if popped else None
 
-    async def lock(self, conversation_id: str) -> str | None:
+    async def take(self, conversation_id: str) -> Taken | None:
+        """Hold the conversation and its next message (see _TAKE), or None: another worker
+        holds it, or no message waits (and it is released)."""
         token = secrets.token_hex(8)
-        ok = await self.redis.set(keys.conversation_lock(conversation_id), token, nx=True,
-                                  px=self.lock_ttl_ms)
-        return token if ok else None
+        taken = await self._take(
+            keys=[keys.conversation_lock(conversation_id), keys.inbox(conversation_id),
+                  self.scope(conversation_id).pending, keys.attempts(conversation_id),
+                  keys.conversation(conversation_id)],
+            args=[token, self.lock_ttl_ms, conversation_id, self.dedupe_ttl])
+        if not taken or not taken[0]:
+            return None
+        raw, attempt, status = taken
+        return Taken(token, raw, int(attempt), status)
 
     async def refresh(self, conversation_id: str, token: str) -> bool:
         """Extend the lock; False when it is no longer ours."""
@@ -268,14 +310,6 @@ class Inbox:
         sweeper hands it out again."""
         await self._unlock(keys=[keys.conversation_lock(conversation_id)], args=[token])
 
-    async def attempt(self, conversation_id: str, message_id: str) -> int:
-        """Count one more start at handling a message; returns the count."""
-        return int(await self._attempt(keys=[keys.attempts(conversation_id)],
-                                       args=[message_id, self.dedupe_ttl]))
-
-    async def head(self, conversation_id: str) -> str | None:
-        return await self.redis.lindex(keys.inbox(conversation_id), 0)
-
     async def ack(self, conversation_id: str, token: str, raw_item: str) -> int:
         """Done with the head message: 0 if the lock was lost, 1 if the conversation is
         released (nothing else waits), 2 if it went to the back of the work list."""
@@ -284,12 +318,6 @@ class Inbox:
             keys=[keys.conversation_lock(conversation_id), keys.inbox(conversation_id),
                   scope.pending, scope.work],
             args=[token, raw_item, conversation_id]))
-
-    async def release(self, conversation_id: str, token: str) -> bool:
-        return bool(await self._release(
-            keys=[keys.conversation_lock(conversation_id), keys.inbox(conversation_id),
-                  self.scope(conversation_id).pending],
-            args=[token, conversation_id]))
 
     async def sweep(self) -> List[str]:
         """Put back on the work list the conversations with unprocessed messages that no

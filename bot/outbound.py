@@ -55,21 +55,22 @@ async def send_out(services: Services, conversation: str, channel: str, recipien
     carrier = None
     if disclose and not urgent and await _due(services, conversation):
         carrier = 0
+    # Which texts went out before (one read for all; the conversation's lock keeps anyone
+    # else from sending them meanwhile).
+    before = [bool(v) for v in await services.redis.mget(marks)] if marks else []
+    announced = False
     for i, text in enumerate(texts):
         if i == 1 and disclose and urgent and await _due(services, conversation):
             carrier = len(texts) - 1
         if i == carrier:
             text = texts[i] = with_disclosure(
                 text, disclosure_text(services.department(conversation), language), after=urgent)
-        mark = marks[i] if marks else None
-        if mark and await services.redis.exists(mark):
+        if before and before[i]:
             results.append(Sent(True, "sent before"))
             continue
         sent = await services.delivery.send(conversation, channel, recipient, text,
                                             human_agent=human_agent, counted=not redis_down)
         results.append(sent)
-        if mark and sent.ok:
-            await services.redis.set(mark, "1", ex=services.settings.dedupe_ttl)
         if i == 0 and on_first is not None:
             on_first(sent)
         if i == carrier and sent.ok:
@@ -77,13 +78,22 @@ async def send_out(services: Services, conversation: str, channel: str, recipien
         metrics.MESSAGES_OUT.labels(channel, outcome, services.agency(conversation).id).inc()
         if redis_down:
             continue
+        facts = ({"notice_received": notice_received}
+                 if i == 0 and sent.ok and notice_received is not None else {})
+        # The mark only once the platform took the text; the consoles hear of the batch
+        # with its last text (one event, as before, now in the audit's round trip).
+        last = i == len(texts) - 1
         try:
-            facts = ({"notice_received": notice_received}
-                     if i == 0 and sent.ok and notice_received is not None else {})
-            await services.audit(conversation, actor, "message_out", text, **facts)
+            await services.audit(
+                conversation, actor, "message_out", text,
+                mark=(marks[i], services.settings.dedupe_ttl) if marks and sent.ok else None,
+                publish=(services.event("message_out", conversation, channel=channel)
+                         if last else None),
+                **facts)
+            announced = announced or last
         except (RedisError, OSError) as exc:
             logger.error("message sent but not audited (Redis: %s)", exc)
-    if results and not redis_down:
+    if results and not redis_down and not announced:
         try:
             await services.publish("message_out", conversation, channel=channel)
         except (RedisError, OSError):

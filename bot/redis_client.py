@@ -28,7 +28,9 @@ from bot.settings import Settings
 
 
 def connect(settings: Settings, **extra) -> Redis:
-    """A client over a bounded pool; close it with ``close(close_connection_pool=True)``."""
+    """A client over a bounded pool; close it with ``close(close_connection_pool=True)``.
+    ``client_name`` (in ``extra``) names each connection in Redis's CLIENT LIST, so an
+    operator, and the load bench's count of round trips, can tell the processes apart."""
     pool = BlockingConnectionPool.from_url(
         settings.redis_url, decode_responses=True,
         max_connections=settings.redis_max_connections,

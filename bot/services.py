@@ -6,7 +6,7 @@ import json
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Dict
+from typing import Dict, Tuple
 
 import aiohttp
 from redis.asyncio import Redis
@@ -136,17 +136,26 @@ class Services:
         """The facts, hours and answers a conversation is answered with."""
         return self.agency(conversation_id).department
 
+    def event(self, kind: str, conversation_id: str = "",
+              scope: keys.AgencyKeys | None = None, **data: object) -> Tuple[str, str]:
+        """(channel, payload) of a console event: the conversation's agency's (or
+        ``scope``'s) channel, and what changed."""
+        event: Dict[str, object] = {"type": kind, "conversation": conversation_id,
+                                    "ts": time.time(), **data}
+        scope = scope or self.deployment.keys_for(conversation_id)
+        return scope.events, json.dumps(event, ensure_ascii=False)
+
     async def publish(self, kind: str, conversation_id: str = "",
                       scope: keys.AgencyKeys | None = None, **data: object) -> None:
         """Tell the consoles of the conversation's agency (or ``scope``'s) that something
         changed (fire and forget)."""
-        event: Dict[str, object] = {"type": kind, "conversation": conversation_id,
-                                    "ts": time.time(), **data}
-        scope = scope or self.deployment.keys_for(conversation_id)
-        await self.redis.publish(scope.events, json.dumps(event, ensure_ascii=False))
+        await self.redis.publish(*self.event(kind, conversation_id, scope, **data))
 
     async def audit(self, conversation_id: str, actor: str, action: str, detail: str = "",
-                    **facts: object) -> None:
+                    *, mark: Tuple[str, int] | None = None,
+                    publish: Tuple[str, str] | None = None, **facts: object) -> None:
         """Append to the conversation's audit log (every message in and out); ``facts``
-        are what the reports count (``bot.audit``)."""
-        await self.audit_log.append(conversation_id, actor, action, detail, **facts)
+        are what the reports count, ``mark`` and ``publish`` what the same step also
+        does (``bot.audit``)."""
+        await self.audit_log.append(conversation_id, actor, action, detail, mark=mark,
+                                    publish=publish, **facts)

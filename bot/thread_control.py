@@ -56,6 +56,24 @@ def owner_after(event: ThreadControl, ours: Iterable[str]) -> Tuple[bool, str | 
     return True, new or OTHER
 
 
+def delivery(message) -> str:
+    """How Meta delivered a message (a ``bot.messages.Inbound``), for the owner record that
+    intake keeps in the same step as the message (``bot.inbox._INTAKE``): "here" on the
+    primary channel (the thread is Beacon's: the record goes), "standby" when another app
+    owns the thread (the one a handover named, if one did, else an unnamed one; the belief
+    is renewed), "" for anything else (no Meta message, or not a message).
+
+    The delivery channel is what decides whether Beacon answers (Meta routes a thread's
+    messages to its owner alone), never this record: a late or replayed handover cannot
+    silence Beacon on a thread Meta delivers to it (found by the live attack), and intake
+    reads nothing from Redis for it."""
+    from bot.messages import INSTAGRAM, MESSAGE, MESSENGER
+
+    if message.channel not in (MESSENGER, INSTAGRAM) or message.kind != MESSAGE:
+        return ""
+    return "standby" if message.standby else "here"
+
+
 class ThreadOwners:
     """One string key per conversation (``keys.thread_owner``), present only while another
     app owns its thread; expires after OWNER_TTL_S."""
@@ -70,17 +88,6 @@ class ThreadOwners:
         """Whether another app owned the conversation's thread when Meta last said (staff
         replies and the console read this; intake goes by the delivery channel)."""
         return bool(await self.redis.exists(keys.thread_owner(conversation_id)))
-
-    async def answered_here(self, conversation_id: str) -> None:
-        """Meta delivered a message on the primary channel: the thread is Beacon's."""
-        await self.redis.delete(keys.thread_owner(conversation_id))
-
-    async def seen_on_standby(self, conversation_id: str) -> None:
-        """A message came on the standby channel: another app owns the thread (the one a
-        handover named, if one did; else an unnamed one). Renews the belief."""
-        key = keys.thread_owner(conversation_id)
-        if not await self.redis.set(key, OTHER, nx=True, ex=self.ttl):
-            await self.redis.expire(key, self.ttl)
 
     async def apply(self, event: ThreadControl) -> str:
         """Record what ``event`` says about the thread; returns a line for the audit log."""

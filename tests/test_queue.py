@@ -236,6 +236,59 @@ async def test_only_messages_after_the_urgent_one_are_its_followups(redis):
     assert await window.outcome("nobody", received=100.5) is None
 
 
+async def test_a_worker_takes_a_conversation_in_one_step(redis):
+    """take: the lock, the head message, its start count and the queue status at once; a
+    conversation held elsewhere is refused; one with nothing waiting is released, so a
+    message arriving after announces it again."""
+    from bot.inbox import Inbox
+
+    inbox = Inbox(redis, dedupe_ttl=60)
+    conversation = "messenger:page:c1"
+    first, second = json.dumps({"n": 1}), json.dumps({"n": 2})
+    await redis.rpush(keys.inbox(conversation), first, second)
+    await redis.sadd(keys.SINGLE.pending, conversation)
+    await redis.hset(keys.conversation(conversation), "status", "claimed")
+
+    taken = await inbox.take(conversation)
+    assert (taken.raw, taken.attempt, taken.status) == (first, 1, "claimed")
+    assert await redis.get(keys.conversation_lock(conversation)) == taken.token
+    assert await inbox.take(conversation) is None  # held
+    assert await redis.ttl(keys.attempts(conversation)) > 0
+
+    # Given up without an ack (a crash): the same message, started a second time.
+    await inbox.unlock(conversation, taken.token)
+    again = await inbox.take(conversation)
+    assert (again.raw, again.attempt) == (first, 2)
+    assert await inbox.ack(conversation, again.token, first) == 2  # more waits: handed back
+    nxt = await inbox.take(conversation)
+    assert (nxt.raw, nxt.attempt) == (second, 1)
+    assert await inbox.ack(conversation, nxt.token, second) == 1  # released
+
+    # Popped again with nothing waiting: released, no lock left behind.
+    await redis.sadd(keys.SINGLE.pending, conversation)
+    assert await inbox.take(conversation) is None
+    assert not await redis.exists(keys.conversation_lock(conversation))
+    assert not await redis.sismember(keys.SINGLE.pending, conversation)
+
+
+async def test_a_sent_text_is_marked_audited_and_announced_in_one_step(redis):
+    """The audit script's optional parts: the sent mark and the console event."""
+    log = AuditLog(redis, retention_seconds=3600)
+    conversation = "messenger:page:c2"
+    async with redis.pubsub() as pubsub:
+        await pubsub.subscribe("events-test")
+        await pubsub.get_message(timeout=1)  # the subscription's own confirmation
+        await log.append(conversation, "bot", "message_out", "hello",
+                         mark=("mark-test", 120), publish=("events-test", '{"type": "x"}'))
+        event = await pubsub.get_message(ignore_subscribe_messages=True, timeout=2)
+    assert event["data"] == '{"type": "x"}'
+    assert 0 < await redis.ttl("mark-test") <= 120
+    assert (await log.read(conversation))[0]["detail"] == "hello"
+    # Without them, an entry as before: nothing marked, nothing published.
+    await log.append(conversation, "bot", "message_out", "again")
+    assert len(await log.read(conversation)) == 2
+
+
 async def test_the_sweeper_puts_back_only_what_nobody_will_pop(redis):
     """A conversation waiting in line is not added again (under a backlog the list filled
     with duplicates); one that is pending, unlocked and not in line is put back once."""

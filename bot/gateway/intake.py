@@ -24,13 +24,14 @@ from bot.channels import ThreadControl
 from bot.cpu_lane import LANE_PLATFORM, LANE_WEB_CHAT
 from bot.inbox import Accepted
 from bot.logs import about
-from bot.messages import INSTAGRAM, MESSAGE, MESSENGER, WEBCHAT, Inbound
+from bot.messages import WEBCHAT, Inbound
 from bot.nlp import language_is_clear
 from bot.outbound import send_out
 from bot.queue import suspect_fields
 from bot.replies import follow_up_text, render_replies
 from bot.safety_result import SafetyResult
 from bot.services import Services
+from bot.thread_control import delivery
 from bot.triage import Decision, Outcome
 
 logger = logging.getLogger(__name__)
@@ -72,21 +73,6 @@ async def check(services: Services, message: Inbound, lane: int | None = None) -
                                          flow=agency.id if agency is not None else "")
 
 
-async def record_thread_owner(services: Services, message: Inbound) -> None:
-    """Keep the thread's owner record (bot.thread_control) in step with how Meta delivered
-    the message: on the standby channel another app owns the thread; on the primary channel
-    Beacon does. The delivery channel is what decides whether Beacon answers (Meta routes a
-    thread's messages to its owner alone), never this record: a late or replayed handover
-    cannot silence Beacon on a thread Meta delivers to it (found by the live attack), and
-    intake reads nothing from Redis for it."""
-    if message.channel not in (MESSENGER, INSTAGRAM) or message.kind != MESSAGE:
-        return
-    if message.standby:
-        await services.threads.seen_on_standby(message.conversation_id)
-    else:
-        await services.threads.answered_here(message.conversation_id)
-
-
 async def thread_control(services: Services, event: ThreadControl) -> None:
     """A ``messaging_handovers`` event: record who owns the thread now, and say so in the
     conversation's audit log. Raises only if Redis is down (the platform then retries)."""
@@ -122,6 +108,10 @@ async def accept(services: Services, message: Inbound, background: Set[asyncio.T
             message.channel, message.message_id, message.conversation_id, item,
             flag=None if elsewhere else safety.flag,
             language_clear=language_is_clear(message.text or "", safety.language),
+            # The thread's owner record and the consoles' event, in the same step.
+            delivered=delivery(message), owner_ttl=services.threads.ttl,
+            event=services.event("message", message.conversation_id,
+                                 channel=message.channel),
         )
     except (RedisError, OSError):
         # The platform gets a 503 and retries later, but a person in danger must not wait
@@ -155,8 +145,6 @@ async def accept(services: Services, message: Inbound, background: Set[asyncio.T
                              send_notice=accepted.notice and not sent,
                              send_ack=accepted.urgent_ack,
                              sent_offline=sent, item_suspect=suspect, elsewhere=elsewhere))
-    await record_thread_owner(services, message)
-    await services.publish("message", message.conversation_id, channel=message.channel)
     return accepted
 
 

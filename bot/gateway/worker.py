@@ -22,6 +22,7 @@ from redis.exceptions import RedisError
 from bot import keys, metrics
 from bot.channels.meta import UNSUPPORTED
 from bot.gateway.intake import ELSEWHERE, conversation_fields, notice_texts
+from bot.inbox import Taken
 from bot.logs import about
 from bot.messages import DELETED, Inbound
 from bot.outbound import send_out, sender_actions
@@ -70,28 +71,19 @@ async def drain(services: Services, conversation: str) -> None:
     not let a second worker start the same message). A message whose handling fails is
     retried by the sweeper; after MAX_ATTEMPTS starts it goes to staff and to the dead-letter
     list instead, so one bad message never blocks the conversation."""
-    token = await services.inbox.lock(conversation)
-    if token is None:
-        return  # another worker holds it and will see this message too
+    taken = await services.inbox.take(conversation)
+    if taken is None:
+        return  # another worker holds it (and will see this message too), or none waits
+    token = taken.token
     heartbeat = asyncio.create_task(_keep_lock(services, conversation, token))
     done = False
     try:
-        while True:
-            raw = await services.inbox.head(conversation)
-            if raw is None:
-                # Nothing waits (another worker took it): release, unless a message
-                # arrived just now, which is then ours to handle.
-                if await services.inbox.release(conversation, token):
-                    done = True
-                    return
-                continue
+        with about(conversation):
+            await handle_or_give_up(services, json.loads(taken.raw), taken)
+        if not await services.inbox.ack(conversation, token, taken.raw):
             with about(conversation):
-                await handle_or_give_up(services, json.loads(raw))
-            if not await services.inbox.ack(conversation, token, raw):
-                with about(conversation):
-                    logger.warning("lost the conversation lock")
-            done = True
-            return
+                logger.warning("lost the conversation lock")
+        done = True
     finally:
         heartbeat.cancel()
         if not done:
@@ -120,15 +112,14 @@ def citizen_entry(message: Inbound, item: dict) -> Entry:
                  id=message.message_id)
 
 
-async def handle_or_give_up(services: Services, item: dict) -> None:
+async def handle_or_give_up(services: Services, item: dict, taken: Taken) -> None:
     """Handle one message; after MAX_ATTEMPTS failed starts, hand it to staff instead."""
     message = Inbound.from_dict(item["inbound"])
-    attempt = await services.inbox.attempt(message.conversation_id, message.message_id)
-    if attempt > MAX_ATTEMPTS:
+    if taken.attempt > MAX_ATTEMPTS:
         await dead_letter(services, message, item, f"failed {MAX_ATTEMPTS} times")
         await record_outcome(services, message, item, "human")
         return
-    await handle(services, {**item, "attempt": attempt})
+    await handle(services, {**item, "attempt": taken.attempt, "status": taken.status})
 
 
 async def dead_letter(services: Services, message: Inbound, item: dict, reason: str) -> None:
@@ -179,8 +170,8 @@ async def _handle(services: Services, message: Inbound, item: dict) -> str:
                          message.readable[: 2 * services.settings.max_text_chars])
     if item.get("elsewhere"):
         return await routed_elsewhere(services, message, item)
-    meta = await services.queue.conversation(conversation)
-    if meta.get("status") == "claimed":
+    # The queue status as the worker took the message (bot.inbox._TAKE).
+    if item.get("status") == "claimed":
         return await hand_off(services, message, item)
     logger.debug("message in: %r", text, extra={"channel": message.channel})
     if not text.strip():

@@ -36,7 +36,8 @@ async def send_out(services: Services, conversation: str, channel: str, recipien
 
     ``marks`` (one Redis key per text) make the sends idempotent: a text whose mark exists
     was sent before (a message handled again after a crash) and is skipped; a mark is set
-    only after the platform took the text. ``on_first`` runs right after the first text
+    only after the platform took the text, and a mark that cannot be set (Redis) ends the
+    batch with the error. ``on_first`` runs right after the first text
     went out (the notice's latency is measured there, not after the whole batch).
     ``outcome`` labels the counter (the triage outcome, or "staff"). Beacon's own replies
     (``actor`` "bot") carry the line that says it is automated when it is due
@@ -92,6 +93,11 @@ async def send_out(services: Services, conversation: str, channel: str, recipien
                 **facts)
             announced = announced or last
         except (RedisError, OSError) as exc:
+            if marks:
+                # Not marked: stop here, or every later text goes out unmarked as well and
+                # is sent again when the message is retried (found by the live attack).
+                # Only the text in flight may be sent twice.
+                raise
             logger.error("message sent but not audited (Redis: %s)", exc)
     if results and not redis_down and not announced:
         try:

@@ -470,10 +470,13 @@ async def test_webhook_retries_at_scale(stack, rasa_stack, redis, redis_server, 
 # -- issue 8, item 3: a slow message is handled once; a failing one does not loop ---------------
 
 class SlowRasa:
-    """Rasa's REST channel, answering after ``delay`` seconds, counting calls."""
+    """Rasa's REST channel, answering after ``delay`` seconds, counting calls; ``texts``
+    and ``outcome`` are its answer."""
 
-    def __init__(self, delay: float) -> None:
+    def __init__(self, delay: float, texts: tuple = ("first reply", "second reply"),
+                 outcome: str = "human") -> None:
         self.delay = delay
+        self.texts, self.outcome = texts, outcome
         self.calls: list = []
         self.app = web.Application()
         self.app.router.add_post("/webhooks/rest/webhook", self._answer)
@@ -487,10 +490,9 @@ class SlowRasa:
         self.calls.append(body["message"])
         await asyncio.sleep(self.delay)
         return web.json_response([
-            {"recipient_id": body["sender"], "text": "first reply"},
-            {"recipient_id": body["sender"], "text": "second reply"},
+            *({"recipient_id": body["sender"], "text": text} for text in self.texts),
             {"recipient_id": body["sender"],
-             "custom": {"beacon_triage": {"outcome": "human", "topic": None}}}])
+             "custom": {"beacon_triage": {"outcome": self.outcome, "topic": None}}}])
 
 
 async def test_a_rasa_slower_than_the_lock_is_asked_once(aiohttp_client, aiohttp_server,
@@ -531,6 +533,78 @@ async def test_a_message_failed_after_rasa_answered_is_not_asked_again(
     await platform.wait_for(lambda: "second reply" in platform.texts_to("again1"), timeout=40)
     assert failed and rasa.calls == ["can someone call me"]
     assert platform.texts_to("again1") == ["first reply", "second reply"]
+
+
+async def test_a_reply_that_cannot_be_marked_stops_the_batch(
+        aiohttp_client, aiohttp_server, redis, redis_server, platform, monkeypatch):
+    """Redis fails as the first reply's mark (and audit entry) is written: the batch stops
+    there and the message is retried, so only that text is sent twice, not every text of
+    the answer (found by the live attack: Redis killed between a send and its mark)."""
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    from bot.appkeys import SERVICES
+
+    rasa = SlowRasa(delay=0)
+    server = await aiohttp_server(rasa.app)
+    client = await aiohttp_client(create_app(settings_for(
+        redis_server, str(server.make_url("")).rstrip("/"), platform.url)))
+    services = client.app[SERVICES]
+    audit, failed = services.audit, []
+
+    async def mark_fails_once(*args, **kwargs):
+        if kwargs.get("mark") and not failed:
+            failed.append(kwargs["mark"][0])
+            raise RedisConnectionError("Redis went away after the platform took the text")
+        return await audit(*args, **kwargs)
+
+    monkeypatch.setattr(services, "audit", mark_fails_once)
+    await post_meta(client, messenger_payload(messenger_item("unmarked1", "can someone call me")))
+    await platform.wait_for(lambda: "second reply" in platform.texts_to("unmarked1"), timeout=40)
+    await asyncio.sleep(1)  # anything more would come now
+    assert failed
+    assert platform.texts_to("unmarked1") == ["first reply", "first reply", "second reply"]
+    assert rasa.calls == ["can someone call me"]  # the retry used the stored answer
+
+
+async def test_a_notice_sent_while_redis_stalled_is_not_sent_again(
+        aiohttp_client, aiohttp_server, redis, redis_server, platform, monkeypatch):
+    """Redis ran the intake script but its answer never reached the gateway (a stall past
+    the client's timeout): the gateway sends the 911 notice at once on its own and answers
+    503; the platform's retry is dropped as seen; the worker, handling the stored message
+    with its notice due, finds the notice recorded and does not send it a second time
+    (found by the live attack: 6 of 320 citizens got it twice)."""
+    from redis.exceptions import TimeoutError as RedisTimeoutError
+
+    from bot.appkeys import SERVICES
+    from bot.gateway.intake import notice_texts
+
+    conversation = conv_id("stall1")
+    server_app = SlowRasa(delay=0)
+    server = await aiohttp_server(server_app.app)
+    client = await aiohttp_client(create_app(settings_for(
+        redis_server, str(server.make_url("")).rstrip("/"), platform.url)))
+    services = client.app[SERVICES]
+    # Rasa's answer starts with the notice, as the real one does for an emergency.
+    server_app.texts = tuple(notice_texts(services, conversation, "emergency", "en"))
+    server_app.outcome = "emergency"
+    accept, lost = services.inbox.accept, []
+
+    async def answer_lost(*args, **kwargs):
+        accepted = await accept(*args, **kwargs)
+        if not lost:
+            lost.append(accepted)
+            raise RedisTimeoutError("Timeout reading from socket")
+        return accepted
+
+    monkeypatch.setattr(services.inbox, "accept", answer_lost)
+    payload = messenger_payload(messenger_item("stall1", EMERGENCY, mid="stall1-1"))
+    assert (await post_meta(client, payload)).status == 503
+    assert (await post_meta(client, payload)).status == 200  # the retry: seen before
+    await platform.wait_for(lambda: len(server_app.calls) == 1 and platform.texts_to("stall1"))
+    await eventually(lambda: drained(redis, [conversation]), "the message handled")
+    await asyncio.sleep(1)
+    assert lost and lost[0].notice  # the script ran and claimed the notice
+    assert platform.texts_to("stall1").count(EMERGENCY_NOTICE["en"]) == 1
 
 
 async def test_a_message_that_keeps_failing_goes_to_staff_and_dead_letters(

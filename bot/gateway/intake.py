@@ -169,6 +169,15 @@ async def offline_notice(services: Services, message: Inbound, safety: SafetyRes
         logger.error("could not send the notice while Redis is down: %s", exc)
     # A fact after the send: only a delivered notice spares the retry from sending it.
     services.offline_notices.sent(message.channel, message.message_id, delivered)
+    if delivered:
+        # Redis may only have been slow: the intake script ran after the client gave up,
+        # the message is stored with its notice due, and the platform's retry is dropped
+        # as seen. The worker then waits for this fact, or sends a second notice (found
+        # by the live attack). Where Redis is down indeed, nothing is lost by trying.
+        try:
+            await services.inbox.record_notice(message.channel, message.message_id)
+        except (RedisError, OSError) as exc:
+            logger.info("offline notice not recorded in Redis (%s)", exc)
 
 
 async def _send_notice(services: Services, message: Inbound, safety: SafetyResult,

@@ -122,7 +122,8 @@ class SafetyNet:
             _build(
                 "en",
                 {**sp.EN_PATTERNS, "meta.not_urgent": sp.EN_NOT_URGENT,
-                 "meta.past": sp.EN_PAST, "meta.still": sp.EN_STILL},
+                 "meta.past": sp.EN_PAST, "meta.found": sp.EN_FOUND,
+                 "meta.still": sp.EN_STILL},
                 sp.EN_NEGATORS,
             ),
             _build(
@@ -178,19 +179,24 @@ class SafetyNet:
     def _hits(self, compiled: _Language, doc: Doc) -> Iterable[Hit]:
         found = [(compiled.labels[m], doc[s:e]) for m, s, e in compiled.matcher(doc)]
         meta = {label: [span for lab, span in found if lab == label]
-                for label in ("meta.not_urgent", "meta.past", "meta.still")}
+                for label in ("meta.not_urgent", "meta.past", "meta.found", "meta.still")}
         not_urgent = bool(meta["meta.not_urgent"])
         # Only strong present markers ("still", "right now", "is here") outweigh a past time
         # expression: "the cat is ok now" must not revive "attacked my cat last night".
         still_there = bool(meta["meta.still"])
         happening_now = still_there
         past_sentences = {span.sent.start for span in meta["meta.past"]}
+        # A state one is found in ("found him not breathing") is now; anything else found
+        # happened before (EN_FOUND).
+        found_sentences = {span.sent.start for span in meta["meta.found"]}
         spans: Dict[Tuple[str, int, int], Hit] = {}
         for label, span in found:
             if label.startswith("meta."):
                 continue
+            past = (past_sentences if label == "emergency.medical"
+                    else past_sentences | found_sentences)
             reason = self._suppression(
-                compiled, label, span, not_urgent, (happening_now, still_there), past_sentences
+                compiled, label, span, not_urgent, (happening_now, still_there), past
             )
             key = (label, span.start, span.end)
             spans[key] = Hit(label=label, text=span.text, suppressed=reason)

@@ -184,6 +184,9 @@ EN_PATTERNS: Dict[str, List[str]] = {
         "road rage",
     ],
     "emergency.medical": [
+        # "someone overdosed in the bathroom": the verb is past, the person is in danger now
+        # (a time expression, "last year", still takes it back).
+        f"{_SOMEONE} overdosed|oded",
         "not|stopped breathing|breathin",
         "can not breathe|breath",
         "unconscious|unresponsive|collapsed|overdosing|odin|seizure|seizing",
@@ -424,9 +427,14 @@ EN_PAST = [
     "on monday|tuesday|wednesday|thursday|friday|saturday|sunday",
     "used to",
     "in the past",
-    "found|noticed|discovered",
     "a year|month|week ago",
+    # Learning of it: news of something that happened ("found out my ex overdosed").
+    "found|find|finding out",
 ]
+# Discovery words: the past for what was done ("found my car window smashed"), not for a
+# state someone is found in ("found my son unresponsive" is an emergency now: found by the
+# live attack); see bot.safety_net._in_past.
+EN_FOUND = ["found|noticed|discovered"]
 ES_PAST = [
     "ayer|anoche|antier|anteayer",
     "semana|mes|año|fin pasado|pasada",

@@ -1,14 +1,14 @@
 """The accuracy gate: the blind sets and the regression set through `python -m bot triage`.
 
-tests/data/blind8.jsonl, blind7.jsonl, blind6.jsonl, blind5.jsonl, blind4.jsonl,
+tests/data/blind9.jsonl, blind8.jsonl, blind7.jsonl, blind6.jsonl, blind5.jsonl, blind4.jsonl,
 blind3.jsonl, blind2.jsonl and blind.jsonl (2026-11-30) were written by helpers who saw only
 data/LABELING.md and the outcome table, never data/nlu/, the rules or older sets; all but
-blind8 were measured before later changes (see the README), and blind7's misses were read
+blind9 were measured before later changes (see the README), and blind7's misses were read
 for the training data that followed it (a regression set since).
 Their misses are never printed. tests/data/heldout.jsonl informed earlier fixes: a regression set.
 
 The floors catch a regression from the measured figures (README); they are not the issue's
-targets, which are not all met (urgent recall and false alarms on blind8). A
+targets, which are not all met (urgent recall and false alarms on blind9). A
 message in a language Beacon does not answer is scored against what Beacon is built to do
 with it (bot.evaluation.designed_outcome).
 """
@@ -31,8 +31,11 @@ from bot.triage import ANSWERED_LANGUAGES
 DATA = PROJECT_ROOT / "tests/data"
 # (file, urgent recall on English and Spanish, false alarms, FAQ topic, outcome): floors.
 GATES = {
-    # blind8 (2026-11-30, last; measured once): 0.983 (English 0.979, Spanish 1.000) / 0.048 /
-    # 0.965 / 0.941 (README).
+    # blind9 (2026-11-30, last; measured once): 0.976 (English 0.969, Spanish 1.000) / 0.043 /
+    # 0.967 / 0.951 (README).
+    "blind9.jsonl": (0.97, 0.05, 0.95, 0.93),
+    # blind8: 0.983 / 0.048 / 0.965 / 0.941 measured once; 0.987 / 0.050 / 0.965 / 0.941
+    # after the live attack's rule change and its data (README).
     "blind8.jsonl": (0.98, 0.055, 0.95, 0.93),
     # blind7: 0.991 / 0.066 / 0.944 / 0.906 measured once; its misses were then read for the
     # training data (a regression set): 0.995 / 0.036 / 0.964 / 0.959 since.
@@ -51,7 +54,7 @@ GATES = {
     "heldout.jsonl": (0.98, 0.05, 0.93, 0.90),
 }
 BLIND = ("blind.jsonl", "blind2.jsonl", "blind3.jsonl", "blind4.jsonl", "blind5.jsonl",
-         "blind6.jsonl", "blind7.jsonl", "blind8.jsonl")
+         "blind6.jsonl", "blind7.jsonl", "blind8.jsonl", "blind9.jsonl")
 
 
 def load(name: str):

@@ -112,7 +112,18 @@ MUST_FIRE_CRISIS += [
     "some nights i want to fall asleep and never wake up",
     "how much advil would i need to take to not wake up",
 ]
-MUST_FIRE_EMERGENCY += ["my grandpa lay down for a nap and will not wake up"]
+MUST_FIRE_EMERGENCY += [
+    "my grandpa lay down for a nap and will not wake up",
+    # A state someone is found in is now; "found" is the past only for what was done.
+    "came back from the store and found my husband unresponsive on the floor",
+    "we found him unconscious in the yard",
+    "a woman overdosed in the waiting room of the bus station",
+]
+MUST_NOT_FIRE += [
+    "found my tailgate stolen and the tool box pried open this morning",
+    "just found out my uncle overdosed back in march, how do i get a copy of the report",
+    "someone overdosed on our street last year and the ambulance took forever",
+]
 MUST_NOT_FIRE += [
     "overslept and did not wake up till noon, missed my court date, what now",
     "had chest pains last month, the doctor says it was stress",

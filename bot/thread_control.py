@@ -25,6 +25,7 @@ from redis.asyncio import Redis
 
 from bot import keys
 from bot.channels import ThreadControl
+from bot.messages import INSTAGRAM, MESSAGE, MESSENGER, Inbound
 
 # How long Beacon believes another app holds a thread without hearing of it again: a day,
 # Meta's standard reply window. A thread handed back later is Beacon's at once (the handover
@@ -56,8 +57,8 @@ def owner_after(event: ThreadControl, ours: Iterable[str]) -> Tuple[bool, str | 
     return True, new or OTHER
 
 
-def delivery(message) -> str:
-    """How Meta delivered a message (a ``bot.messages.Inbound``), for the owner record that
+def delivery(message: Inbound) -> str:
+    """How Meta delivered a message, for the owner record that
     intake keeps in the same step as the message (``bot.inbox._INTAKE``): "here" on the
     primary channel (the thread is Beacon's: the record goes), "standby" when another app
     owns the thread (the one a handover named, if one did, else an unnamed one; the belief
@@ -67,8 +68,6 @@ def delivery(message) -> str:
     messages to its owner alone), never this record: a late or replayed handover cannot
     silence Beacon on a thread Meta delivers to it (found by the live attack), and intake
     reads nothing from Redis for it."""
-    from bot.messages import INSTAGRAM, MESSAGE, MESSENGER
-
     if message.channel not in (MESSENGER, INSTAGRAM) or message.kind != MESSAGE:
         return ""
     return "standby" if message.standby else "here"

@@ -188,13 +188,12 @@ class SafetyNet:
         past_sentences = {span.sent.start for span in meta["meta.past"]}
         # A state one is found in ("found him not breathing") is now; anything else found
         # happened before (EN_FOUND).
-        found_sentences = {span.sent.start for span in meta["meta.found"]}
+        past_or_found = past_sentences | {span.sent.start for span in meta["meta.found"]}
         spans: Dict[Tuple[str, int, int], Hit] = {}
         for label, span in found:
             if label.startswith("meta."):
                 continue
-            past = (past_sentences if label == "emergency.medical"
-                    else past_sentences | found_sentences)
+            past = past_sentences if label == "emergency.medical" else past_or_found
             reason = self._suppression(
                 compiled, label, span, not_urgent, (happening_now, still_there), past
             )

@@ -146,3 +146,65 @@ def test_a_batch_of_checks_gives_each_message_its_own_result(model):
     assert batched == [net.check(text) for text in texts]
     assert sum(r.flag is not None for r in batched) >= 20
     assert any(r.tier == "model" for r in batched) and any(r.tier == "rules" for r in batched)
+
+
+def test_choose_veto_keeps_every_rule_flagged_urgent_example():
+    # Columns of the rule features: only "emergency" and "crisis" (active hits) flag.
+    flagged = np.zeros((6, len(urgency.RULE_FEATURES)))
+    flagged[[0, 1, 2, 3], urgency.RULE_FEATURES.index("emergency")] = 0.5
+    flagged[4, urgency.RULE_FEATURES.index("past")] = 0.5  # taken back: no flag
+    labels = ["emergency", "crisis", "calm", "calm", "calm", "emergency"]
+    p_urgent = [0.40, 0.30, 0.10, 0.20, 0.01, 0.02]
+    oof = np.array([[1 - p, p, 0.0] for p in p_urgent])
+    veto = urgency.choose_veto(oof, labels, flagged)
+    # Half the lowest score of an urgent example the rules flag (0.30); the unflagged urgent
+    # example at 0.02 is the threshold's business, not the veto's.
+    assert veto["level"] == pytest.approx(0.15) and veto["lowest_urgent"] == pytest.approx(0.3)
+    assert veto["urgent_overruled"] == 0 and veto["rule_flagged_urgent"] == 2
+    assert veto["rule_flagged_calm"] == 2 and veto["calm_overruled"] == 1
+
+
+def test_the_veto_comes_from_cross_validation(model):
+    veto = model.report["veto"]
+    assert model.veto == pytest.approx(veto["level"])
+    assert veto["level"] == pytest.approx(urgency.VETO_MARGIN * veto["lowest_urgent"])
+    assert veto["urgent_overruled"] == 0 and veto["rule_flagged_urgent"] > 500
+    # It is worth having: out of fold it takes back some of the rules' false alarms.
+    assert veto["calm_overruled"] > 0
+
+
+def rule_flagged_training_examples() -> tuple[list[str], list[str]]:
+    """Training examples the rules alone flag: (urgent ones, calm ones)."""
+    rules = SafetyNet()
+    texts, labels = urgency.load_examples(urgency.PROJECT_ROOT / "data/nlu")
+    urgent, calm = [], []
+    for text, label in zip(texts, labels, strict=True):
+        if rules.check(text).flag is not None:
+            (calm if label == urgency.CALM else urgent).append(text)
+    return urgent, calm
+
+
+def test_the_model_overrules_the_rules_only_on_calm_text(model):
+    """Every urgent training example the rules flag keeps its flag with the model beside
+    them; some calm ones the rules flag ("the fire drill went fine") lose it, their rule hits
+    still on the record."""
+    urgent, calm = rule_flagged_training_examples()
+    tier = get_safety_net()
+    assert [t for t in urgent if tier.check(t).flag is None] == []
+    overruled = [t for t in calm if tier.check(t).flag is None]
+    assert overruled
+    for text in overruled[:20]:
+        result = tier.check(text)
+        assert result.urgency < model.veto and any(h.active for h in result.hits)
+
+
+def test_a_veto_needs_a_model_score_below_it():
+    from bot.safety_net import _result
+    from bot.safety_result import Hit
+
+    hits = [Hit("emergency.weapon", "gun")]
+    assert _result("en", hits, (None, 0.01), veto=0.05).flag is None
+    assert _result("en", hits, (None, 0.06), veto=0.05).flag == "emergency"
+    assert _result("en", hits, None, veto=0.05).flag == "emergency"  # no model, no veto
+    assert _result("en", hits, (None, 0.0)).flag == "emergency"  # an old model: veto 0
+    assert _result("en", hits, ("crisis", 0.9), veto=0.05).flag == "crisis"

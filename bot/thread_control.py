@@ -84,8 +84,9 @@ class ThreadOwners:
         self.ttl = ttl
 
     async def elsewhere(self, conversation_id: str) -> bool:
-        """Whether another app owned the conversation's thread when Meta last said (staff
-        replies and the console read this; intake goes by the delivery channel)."""
+        """Whether another app owned the conversation's thread when Meta last said (the
+        console shows it and refuses a staff reply there; intake goes by the delivery
+        channel)."""
         return bool(await self.redis.exists(keys.thread_owner(conversation_id)))
 
     async def apply(self, event: ThreadControl) -> str:

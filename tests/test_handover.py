@@ -333,3 +333,41 @@ async def test_slow_sender_actions_delay_neither_the_notice_nor_the_reply(slow_r
     # The reply came before "typing" could: no typing bubble after the answer.
     await asyncio.sleep(3.5)
     assert "typing_on" not in platform.actions_to("sa-slow2")
+
+
+async def test_the_console_shows_a_thread_the_inbox_holds_and_sends_nothing_there(
+        aiohttp_client, redis, redis_server, platform):
+    """Only the app that owns a thread may send in it: a staff reply from Beacon's console
+    would fail at Meta and talk over the person answering in the page's inbox. The console
+    says where the thread is and refuses the reply; once the thread is passed back, the
+    reply goes."""
+    from bot.console.app import THREAD_ELSEWHERE
+    from bot.console.auth import StaffStore
+    from tests.test_console import PASSWORD, login
+
+    await StaffStore(redis, 3600).add("alice", PASSWORD)
+    client = await aiohttp_client(create_app(settings_for(redis_server, DEAD_RASA,
+                                                          platform.url)))
+    conversation = conv_id("ho-staff")
+    await post_meta(client, messenger_payload(messenger_item(
+        "ho-staff", "i need to talk to the detective on my case about my stolen truck")))
+    await until(lambda: redis.hget(keys.conversation(conversation), "status"))
+    # Then the page's staff take the thread over in the page's own inbox.
+    await post_meta(client, messenger_payload(taken_by_inbox("ho-staff")))
+    sent_before = platform.texts_to("ho-staff")
+    csrf = await login(client, "alice")
+    base = f"/console/api/conversations/{conversation}"
+    assert (await client.post(f"{base}/claim", headers={"X-CSRF-Token": csrf})).status == 200
+    shown = await (await client.get(base)).json()
+    assert shown["conversation"]["thread_elsewhere"] is True
+    refused = await client.post(f"{base}/reply", json={"text": "We open at 8."},
+                                headers={"X-CSRF-Token": csrf})
+    assert refused.status == 409 and (await refused.json())["error"] == THREAD_ELSEWHERE
+    assert platform.texts_to("ho-staff") == sent_before
+
+    await post_meta(client, messenger_payload(passed_back("ho-staff")))
+    assert (await (await client.get(base)).json())["conversation"]["thread_elsewhere"] is False
+    sent = await client.post(f"{base}/reply", json={"text": "We open at 8."},
+                             headers={"X-CSRF-Token": csrf})
+    assert sent.status == 200 and (await sent.json())["ok"]
+    await platform.wait_for(lambda: "We open at 8." in platform.texts_to("ho-staff"))

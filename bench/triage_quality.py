@@ -1,8 +1,10 @@
 """Triage quality on text the authors did not write, per set, and k-fold figures.
 
 Sets:
-* ``blind10``: tests/data/blind10.jsonl (2026-12-01, last), written the same way after the
+* ``blind11``: tests/data/blind11.jsonl (2026-12-01, last), written the same way after the
   other sets; committed before any model ran on it.
+* ``blind10``: tests/data/blind10.jsonl (2026-12-01), written the same way; measured once
+  with the urgency model by kind whose veto still overruled the rules' crisis flags.
 * ``blind9``: tests/data/blind9.jsonl (2026-11-30), written the same way; measured once
   before the urgency model's classes by kind and its veto on the rules.
 * ``blind8``: tests/data/blind8.jsonl (2026-11-30), written the same way; measured once
@@ -144,7 +146,7 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
         "--sets",
-        default="blind10,blind9,blind8,blind7,blind6,blind5,blind4,blind3,blind2,blind1,regression,"
+        default="blind11,blind10,blind9,blind8,blind7,blind6,blind5,blind4,blind3,blind2,blind1,regression,"
                 "outside")
     parser.add_argument("--json", type=Path)
     parser.add_argument("--misses", default="", help="print this set's misses")
@@ -156,8 +158,10 @@ async def main() -> None:
     print(f"model loaded in {time.perf_counter() - start:.1f} s", file=sys.stderr)
 
     sets: Dict[str, List[Dict]] = {}
+    if "blind11" in wanted:
+        sets["blind11"] = read(ROOT / "tests/data/blind11.jsonl")
     if "blind10" in wanted:
-        sets["blind10"] = read(ROOT / "tests/data/blind10.jsonl")
+        sets["blind10 (measured before)"] = read(ROOT / "tests/data/blind10.jsonl")
     if "blind9" in wanted:
         sets["blind9 (measured before)"] = read(ROOT / "tests/data/blind9.jsonl")
     if "blind8" in wanted:

@@ -339,9 +339,10 @@ def _result(language: str, hits: List[Hit],
     write about wanting to die; the crisis answer keeps the 911 line and adds 988. In
     grouped out-of-fold scores over the training data (2026-11-30) this gave 988 to 30 of
     the 40 crisis examples the rules called emergencies, and to 3 of their 447 emergencies.
-    And when the model scores a rule-flagged message below ``veto`` (far below any urgent
-    message the rules flagged, out of fold: ``bot.urgency.choose_veto``), the rules' word
-    was not danger ("the fire drill went fine"): no flag, the hits stay on the record."""
+    And when the model scores a message the rules call an emergency below ``veto`` (far
+    below any urgent message they flagged so, out of fold: ``bot.urgency.choose_veto``), the
+    rules' word was not danger ("the fire drill went fine"): no flag, the hits stay on the
+    record. A crisis flag is never overruled."""
     active = {h.label.split(".")[0] for h in hits if h.active}
     flag = CRISIS if CRISIS in active else EMERGENCY if EMERGENCY in active else None
     cues = tuple(sorted({h.label for h in hits if h.active and h.label.startswith("cue.")}))
@@ -351,7 +352,7 @@ def _result(language: str, hits: List[Hit],
         model_flag, score = model
         if flag is None and model_flag is not None:
             flag, tier = model_flag, "model"
-        elif flag is not None and score < veto:
+        elif flag == EMERGENCY and score < veto:
             flag, tier = None, None
         elif flag == EMERGENCY and model_flag == CRISIS:
             flag = CRISIS

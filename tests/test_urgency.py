@@ -150,11 +150,13 @@ def test_a_batch_of_checks_gives_each_message_its_own_result(model):
 
 def test_choose_veto_keeps_every_rule_flagged_urgent_example():
     # Columns of the rule features: only "emergency" and "crisis" (active hits) flag.
-    flagged = np.zeros((6, len(urgency.RULE_FEATURES)))
-    flagged[[0, 1, 2, 3], urgency.RULE_FEATURES.index("emergency")] = 0.5
+    flagged = np.zeros((8, len(urgency.RULE_FEATURES)))
+    flagged[[0, 1, 2, 3, 6], urgency.RULE_FEATURES.index("emergency")] = 0.5
     flagged[4, urgency.RULE_FEATURES.index("past")] = 0.5  # taken back: no flag
-    labels = ["emergency", "crisis", "calm", "calm", "calm", "emergency"]
-    p_urgent = [0.40, 0.30, 0.10, 0.20, 0.01, 0.02]
+    # A crisis flag (alone or beside an emergency hit) is never overruled: not counted.
+    flagged[[6, 7], urgency.RULE_FEATURES.index("crisis")] = 0.5
+    labels = ["emergency", "crisis", "calm", "calm", "calm", "emergency", "crisis", "calm"]
+    p_urgent = [0.40, 0.30, 0.10, 0.20, 0.01, 0.02, 0.03, 0.01]
     oof = np.array([[1 - p, p, 0.0] for p in p_urgent])
     veto = urgency.choose_veto(oof, labels, flagged)
     # Half the lowest score of an urgent example the rules flag (0.30); the unflagged urgent
@@ -186,8 +188,8 @@ def rule_flagged_training_examples() -> tuple[list[str], list[str]]:
 
 def test_the_model_overrules_the_rules_only_on_calm_text(model):
     """Every urgent training example the rules flag keeps its flag with the model beside
-    them; some calm ones the rules flag ("the fire drill went fine") lose it, their rule hits
-    still on the record."""
+    them; some calm ones the rules call an emergency ("the fire drill went fine") lose it,
+    their rule hits still on the record."""
     urgent, calm = rule_flagged_training_examples()
     tier = get_safety_net()
     assert [t for t in urgent if tier.check(t).flag is None] == []
@@ -208,3 +210,8 @@ def test_a_veto_needs_a_model_score_below_it():
     assert _result("en", hits, None, veto=0.05).flag == "emergency"  # no model, no veto
     assert _result("en", hits, (None, 0.0)).flag == "emergency"  # an old model: veto 0
     assert _result("en", hits, ("crisis", 0.9), veto=0.05).flag == "crisis"
+    # The rules' crisis flag stands whatever the model says (a long post dilutes the one
+    # phrase the rules found).
+    crisis = [Hit("crisis.suicide", "kill myself")]
+    assert _result("en", crisis, (None, 0.001), veto=0.05).flag == "crisis"
+    assert _result("en", [*crisis, *hits], (None, 0.001), veto=0.05).flag == "crisis"

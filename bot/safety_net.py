@@ -148,8 +148,7 @@ class SafetyNet:
         flags = (self.urgency.flags([text for text, _, _ in ruled],
                                     [hits for _, _, hits in ruled])
                  if self.urgency is not None else [None] * len(ruled))
-        veto = self.urgency.veto if self.urgency is not None else 0.0
-        return [_result(language, hits, model, veto)
+        return [_result(language, hits, model)
                 for (_, language, hits), model in zip(ruled, flags, strict=True)]
 
     def _renew_if_grown(self) -> None:
@@ -330,19 +329,15 @@ def _dedupe(hits: List[Hit]) -> List[Hit]:
 
 
 def _result(language: str, hits: List[Hit],
-            model: Tuple[str | None, float] | None, veto: float = 0.0) -> SafetyResult:
+            model: Tuple[str | None, float] | None) -> SafetyResult:
     """The rules' flag, else the urgency model's (``model``: its flag and score, or None
     without a model).
 
-    Two exceptions. When the rules say emergency and the model says crisis, it is a crisis:
-    the rules' medical words ("not wake up", "drowning", "overdose") are also how people
+    One exception: when the rules say emergency and the model says crisis, it is a crisis.
+    The rules' medical words ("not wake up", "drowning", "overdose") are also how people
     write about wanting to die; the crisis answer keeps the 911 line and adds 988. In
     grouped out-of-fold scores over the training data (2026-11-30) this gave 988 to 30 of
-    the 40 crisis examples the rules called emergencies, and to 3 of their 447 emergencies.
-    And when the model scores a message the rules call an emergency below ``veto`` (far
-    below any urgent message they flagged so, out of fold: ``bot.urgency.choose_veto``), the
-    rules' word was not danger ("the fire drill went fine"): no flag, the hits stay on the
-    record. A crisis flag is never overruled."""
+    the 40 crisis examples the rules called emergencies, and to 3 of their 447 emergencies."""
     active = {h.label.split(".")[0] for h in hits if h.active}
     flag = CRISIS if CRISIS in active else EMERGENCY if EMERGENCY in active else None
     cues = tuple(sorted({h.label for h in hits if h.active and h.label.startswith("cue.")}))
@@ -352,8 +347,6 @@ def _result(language: str, hits: List[Hit],
         model_flag, score = model
         if flag is None and model_flag is not None:
             flag, tier = model_flag, "model"
-        elif flag == EMERGENCY and score < veto:
-            flag, tier = None, None
         elif flag == EMERGENCY and model_flag == CRISIS:
             flag = CRISIS
     return SafetyResult(flag=flag, language=language, hits=tuple(hits), cues=cues,

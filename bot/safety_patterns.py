@@ -214,6 +214,15 @@ EN_PATTERNS: Dict[str, List[str]] = {
         "fainted|fainting",
         "face is drooping|droopy",
         "turning|turned blue|purple",
+        # Poison swallowed, a heart that stopped, naloxone that is not working (the live
+        # attack, 2026-12-01: none of these fired; "my heart stopped when I saw the bill" is
+        # an idiom, so a heart is someone else's).
+        "drank|swallowed|ate|ingested|drinking|swallowing|eating bleach|poison|antifreeze|lye",
+        "drank|swallowed|ate|ingested|drinking|swallowing|eating rat|weed poison|killer",
+        "drank|swallowed|ate|ingested|drinking|swallowing|eating drain cleaner",
+        "his|her|their|'s|s heart stopped",
+        "his|her|their|'s|s heart is not beating",
+        "narcan|naloxone is|did not working|work",
     ],
     "emergency.fire": [
         "house|car|building|apartment|apt|kitchen|brush|grass|forest|wild|structure|garage|trash|dumpster fire",

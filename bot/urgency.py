@@ -13,27 +13,6 @@ cannot tell "someone broke in last night" from "someone is breaking in"; the rul
 negation handling can, and as features it cut the grouped out-of-fold false alarms at 0.95
 recall from 10.0% to 7.5% (2026-11-30).
 
-It is trained on kinds of message, not on urgent-or-not (:func:`class_of`): emergency, crisis,
-and each calm intent (report, human, out_of_scope, greet, ...; the FAQ topics as one class);
-P(urgent) is the sum of the two urgent classes. One linear "calm" class has to hold a past
-break-in, a timer request and a FAQ question on one side of a single hyperplane; a class per
-kind lets each sit on its own. In the same grouped folds, at 0.95 recall, it cut the
-out-of-fold false alarms from 8.5% to 6.9% at C 64 (lower on each of the five folds; a group
-bootstrap puts the difference between -2.7 and -0.4 points, 95%) and to 6.6% at C 256
-(2026-12-01). The intents themselves (each FAQ topic a class) were compared on 2026-11-30:
-about a point, for a model twice this size.
-
-The model can also overrule the rules' emergency flag (:func:`choose_veto`): an emergency
-word on a message the model scores far below every urgent message the rules flagged out of
-fold ("the fire drill went fine", "killed it at the gym") is taken back. The level is half
-the lowest out-of-fold score of an urgent training example the rules flag as an emergency,
-so none of those is lost out of fold, with a factor of two to spare. A crisis flag is never
-overruled: a first version did, with no urgent training example lost out of fold, yet it
-took back 10 of the 979 real r/SuicideWatch posts and 5 of the 462 real Spanish suicidal
-tweets of ``../shared/outside/`` (a long post dilutes the n-grams around the one phrase the
-rules found). That change was made after reading those two figures, and says so in the
-README beside them.
-
 One object, used by the gateway's intake, the Rasa pipeline component, the CLI and the
 Rasa-down path (through :class:`bot.safety_net.SafetyNet`), so all four agree.
 
@@ -77,14 +56,12 @@ CRISIS = "crisis"
 LABELS = (CALM, EMERGENCY, CRISIS)
 
 # Bump when features or training change: part of the model file's fingerprint.
-VERSION = "4"
+VERSION = "2"
 FOLDS = 5
 GROUP_SIZE = 40
 SEED = 20261130
 # Regularisation strengths tried by cross-validation (inverse: larger fits the data closer).
-# Wide enough that the choice is inside: on 2026-12-01 C 16 gave 7.5% out-of-fold false
-# alarms at 0.95 recall, 64 6.9%, 256 6.6%, 1024 6.7%.
-C_GRID = (64.0, 256.0, 1024.0)
+C_GRID = (4.0, 16.0, 64.0)
 # Recall first: the threshold keeps at least this share of urgent training examples flagged
 # when each is scored by a model that never saw its kind (grouped out of fold). 0.95 is the
 # intake tier's own floor; the rules flag beside it and the intent model after Rasa's turn.
@@ -105,10 +82,6 @@ RULE_FEATURES = ("past", "negated", "not_urgent", "harmless", "not_now",
 # Weight of the rule features beside the tf-idf n-grams (cross-validated: 0.5 and 1.0 gave the
 # same false alarms, none gave 33% more).
 RULE_SCALE = 0.5
-# The veto is this share of the lowest out-of-fold score an urgent training example the rules
-# flag as an emergency got (a margin: the rules are the safety net's own, overruled only far
-# below).
-VETO_MARGIN = 0.5
 
 
 def rule_features(hits: Sequence) -> List[float]:
@@ -127,21 +100,21 @@ def label_of(intent: str) -> str:
     return intent if intent in (EMERGENCY, CRISIS) else CALM
 
 
-def class_of(intent: str) -> str:
-    """The class the model is trained on: the urgent intents, the FAQ topics as one, and each
-    other intent as itself (see the module docstring)."""
-    return "faq" if intent.startswith("faq_") else intent
-
-
 def load_examples(nlu_dir: Path) -> Tuple[List[str], List[str]]:
     """Every training example in ``data/nlu/*.yml`` with its urgency label, in file order."""
-    texts, intents, _ = load_intents(nlu_dir)
-    return texts, [label_of(intent) for intent in intents]
+    texts, labels, _ = load_grouped(nlu_dir)
+    return texts, labels
+
+
+def load_grouped(nlu_dir: Path) -> Tuple[List[str], List[str], List[str]]:
+    """Texts, urgency labels and each example's group (file, intent, block of GROUP_SIZE
+    lines)."""
+    texts, intents, groups = load_intents(nlu_dir)
+    return texts, [label_of(intent) for intent in intents], groups
 
 
 def load_intents(nlu_dir: Path) -> Tuple[List[str], List[str], List[str]]:
-    """Texts, intents and each example's group (file, intent, block of GROUP_SIZE lines),
-    in file order."""
+    """Texts, intents and each example's group, in file order."""
     texts: List[str] = []
     intents: List[str] = []
     groups: List[str] = []
@@ -188,24 +161,21 @@ class Fitted:
     classifier: object
 
     @classmethod
-    def fit(cls, texts: Sequence[str], rules: np.ndarray, classes: np.ndarray,
-            c: float) -> Fitted:
-        """``classes``: each example's :func:`class_of` its intent."""
+    def fit(cls, texts: Sequence[str], rules: np.ndarray, labels: np.ndarray, c: float) -> Fitted:
         from sklearn.linear_model import LogisticRegression
 
         features = ngram_features()
         grams = features.fit_transform(list(texts))
         classifier = LogisticRegression(C=c, class_weight="balanced", max_iter=5000,
                                         solver="lbfgs", random_state=SEED)
-        classifier.fit(_stack(grams, rules), classes)
+        classifier.fit(_stack(grams, rules), labels)
         return cls(features, classifier)
 
     def proba(self, texts: Sequence[str], rules: np.ndarray) -> np.ndarray:
-        """P(calm), P(emergency), P(crisis) (LABELS order): calm is every other class."""
+        """Columns in LABELS order, whatever order the classifier stored its classes in."""
         raw = self.classifier.predict_proba(_stack(self.features.transform(list(texts)), rules))
-        names = list(self.classifier.classes_)
-        emergency, crisis = raw[:, names.index(EMERGENCY)], raw[:, names.index(CRISIS)]
-        return np.column_stack([1.0 - emergency - crisis, emergency, crisis])
+        order = [list(self.classifier.classes_).index(label) for label in LABELS]
+        return raw[:, order]
 
 
 def _stack(grams, rules: np.ndarray):
@@ -222,13 +192,13 @@ def rules_matrix(texts: Sequence[str]) -> np.ndarray:
     return np.array([rule_features(net.check(text).hits) for text in texts], dtype=float)
 
 
-def out_of_fold(texts: Sequence[str], classes: Sequence[str], groups: Sequence[str], c: float,
+def out_of_fold(texts: Sequence[str], labels: Sequence[str], groups: Sequence[str], c: float,
                 rules: np.ndarray, folds: int = FOLDS) -> np.ndarray:
-    """Each example's probabilities (LABELS order) from a model trained on the other folds,
-    whole groups kept on one side (see the module docstring)."""
+    """Each example's probabilities from a model trained on the other folds, whole groups
+    kept on one side (see the module docstring)."""
     from sklearn.model_selection import GroupKFold
 
-    y = np.array(classes)
+    y = np.array(labels)
     oof = np.zeros((len(texts), len(LABELS)))
     splitter = GroupKFold(n_splits=folds)
     for train_idx, test_idx in splitter.split(np.zeros(len(y)), y, list(groups)):
@@ -273,43 +243,13 @@ def choose_threshold(oof: np.ndarray, labels: Sequence[str],
     return operating_point(oof, labels, threshold)
 
 
-def emergency_flagged(rules: np.ndarray) -> np.ndarray:
-    """Which rows of a :func:`rules_matrix` the rules flag as an emergency and not as a
-    crisis (an active emergency hit, no active crisis hit: what ``bot.safety_net`` flags
-    emergency on)."""
-    return (rules[:, RULE_FEATURES.index(EMERGENCY)] > 0) & \
-        (rules[:, RULE_FEATURES.index(CRISIS)] == 0)
-
-
-def choose_veto(oof: np.ndarray, labels: Sequence[str], rules: np.ndarray) -> Dict:
-    """The score below which the model overrules the rules' emergency flag:
-    ``VETO_MARGIN`` times the lowest out-of-fold P(urgent) of an urgent example the rules
-    flag as an emergency, so none of those is lost out of fold; and what it does to the calm
-    examples they flag. A crisis flag is never overruled (the module docstring says why)."""
-    y = np.array(labels)
-    p_urgent = oof[:, 1] + oof[:, 2]
-    flagged = emergency_flagged(rules)
-    urgent = flagged & (y != CALM)
-    calm = flagged & (y == CALM)
-    lowest = float(p_urgent[urgent].min()) if urgent.any() else 0.0
-    level = VETO_MARGIN * lowest
-    return {"level": level, "lowest_urgent": lowest, "margin": VETO_MARGIN,
-            "rule_flagged_urgent": int(urgent.sum()),
-            "urgent_overruled": int((p_urgent[urgent] < level).sum()),
-            "rule_flagged_calm": int(calm.sum()),
-            "calm_overruled": int((p_urgent[calm] < level).sum())}
-
-
 @dataclass
 class UrgencyModel:
-    """The fitted model, its threshold, its veto on the rules, and the cross-validation
-    figures that chose them."""
+    """The fitted model, its threshold, and the cross-validation figures that chose them."""
 
     fitted: Fitted
     threshold: float
     report: Dict = field(default_factory=dict)
-    # Below this P(urgent) the rules' emergency flag is taken back (choose_veto); 0 never.
-    veto: float = 0.0
 
     def flag(self, text: str, hits: Sequence = ()) -> Tuple[str | None, float]:
         """("emergency" | "crisis" | None, P(urgent)) for one message."""
@@ -332,12 +272,11 @@ class UrgencyModel:
 
 def fingerprint(root: Path = PROJECT_ROOT) -> str:
     """A hash of the training examples, the rule patterns (their hits are features), this
-    module's version and settings, and scikit-learn's. (A change to the rules' code that
-    changes what they flag on short texts needs ``python -m bot train --force``.)"""
+    module's version and scikit-learn's. (A change to the rules' code that changes what they
+    flag on short texts needs ``python -m bot train --force``.)"""
     import sklearn
 
-    digest = hashlib.sha256(f"urgency {VERSION} sklearn {sklearn.__version__} {C_GRID} "
-                            f"{TARGET_RECALL} {VETO_MARGIN}".encode())
+    digest = hashlib.sha256(f"urgency {VERSION} sklearn {sklearn.__version__}".encode())
     rules = [root / "bot/safety_patterns.py"]
     return files_digest(digest, root, [p for p in rules if p.exists()])
 
@@ -363,20 +302,17 @@ def train(root: Path = PROJECT_ROOT, force: bool = False) -> Path:
     if target.exists() and not force:
         logger.info("urgency model is up to date: %s", target)
         return target
-    texts, intents, groups = load_intents(root / "data/nlu")
-    labels = [label_of(intent) for intent in intents]
-    classes = [class_of(intent) for intent in intents]
+    texts, labels, groups = load_grouped(root / "data/nlu")
     rules = rules_matrix(texts)
     grid = []
     for c in C_GRID:
-        oof = out_of_fold(texts, classes, groups, c, rules)
+        oof = out_of_fold(texts, labels, groups, c, rules)
         point = choose_threshold(oof, labels)
         grid.append((point.false_alarms, -point.crisis_as_crisis, c, point, oof))
         logger.info("C=%s: threshold %.3f, out-of-fold recall %.3f, false alarms %.3f",
                     c, point.threshold, point.recall, point.false_alarms)
     # Recall is fixed by the threshold rule; among the settings, the fewest false alarms.
     _, _, best_c, best, oof = min(grid, key=lambda g: g[:3])
-    veto = choose_veto(oof, labels, rules)
     counts = {label: labels.count(label) for label in LABELS}
     report = {
         "examples": counts,
@@ -386,21 +322,17 @@ def train(root: Path = PROJECT_ROOT, force: bool = False) -> Path:
         "c": best_c,
         "grid": [{"c": g[2], **g[3].__dict__} for g in grid],
         "chosen": best.__dict__,
-        "veto": veto,
         "curve": [operating_point(oof, labels, t).__dict__
                   for t in (0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8)],
     }
-    model = UrgencyModel(Fitted.fit(texts, rules, np.array(classes), best_c), best.threshold,
-                         report, veto["level"])
+    model = UrgencyModel(Fitted.fit(texts, rules, np.array(labels), best_c), best.threshold,
+                         report)
     target.parent.mkdir(parents=True, exist_ok=True)
     for old in target.parent.glob("urgency-*.joblib"):
         old.unlink()
     joblib.dump(model, target)
     logger.info("urgency model: C=%s threshold %.3f (out-of-fold recall %.3f, false alarms "
-                "%.3f), veto %.3f (takes back %d of %d calm rule flags, %d of %d urgent) -> %s",
-                best_c, best.threshold, best.recall, best.false_alarms, veto["level"],
-                veto["calm_overruled"], veto["rule_flagged_calm"], veto["urgent_overruled"],
-                veto["rule_flagged_urgent"], target)
+                "%.3f) -> %s", best_c, best.threshold, best.recall, best.false_alarms, target)
     return target
 
 

@@ -131,6 +131,19 @@ MUST_NOT_FIRE += [
     "the kids walked to the park alone yesterday, is that legal",
 ]
 
+# The live attack (2026-12-01): poison swallowed, a heart stopped, naloxone not working
+# fired no rule; with their calm twins.
+MUST_FIRE_EMERGENCY += [
+    "my 2 year old drank bleach", "my son ate rat poison", "narcan isn't working",
+    "the narcan didnt work", "my husband's heart stopped", "his heart stopped",
+    "her heart is not beating", "my toddler swallowed drain cleaner",
+]
+MUST_NOT_FIRE += [
+    "my heart stopped when i saw the bill", "my son ate rat poison last year and was fine",
+    "how do i dispose of rat poison", "is bleach poison",
+    "his heart stopped beating 3 years ago",
+]
+
 
 @pytest.mark.parametrize("text", MUST_FIRE_EMERGENCY)
 def test_emergency_fires(net, text):

@@ -148,70 +148,22 @@ def test_a_batch_of_checks_gives_each_message_its_own_result(model):
     assert any(r.tier == "model" for r in batched) and any(r.tier == "rules" for r in batched)
 
 
-def test_choose_veto_keeps_every_rule_flagged_urgent_example():
-    # Columns of the rule features: only "emergency" and "crisis" (active hits) flag.
-    flagged = np.zeros((8, len(urgency.RULE_FEATURES)))
-    flagged[[0, 1, 2, 3, 6], urgency.RULE_FEATURES.index("emergency")] = 0.5
-    flagged[4, urgency.RULE_FEATURES.index("past")] = 0.5  # taken back: no flag
-    # A crisis flag (alone or beside an emergency hit) is never overruled: not counted.
-    flagged[[6, 7], urgency.RULE_FEATURES.index("crisis")] = 0.5
-    labels = ["emergency", "crisis", "calm", "calm", "calm", "emergency", "crisis", "calm"]
-    p_urgent = [0.40, 0.30, 0.10, 0.20, 0.01, 0.02, 0.03, 0.01]
-    oof = np.array([[1 - p, p, 0.0] for p in p_urgent])
-    veto = urgency.choose_veto(oof, labels, flagged)
-    # Half the lowest score of an urgent example the rules flag (0.30); the unflagged urgent
-    # example at 0.02 is the threshold's business, not the veto's.
-    assert veto["level"] == pytest.approx(0.15) and veto["lowest_urgent"] == pytest.approx(0.3)
-    assert veto["urgent_overruled"] == 0 and veto["rule_flagged_urgent"] == 2
-    assert veto["rule_flagged_calm"] == 2 and veto["calm_overruled"] == 1
-
-
-def test_the_veto_comes_from_cross_validation(model):
-    veto = model.report["veto"]
-    assert model.veto == pytest.approx(veto["level"])
-    assert veto["level"] == pytest.approx(urgency.VETO_MARGIN * veto["lowest_urgent"])
-    assert veto["urgent_overruled"] == 0 and veto["rule_flagged_urgent"] > 500
-    # It is worth having: out of fold it takes back some of the rules' false alarms.
-    assert veto["calm_overruled"] > 0
-
-
-def rule_flagged_training_examples() -> tuple[list[str], list[str]]:
-    """Training examples the rules alone flag: (urgent ones, calm ones)."""
-    rules = SafetyNet()
-    texts, labels = urgency.load_examples(urgency.PROJECT_ROOT / "data/nlu")
-    urgent, calm = [], []
-    for text, label in zip(texts, labels, strict=True):
-        if rules.check(text).flag is not None:
-            (calm if label == urgency.CALM else urgent).append(text)
-    return urgent, calm
-
-
-def test_the_model_overrules_the_rules_only_on_calm_text(model):
-    """Every urgent training example the rules flag keeps its flag with the model beside
-    them; some calm ones the rules call an emergency ("the fire drill went fine") lose it,
-    their rule hits still on the record."""
-    urgent, calm = rule_flagged_training_examples()
-    tier = get_safety_net()
-    assert [t for t in urgent if tier.check(t).flag is None] == []
-    overruled = [t for t in calm if tier.check(t).flag is None]
-    assert overruled
-    for text in overruled[:20]:
-        result = tier.check(text)
-        assert result.urgency < model.veto and any(h.active for h in result.hits)
-
-
-def test_a_veto_needs_a_model_score_below_it():
-    from bot.safety_net import _result
-    from bot.safety_result import Hit
-
-    hits = [Hit("emergency.weapon", "gun")]
-    assert _result("en", hits, (None, 0.01), veto=0.05).flag is None
-    assert _result("en", hits, (None, 0.06), veto=0.05).flag == "emergency"
-    assert _result("en", hits, None, veto=0.05).flag == "emergency"  # no model, no veto
-    assert _result("en", hits, (None, 0.0)).flag == "emergency"  # an old model: veto 0
-    assert _result("en", hits, ("crisis", 0.9), veto=0.05).flag == "crisis"
-    # The rules' crisis flag stands whatever the model says (a long post dilutes the one
-    # phrase the rules found).
-    crisis = [Hit("crisis.suicide", "kill myself")]
-    assert _result("en", crisis, (None, 0.001), veto=0.05).flag == "crisis"
-    assert _result("en", [*crisis, *hits], (None, 0.001), veto=0.05).flag == "crisis"
+@pytest.mark.parametrize("text", [
+    "How do I get a copy of a police report? he has a gun",
+    "How do I get a copy of a police report? my baby is not breathing",
+    "Thank you for your service. My son is unconscious",
+    "Can you tell me the non-emergency number? he has a gun",
+    "Hi can I talk to an actual officer? my ex is outside with a gun",
+    "my house is on fire. btw can I pay a parking ticket online?",
+    "I'm so bored lol. wait what the heck, the neighbor's garage just exploded",
+    "Gracias por todo lo que hacen por la comunidad, los apreciamos mucho. hay balazos afuera",
+    "need help",
+    "How do I get a copy of a police report? also I bought a rope and tonight is the night",
+])
+def test_a_calm_sentence_beside_danger_does_not_hide_it(text):
+    """Found by the live attack (2026-12-01) on an urgency model trained on kinds of message
+    (FAQ, thanks, human, ... as classes) with a veto on the rules' emergency flag: one calm
+    sentence beside the danger gave the calm class the probability and the veto took the
+    rules' flag back (180 of 883 urgent attack messages). That model was withdrawn (README);
+    the point buried last must keep its notice."""
+    assert get_safety_net().check(text).flag is not None

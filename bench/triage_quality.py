@@ -2,7 +2,8 @@
 
 Sets:
 * ``blind11``: tests/data/blind11.jsonl (2026-12-01, last), written the same way after the
-  other sets; committed before any model ran on it.
+  other sets; committed before any model ran on it; measured once with the urgency model by
+  kind (withdrawn), once with the system as it stands.
 * ``blind10``: tests/data/blind10.jsonl (2026-12-01), written the same way; measured once
   with the urgency model by kind whose veto still overruled the rules' crisis flags.
 * ``blind9``: tests/data/blind9.jsonl (2026-11-30), written the same way; measured once

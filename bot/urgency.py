@@ -13,6 +13,13 @@ cannot tell "someone broke in last night" from "someone is breaking in"; the rul
 negation handling can, and as features it cut the grouped out-of-fold false alarms at 0.95
 recall from 10.0% to 7.5% (2026-11-30).
 
+Its classes are urgent-or-not on purpose. A model over kinds of message (FAQ, report, thanks,
+... as classes, P(urgent) their urgent share) had fewer out-of-fold false alarms (6.6%
+against 8.5%), but one calm sentence beside the danger ("How do I get a copy of a police
+report? he has a gun") handed the probability to its calm class, and it missed more urgent
+messages written elsewhere; it was withdrawn on 2026-12-01 (README). For the same reason the
+model never overrules a rule.
+
 One object, used by the gateway's intake, the Rasa pipeline component, the CLI and the
 Rasa-down path (through :class:`bot.safety_net.SafetyNet`), so all four agree.
 

@@ -73,6 +73,22 @@ PATHOLOGICAL = ["\ufdfa" * 4000, "😀" * 4000, "😂 " * 2000, "!?" * 2000, "! 
                 "ab cd " * 700, ("someone is here help my house now please " * 100)[:4000],
                 "[" * 4000, "a" * 4000, "مرحبا " * 700, "有人闯进我家" * 700]
 URGENT = ("emergency", "crisis")
+# (--sets option, the name in the table, file): newest first; the name says what the set
+# may still claim (the module docstring).
+LABELLED = (
+    ("blind11", "blind11", "blind11.jsonl"),
+    ("blind10", "blind10 (measured before)", "blind10.jsonl"),
+    ("blind9", "blind9 (measured before)", "blind9.jsonl"),
+    ("blind8", "blind8 (measured before)", "blind8.jsonl"),
+    ("blind7", "blind7 (misses read: a regression set)", "blind7.jsonl"),
+    ("blind6", "blind6 (measured before)", "blind6.jsonl"),
+    ("blind5", "blind5 (measured before)", "blind5.jsonl"),
+    ("blind4", "blind4 (measured before)", "blind4.jsonl"),
+    ("blind3", "blind3 (measured before)", "blind3.jsonl"),
+    ("blind2", "blind2 (measured before later data and models)", "blind2.jsonl"),
+    ("blind1", "blind1 (measured before later data and models)", "blind.jsonl"),
+    ("regression", "regression (held-out, informed earlier fixes)", "heldout.jsonl"),
+)
 
 
 def read(path: Path) -> List[Dict]:
@@ -147,8 +163,7 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
         "--sets",
-        default="blind11,blind10,blind9,blind8,blind7,blind6,blind5,blind4,blind3,blind2,blind1,regression,"
-                "outside")
+        default=",".join([option for option, _, _ in LABELLED] + ["outside"]))
     parser.add_argument("--json", type=Path)
     parser.add_argument("--misses", default="", help="print this set's misses")
     args = parser.parse_args()
@@ -159,34 +174,9 @@ async def main() -> None:
     print(f"model loaded in {time.perf_counter() - start:.1f} s", file=sys.stderr)
 
     sets: Dict[str, List[Dict]] = {}
-    if "blind11" in wanted:
-        sets["blind11"] = read(ROOT / "tests/data/blind11.jsonl")
-    if "blind10" in wanted:
-        sets["blind10 (measured before)"] = read(ROOT / "tests/data/blind10.jsonl")
-    if "blind9" in wanted:
-        sets["blind9 (measured before)"] = read(ROOT / "tests/data/blind9.jsonl")
-    if "blind8" in wanted:
-        sets["blind8 (measured before)"] = read(ROOT / "tests/data/blind8.jsonl")
-    if "blind7" in wanted:
-        sets["blind7 (misses read: a regression set)"] = read(ROOT / "tests/data/blind7.jsonl")
-    if "blind6" in wanted:
-        sets["blind6 (measured before)"] = read(ROOT / "tests/data/blind6.jsonl")
-    if "blind5" in wanted:
-        sets["blind5 (measured before)"] = read(
-            ROOT / "tests/data/blind5.jsonl")
-    if "blind4" in wanted:
-        sets["blind4 (measured before)"] = read(ROOT / "tests/data/blind4.jsonl")
-    if "blind3" in wanted:
-        sets["blind3 (measured before)"] = read(ROOT / "tests/data/blind3.jsonl")
-    if "blind2" in wanted:
-        sets["blind2 (measured before later data and models)"] = read(
-            ROOT / "tests/data/blind2.jsonl")
-    if "blind1" in wanted:
-        sets["blind1 (measured before later data and models)"] = read(
-            ROOT / "tests/data/blind.jsonl")
-    if "regression" in wanted:
-        sets["regression (held-out, informed earlier fixes)"] = read(
-            ROOT / "tests/data/heldout.jsonl")
+    for option, label, file in LABELLED:
+        if option in wanted:
+            sets[label] = read(ROOT / "tests/data" / file)
     if "outside" in wanted and OUTSIDE.is_dir():
         for path in sorted(OUTSIDE.glob("*.jsonl")):
             sets[f"outside: {path.stem}"] = read(path)

@@ -37,7 +37,7 @@ urgent, no FAQ topic; bot.evaluation.designed_outcome); the urgency model's own 
 figures over the training data (from its model file), and the cost of the intake tier per
 message (mean, p99, worst).
 
-Usage: .venv/bin/python bench/triage_quality.py [--sets blind,regression,outside]
+Usage: .venv/bin/python bench/triage_quality.py [--sets blind11,blind10,regression,outside]
        [--json results/quality.json] [--misses SET]   (--misses prints a set's misses;
        reading them makes that set a regression set: say so beside its next figure)
 """
@@ -89,6 +89,7 @@ LABELLED = (
     ("blind1", "blind1 (measured before later data and models)", "blind.jsonl"),
     ("regression", "regression (held-out, informed earlier fixes)", "heldout.jsonl"),
 )
+OPTION_OF = {label: option for option, label, _ in LABELLED}
 
 
 def read(path: Path) -> List[Dict]:
@@ -165,7 +166,9 @@ async def main() -> None:
         "--sets",
         default=",".join([option for option, _, _ in LABELLED] + ["outside"]))
     parser.add_argument("--json", type=Path)
-    parser.add_argument("--misses", default="", help="print this set's misses")
+    parser.add_argument("--misses", default="",
+                        help="print this set's misses (a --sets name, or an outside set's "
+                             "full name, e.g. 'outside: snips')")
     args = parser.parse_args()
     wanted = set(args.sets.split(","))
 
@@ -198,7 +201,8 @@ async def main() -> None:
                 for group, pairs in sorted(by_language.items()):
                     results[f"{name.split()[0]}, {group}"] = labelled_figures(
                         [r for r, _ in pairs], [p for _, p in pairs])
-        if args.misses and name.startswith(args.misses):
+        # The exact set only: a prefix would print blind11's misses for "blind1".
+        if args.misses and args.misses in (OPTION_OF.get(name), name):
             for r, p in zip(rows, predicted, strict=True):
                 if name.startswith("outside"):
                     wrong = (p["outcome"] in URGENT) != (r["outcome"] in URGENT)

@@ -85,8 +85,8 @@ class ThreadOwners:
 
     async def elsewhere(self, conversation_id: str) -> bool:
         """Whether another app owned the conversation's thread when Meta last said (the
-        console shows it and refuses a staff reply there; intake goes by the delivery
-        channel)."""
+        console shows it; nothing is refused on it: intake goes by the delivery channel,
+        and a staff reply is tried and left to Meta)."""
         return bool(await self.redis.exists(keys.thread_owner(conversation_id)))
 
     async def apply(self, event: ThreadControl) -> str:

@@ -36,10 +36,8 @@ def _texts(path) -> list:
     return [json.loads(line)["text"] for line in path.read_text().splitlines() if line.strip()]
 
 
-@pytest.mark.parametrize("name", ["heldout.jsonl", "blind.jsonl", "blind2.jsonl", "blind3.jsonl",
-                                  "blind4.jsonl", "blind5.jsonl", "blind6.jsonl",
-                                  "blind7.jsonl", "blind8.jsonl", "blind9.jsonl",
-                                  "blind10.jsonl", "blind11.jsonl"])
+@pytest.mark.parametrize("name", ["heldout.jsonl"] + sorted(
+    path.name for path in (PROJECT_ROOT / "tests/data").glob("blind*.jsonl")))
 def test_no_test_message_is_in_the_training_data(name):
     training = _training()
     texts = _texts(PROJECT_ROOT / "tests/data" / name)

@@ -335,13 +335,12 @@ async def test_slow_sender_actions_delay_neither_the_notice_nor_the_reply(slow_r
     assert "typing_on" not in platform.actions_to("sa-slow2")
 
 
-async def test_the_console_shows_a_thread_the_inbox_holds_and_sends_nothing_there(
+async def test_the_console_shows_a_thread_the_inbox_holds(
         aiohttp_client, redis, redis_server, platform):
-    """Only the app that owns a thread may send in it: a staff reply from Beacon's console
-    would fail at Meta and talk over the person answering in the page's inbox. The console
-    says where the thread is and refuses the reply; once the thread is passed back, the
-    reply goes."""
-    from bot.console.app import THREAD_ELSEWHERE
+    """The console says when the last handover gave the thread to the page's own inbox (staff
+    answer it there), and clears it when the thread is passed back. It refuses nothing on
+    it: a late or replayed handover can leave the record wrong (tests/test_attack_issue10.py),
+    so a staff reply is still tried and Meta, which knows the owner, decides."""
     from bot.console.auth import StaffStore
     from tests.test_console import PASSWORD, login
 
@@ -352,22 +351,16 @@ async def test_the_console_shows_a_thread_the_inbox_holds_and_sends_nothing_ther
     await post_meta(client, messenger_payload(messenger_item(
         "ho-staff", "i need to talk to the detective on my case about my stolen truck")))
     await until(lambda: redis.hget(keys.conversation(conversation), "status"))
-    # Then the page's staff take the thread over in the page's own inbox.
-    await post_meta(client, messenger_payload(taken_by_inbox("ho-staff")))
-    sent_before = platform.texts_to("ho-staff")
     csrf = await login(client, "alice")
     base = f"/console/api/conversations/{conversation}"
+    assert (await (await client.get(base)).json())["conversation"]["thread_elsewhere"] is False
+    # The page's staff take the thread over in the page's own inbox.
+    await post_meta(client, messenger_payload(taken_by_inbox("ho-staff")))
+    assert (await (await client.get(base)).json())["conversation"]["thread_elsewhere"] is True
     assert (await client.post(f"{base}/claim", headers={"X-CSRF-Token": csrf})).status == 200
-    shown = await (await client.get(base)).json()
-    assert shown["conversation"]["thread_elsewhere"] is True
-    refused = await client.post(f"{base}/reply", json={"text": "We open at 8."},
-                                headers={"X-CSRF-Token": csrf})
-    assert refused.status == 409 and (await refused.json())["error"] == THREAD_ELSEWHERE
-    assert platform.texts_to("ho-staff") == sent_before
-
+    tried = await client.post(f"{base}/reply", json={"text": "We open at 8."},
+                              headers={"X-CSRF-Token": csrf})
+    assert tried.status == 200
+    await platform.wait_for(lambda: "We open at 8." in platform.texts_to("ho-staff"))
     await post_meta(client, messenger_payload(passed_back("ho-staff")))
     assert (await (await client.get(base)).json())["conversation"]["thread_elsewhere"] is False
-    sent = await client.post(f"{base}/reply", json={"text": "We open at 8."},
-                             headers={"X-CSRF-Token": csrf})
-    assert sent.status == 200 and (await sent.json())["ok"]
-    await platform.wait_for(lambda: "We open at 8." in platform.texts_to("ho-staff"))

@@ -340,9 +340,9 @@ async def routed_elsewhere(services: Services, message: Inbound, item: dict) -> 
     (``fast_path``, without the notice; the pager follows if nobody claims it) and its text
     reaches the transcript here, flagged. A message Meta delivered on the standby channel
     reaches Beacon's transcript only while the conversation is in Beacon's queue already:
-    the other app has it (and the audit log). One Meta delivered to Beacon itself, although
-    a handover gave the thread away (the other app let it go without a word), is queued
-    for staff as well: nobody may be answering it."""
+    the other app has it (and the audit log). Only standby deliveries come here: a message
+    Meta delivers to Beacon itself makes the thread Beacon's (intake goes by the delivery
+    channel, never by the record a handover left)."""
     conversation = message.conversation_id
     flag = item.get("flag")
     meta = await services.queue.conversation(conversation)

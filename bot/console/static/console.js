@@ -152,7 +152,7 @@ async function open(id) {
   info.textContent = `confidence ${c.confidence ?? "–"} (${c.intent ?? "–"}) · ${c.reason ?? ""}` +
     (c.claimed_by ? ` · held by ${c.claimed_by}` : "") +
     (c.reply_window_seconds != null ? ` · Meta reply window: ${c.reply_window_seconds > 0 ? waited(c.reply_window_seconds) + " left" : "closed, replies use the HUMAN_AGENT tag"}` : "") +
-    (c.thread_elsewhere ? " · the page's own inbox holds this thread on Meta: reply there" : "") +
+    (c.thread_elsewhere ? " · the last handover gave this thread to the page's own inbox on Meta: reply there (Meta refuses Beacon's replies while it holds it)" : "") +
     (c.notice_sent ? " · 911 notice sent by the safety net" : "") +
     (c.delivery_error ? ` · delivery error: ${c.delivery_error}` : "") +
     (c.log_ref ? ` · logs: ${c.log_ref}` : "");

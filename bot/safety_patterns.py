@@ -215,14 +215,19 @@ EN_PATTERNS: Dict[str, List[str]] = {
         "face is drooping|droopy",
         "turning|turned blue|purple",
         # Poison swallowed, a heart that stopped, naloxone that is not working (the live
-        # attack, 2026-12-01: none of these fired; "my heart stopped when I saw the bill" is
-        # an idiom, so a heart is someone else's).
-        "drank|swallowed|ate|ingested|drinking|swallowing|eating bleach|poison|antifreeze|lye",
-        "drank|swallowed|ate|ingested|drinking|swallowing|eating rat|weed poison|killer",
-        "drank|swallowed|ate|ingested|drinking|swallowing|eating drain cleaner",
-        "his|her|their|'s|s heart stopped",
-        "his|her|their|'s|s heart is not beating",
-        "narcan|naloxone is|did not working|work",
+        # attack, 2026-12-01: none of these fired). Narrow on purpose (the review): the
+        # verb in the past ("drinking bleach will not cure covid" is news), no bare "poison"
+        # ("ate poison ivy", "the rats ate poison"), and the heart someone else's, told
+        # plainly ("my heart stopped when I saw the bill", "her heart stopped when she saw
+        # the price" are idioms).
+        "drank|swallowed|ate|ingested some|the? bleach|antifreeze|chlorine",
+        "drank|swallowed|ate|ingested some|the? rat|weed poison|killer",
+        "drank|swallowed|ate|ingested some|the? drain cleaner",
+        "'s|husbands|wifes|moms|dads|sons|daughters|babys|brothers|sisters heart stopped",
+        "his|her|their|'s|husbands|wifes|moms|dads|sons|daughters|babys heart has stopped",
+        "his|her|their|'s heart is not beating",
+        "narcan|naloxone is|was|did|does? not working|work|worked|helping",
+        "narcan|naloxone did nothing",
     ],
     "emergency.fire": [
         "house|car|building|apartment|apt|kitchen|brush|grass|forest|wild|structure|garage|trash|dumpster fire",

@@ -132,16 +132,21 @@ MUST_NOT_FIRE += [
 ]
 
 # The live attack (2026-12-01): poison swallowed, a heart stopped, naloxone not working
-# fired no rule; with their calm twins.
+# fired no rule. With the review's calm twins, each of which a looser pattern matched
+# (bare "poison", the heart idiom in the third person, the verb in the present).
 MUST_FIRE_EMERGENCY += [
-    "my 2 year old drank bleach", "my son ate rat poison", "narcan isn't working",
-    "the narcan didnt work", "my husband's heart stopped", "his heart stopped",
-    "her heart is not beating", "my toddler swallowed drain cleaner",
+    "my 2 year old drank bleach", "my son ate rat poison", "my son drank some bleach",
+    "my toddler ate the rat poison", "my son ate the weed killer",
+    "my toddler swallowed drain cleaner", "narcan isn't working", "narcan not working",
+    "narcan wasnt working", "the narcan did nothing", "the narcan didnt work",
+    "my husband's heart stopped", "my husbands heart stopped", "his heart has stopped",
+    "her heart is not beating",
 ]
 MUST_NOT_FIRE += [
-    "my heart stopped when i saw the bill", "my son ate rat poison last year and was fine",
-    "how do i dispose of rat poison", "is bleach poison",
-    "his heart stopped beating 3 years ago",
+    "her heart stopped when she saw the price", "is eating poison ivy dangerous",
+    "the kids ate poison berries", "the rats ate poison and died in the walls",
+    "we ate lye soap", "drinking bleach wont cure covid",
+    "my son ate rat poison last year and was fine", "his heart stopped beating 3 years ago",
 ]
 
 

@@ -358,6 +358,13 @@ ES_PATTERNS: Dict[str, List[str]] = {
         "ataque al corazón|corazon|cardiaco",
         "ambulancia",
         "se está|esta ahogando",
+        # The English rules of 2026-12-01 (poison swallowed, a heart that stopped, naloxone
+        # not working), as Spanish speakers write them (the review found none fired).
+        "se? tomó|tomo|trago|tragó|bebió|bebio|comió|comio el|un? cloro|anticongelante|raticida",
+        "se? tomó|tomo|trago|tragó|bebió|bebio|comió|comio veneno para ratas|ratones",
+        "su corazón|corazon dejó|dejo de latir",
+        "no le late el corazón|corazon",
+        "la? narcan|naloxona no funciona|funcionó|funciono|sirve|sirvió|sirvio|hace|hizo",
     ],
     "emergency.fire": [
         "incendio|fuego|llamas|explosión|explosion",

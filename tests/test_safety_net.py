@@ -140,13 +140,17 @@ MUST_FIRE_EMERGENCY += [
     "my toddler swallowed drain cleaner", "narcan isn't working", "narcan not working",
     "narcan wasnt working", "the narcan did nothing", "the narcan didnt work",
     "my husband's heart stopped", "my husbands heart stopped", "his heart has stopped",
-    "her heart is not beating",
+    "her heart is not beating", "mi hijo se tomo el cloro", "mi niña se tragó raticida",
+    "mi esposo comio veneno para ratas", "su corazon dejo de latir",
+    "la narcan no funciona", "no le late el corazón",
 ]
 MUST_NOT_FIRE += [
     "her heart stopped when she saw the price", "is eating poison ivy dangerous",
     "the kids ate poison berries", "the rats ate poison and died in the walls",
     "we ate lye soap", "drinking bleach wont cure covid",
     "my son ate rat poison last year and was fine", "his heart stopped beating 3 years ago",
+    "el cloro es veneno?", "donde compro veneno para ratas", "me tomé un café",
+    "la naloxona se vende sin receta?",
 ]
 
 

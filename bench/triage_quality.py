@@ -3,11 +3,11 @@
 Sets:
 * ``blind11``: tests/data/blind11.jsonl (2026-12-01, last), written the same way after the
   other sets; committed before any model ran on it; measured once with the urgency model by
-  kind (withdrawn), once with the system as it stands.
+  kind (withdrawn), then with the system as it stands (and again after each rule change).
 * ``blind10``: tests/data/blind10.jsonl (2026-12-01), written the same way; measured once
   with the urgency model by kind whose veto still overruled the rules' crisis flags.
 * ``blind9``: tests/data/blind9.jsonl (2026-11-30), written the same way; measured once
-  before the urgency model's classes by kind and its veto on the rules.
+  before the urgency model by kind was tried, and again for each change since.
 * ``blind8``: tests/data/blind8.jsonl (2026-11-30), written the same way; measured once
   before the live attack's rule change and its training data.
 * ``blind7``: tests/data/blind7.jsonl (2026-11-30), written the same way; measured once,

@@ -364,7 +364,9 @@ ES_PATTERNS: Dict[str, List[str]] = {
         "se? tomó|tomo|trago|tragó|bebió|bebio|comió|comio veneno para ratas|ratones",
         "su corazón|corazon dejó|dejo de latir",
         "no le late el corazón|corazon",
-        "la? narcan|naloxona no funciona|funcionó|funciono|sirve|sirvió|sirvio|hace|hizo",
+        "la? narcan|naloxona no funciona|funcionó|funciono|sirve|sirvió|sirvio",
+        # "no hace nada", not "no hace falta (receta)": a question about buying it.
+        "la? narcan|naloxona no hace|hizo nada",
     ],
     "emergency.fire": [
         "incendio|fuego|llamas|explosión|explosion",

@@ -278,13 +278,12 @@ class UrgencyModel:
 
 
 def fingerprint(root: Path = PROJECT_ROOT) -> str:
-    """A hash of the training examples, the rule patterns (their hits are features), this
-    module's version and scikit-learn's. (A change to the rules' code that changes what they
-    flag on short texts needs ``python -m bot train --force``.)"""
+    """A hash of the training examples, the rules (patterns and code: their hits are
+    features), this module's version and scikit-learn's."""
     import sklearn
 
     digest = hashlib.sha256(f"urgency {VERSION} sklearn {sklearn.__version__}".encode())
-    rules = [root / "bot/safety_patterns.py"]
+    rules = [root / "bot/safety_patterns.py", root / "bot/safety_net.py"]
     return files_digest(digest, root, [p for p in rules if p.exists()])
 
 

@@ -142,7 +142,11 @@ MUST_FIRE_EMERGENCY += [
     "my husband's heart stopped", "my husbands heart stopped", "his heart has stopped",
     "her heart is not beating", "mi hijo se tomo el cloro", "mi niña se tragó raticida",
     "mi esposo comio veneno para ratas", "su corazon dejo de latir",
-    "la narcan no funciona", "no le late el corazón",
+    "la narcan no funciona", "no le late el corazón", "la naloxona no hizo nada",
+    "el narcan no hace nada",
+    # A possessive after a time word is not "is"; "someone's" still is.
+    "someone's shooting outside right now",
+    "the guy from last week's fight is here and he's shooting",
 ]
 MUST_NOT_FIRE += [
     "her heart stopped when she saw the price", "is eating poison ivy dangerous",
@@ -151,6 +155,12 @@ MUST_NOT_FIRE += [
     "my son ate rat poison last year and was fine", "his heart stopped beating 3 years ago",
     "el cloro es veneno?", "donde compro veneno para ratas", "me tomé un café",
     "la naloxona se vende sin receta?",
+    # "no hace" matched before the 2026-12-01 review named it: a question about buying it.
+    "¿la naloxona no hace falta receta?", "para la naloxona no hace falta cita",
+    # "last week's shooting" read "'s" as "is", so the time expression's sentence was now
+    # (read from a regression set's false alarms, 2026-12-01).
+    "any update on last night's shooting on 5th?", "yesterday's stabbing at the mall, any arrests?",
+    "is there a reward for info on last month's shooting",
 ]
 
 

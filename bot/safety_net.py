@@ -50,8 +50,6 @@ VOCAB_LIMIT = 50_000
 RULE_WINDOW_CHARS = 200
 _PRESENT_AUX = frozenset("is are am 's 're está esta están estan estoy estamos".split())
 _PAST_AUX = frozenset("was were had did fue fueron estaba estaban había habia".split())
-_TIME_NOUNS = frozenset("night week weekend month year yesterday summer winter spring fall "
-                        "monday tuesday wednesday thursday friday saturday sunday".split())
 _NEGATION_WINDOW = 3
 # Messages this short that ask for help are treated as urgent ("HELP", "ayuda!!").
 _SHORT_MESSAGE_WORDS = 3
@@ -247,10 +245,6 @@ def _negated(compiled: _Language, span: Span) -> bool:
 def _in_past(span: Span, happening_now: bool, past_sentences: set) -> bool:
     doc = span.doc
     lead = [t.lower_ for t in doc[max(span.sent.start, span.start - 2): span.start]]
-    # "last week's shooting": a possessive after a time word, not "is" (it made the time
-    # expression's own sentence read as now).
-    lead = [w for i, w in enumerate(lead)
-            if not (w == "'s" and i > 0 and lead[i - 1] in _TIME_NOUNS)]
     inside = [t.lower_ for t in span]
     if any(w in _PAST_AUX for w in lead):
         return not happening_now

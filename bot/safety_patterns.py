@@ -364,9 +364,7 @@ ES_PATTERNS: Dict[str, List[str]] = {
         "se? tomó|tomo|trago|tragó|bebió|bebio|comió|comio veneno para ratas|ratones",
         "su corazón|corazon dejó|dejo de latir",
         "no le late el corazón|corazon",
-        "la? narcan|naloxona no funciona|funcionó|funciono|sirve|sirvió|sirvio",
-        # "no hace nada", not "no hace falta (receta)": a question about buying it.
-        "la? narcan|naloxona no hace|hizo nada",
+        "la? narcan|naloxona no funciona|funcionó|funciono|sirve|sirvió|sirvio|hace|hizo",
     ],
     "emergency.fire": [
         "incendio|fuego|llamas|explosión|explosion",
@@ -489,6 +487,9 @@ HARMLESS_NEXT = {
     "die": frozenset("laughing of lmao lmfao haha 😂 🤣".split()),
     "suicide": frozenset("prevention awareness squad hotline walk doors".split()),
     "suicidio": frozenset("prevención prevencion".split()),
+    # "la naloxona no hace falta (receta)": a question about buying it, not "no hace (efecto)".
+    "hace": frozenset({"falta"}),
+    "hizo": frozenset({"falta"}),
     "in": frozenset("touch contact line".split()),
     "me": frozenset("up back".split()),
     "gun": frozenset(

@@ -143,10 +143,26 @@ MUST_FIRE_EMERGENCY += [
     "her heart is not beating", "mi hijo se tomo el cloro", "mi niña se tragó raticida",
     "mi esposo comio veneno para ratas", "su corazon dejo de latir",
     "la narcan no funciona", "no le late el corazón", "la naloxona no hizo nada",
-    "el narcan no hace nada",
-    # A possessive after a time word is not "is"; "someone's" still is.
-    "someone's shooting outside right now",
+    "el narcan no hace nada", "la naloxona no hace efecto", "el narcan no hizo efecto",
+    "el narcan no hace ni madre", "someone's shooting outside right now",
     "the guy from last week's fight is here and he's shooting",
+]
+# The live attack on a change that read "last night's" as a time marker and not "is"
+# (2026-12-01, later; withdrawn): the danger word after the possessive kept these urgent
+# messages flagged, and the rest of the sentence is taken as past. The calm side ("any
+# update on last night's shooting?") stays a known false alarm (README).
+MUST_FIRE_EMERGENCY += [
+    "the guy from last night's shooting just walked into my store",
+    "yesterday's stabbing suspect just walked into the laundromat on 5th",
+    "last week's shooting guys are parked outside my house in a black car",
+    "last night's house fire reignited theres flames coming out the roof",
+    "last night's dumpster fire is spreading to the building",
+    "my ex from last week's stabbing broke the restraining order and is at my door with a knife",
+    "last night's burglar is in my house", "last night's prowler is in my backyard",
+    "thanks for the update on last night's shooting. the shooter is in my apartment complex",
+    "quick question about last week's stabbing, the suspect just walked past my window",
+    "last week's stabbing suspect is at my door please hurry",
+    "last night's shooting suspect just shot my neighbor",
 ]
 MUST_NOT_FIRE += [
     "her heart stopped when she saw the price", "is eating poison ivy dangerous",
@@ -157,10 +173,7 @@ MUST_NOT_FIRE += [
     "la naloxona se vende sin receta?",
     # "no hace" matched before the 2026-12-01 review named it: a question about buying it.
     "¿la naloxona no hace falta receta?", "para la naloxona no hace falta cita",
-    # "last week's shooting" read "'s" as "is", so the time expression's sentence was now
-    # (read from a regression set's false alarms, 2026-12-01).
-    "any update on last night's shooting on 5th?", "yesterday's stabbing at the mall, any arrests?",
-    "is there a reward for info on last month's shooting",
+    "el narcan no hizo falta, ya despertó",
 ]
 
 

@@ -1,9 +1,12 @@
 """Triage quality on text the authors did not write, per set, and k-fold figures.
 
 Sets:
-* ``blind11``: tests/data/blind11.jsonl (2026-12-01, last), written the same way after the
-  other sets; committed before any model ran on it; measured once with the urgency model by
-  kind (withdrawn), then with the system as it stands (and again after each rule change).
+* ``blind12``: tests/data/blind12.jsonl (2026-12-01, last), written the same way after the
+  other sets; committed before any model ran on it; measured once, with the system as it
+  stands (the model by kind read by sentence was withdrawn on the regression sets first).
+* ``blind11``: tests/data/blind11.jsonl (2026-12-01), written the same way; measured once
+  with the urgency model by kind (withdrawn), then with the system as it stands (and again
+  after each rule change); its false alarms were read for a rule change (2026-12-01, later).
 * ``blind10``: tests/data/blind10.jsonl (2026-12-01), written the same way; measured once
   with the urgency model by kind whose veto still overruled the rules' crisis flags.
 * ``blind9``: tests/data/blind9.jsonl (2026-11-30), written the same way; measured once
@@ -37,7 +40,7 @@ urgent, no FAQ topic; bot.evaluation.designed_outcome); the urgency model's own 
 figures over the training data (from its model file), and the cost of the intake tier per
 message (mean, p99, worst).
 
-Usage: .venv/bin/python bench/triage_quality.py [--sets blind11,blind10,regression,outside]
+Usage: .venv/bin/python bench/triage_quality.py [--sets blind12,blind11,regression,outside]
        [--json results/quality.json] [--misses SET]   (--misses prints a set's misses;
        reading them makes that set a regression set: say so beside its next figure)
 """
@@ -76,7 +79,8 @@ URGENT = ("emergency", "crisis")
 # (--sets option, the name in the table, file): newest first; the name says what the set
 # may still claim (the module docstring).
 LABELLED = (
-    ("blind11", "blind11", "blind11.jsonl"),
+    ("blind12", "blind12", "blind12.jsonl"),
+    ("blind11", "blind11 (measured before)", "blind11.jsonl"),
     ("blind10", "blind10 (measured before)", "blind10.jsonl"),
     ("blind9", "blind9 (measured before)", "blind9.jsonl"),
     ("blind8", "blind8 (measured before)", "blind8.jsonl"),

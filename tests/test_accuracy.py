@@ -1,16 +1,17 @@
 """The accuracy gate: the blind sets and the regression set through `python -m bot triage`.
 
-tests/data/blind11.jsonl, blind10.jsonl (2026-12-01), blind9.jsonl, blind8.jsonl,
+tests/data/blind12.jsonl, blind11.jsonl, blind10.jsonl (2026-12-01), blind9.jsonl, blind8.jsonl,
 blind7.jsonl, blind6.jsonl, blind5.jsonl, blind4.jsonl, blind3.jsonl, blind2.jsonl and
 blind.jsonl (2026-11-30) were written by helpers who saw only data/LABELING.md and the
-outcome table, never data/nlu/, the rules or older sets; all but blind11 were measured
-before later changes (see the README), and blind7's misses were read for the training data
-that followed it (a regression set since).
+outcome table, never data/nlu/, the rules or older sets; all but blind12 were measured
+before later changes (see the README), blind7's misses were read for the training data
+that followed it, and the false alarms of blind8-11 for a rule change that was withdrawn
+(regression sets since).
 Their misses are never printed. tests/data/heldout.jsonl informed earlier fixes: a regression set.
 
 The floors catch a regression from the measured figures (README); they are not the issue's
-targets, which are not all met (false alarms and FAQ topic on blind11, below the issue's
-gate floors too). A
+targets, which are not all met (on blind12 urgent recall and false alarms, below the
+issue's gate floors too). A
 message in a language Beacon does not answer is scored against what Beacon is built to do
 with it (bot.evaluation.designed_outcome).
 """
@@ -33,7 +34,11 @@ from bot.triage import ANSWERED_LANGUAGES
 DATA = PROJECT_ROOT / "tests/data"
 # (file, urgent recall on English and Spanish, false alarms, FAQ topic, outcome): floors.
 GATES = {
-    # blind11 (2026-12-01, last): 0.991 (English 0.989, Spanish 1.000) / 0.060 / 0.925 / 0.918
+    # blind12 (2026-12-01, last; measured once, results/quality-18.json): 0.979 (English
+    # 0.974, Spanish 1.000; 5 of 241 urgent missed) / 0.053 / 0.952 / 0.933. Below the issue's
+    # floors for recall (0.98) and false alarms (3%).
+    "blind12.jsonl": (0.97, 0.06, 0.94, 0.925),
+    # blind11 (2026-12-01): 0.991 (English 0.989, Spanish 1.000) / 0.060 / 0.925 / 0.918
     # with this system (quality-15, and quality-16 after the review narrowed the new rules:
     # the same; the withdrawn urgency model by kind got 0.987 / 0.028 / 0.931 / 0.940; README).
     # Below the issue's floors for false alarms (3%) and FAQ topic (0.93).

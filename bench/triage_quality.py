@@ -6,7 +6,8 @@ Sets:
   stands (the model by kind read by sentence was withdrawn on the regression sets first).
 * ``blind11``: tests/data/blind11.jsonl (2026-12-01), written the same way; measured once
   with the urgency model by kind (withdrawn), then with the system as it stands (and again
-  after each rule change); its false alarms were read for a rule change (2026-12-01, later).
+  after each rule change). The false alarms of blind8-11 were read for a rule change
+  (2026-12-01, later; withdrawn after the live attack).
 * ``blind10``: tests/data/blind10.jsonl (2026-12-01), written the same way; measured once
   with the urgency model by kind whose veto still overruled the rules' crisis flags.
 * ``blind9``: tests/data/blind9.jsonl (2026-11-30), written the same way; measured once
@@ -80,10 +81,10 @@ URGENT = ("emergency", "crisis")
 # may still claim (the module docstring).
 LABELLED = (
     ("blind12", "blind12", "blind12.jsonl"),
-    ("blind11", "blind11 (measured before)", "blind11.jsonl"),
-    ("blind10", "blind10 (measured before)", "blind10.jsonl"),
-    ("blind9", "blind9 (measured before)", "blind9.jsonl"),
-    ("blind8", "blind8 (measured before)", "blind8.jsonl"),
+    ("blind11", "blind11 (measured before; false alarms read)", "blind11.jsonl"),
+    ("blind10", "blind10 (measured before; false alarms read)", "blind10.jsonl"),
+    ("blind9", "blind9 (measured before; false alarms read)", "blind9.jsonl"),
+    ("blind8", "blind8 (measured before; false alarms read)", "blind8.jsonl"),
     ("blind7", "blind7 (misses read: a regression set)", "blind7.jsonl"),
     ("blind6", "blind6 (measured before)", "blind6.jsonl"),
     ("blind5", "blind5 (measured before)", "blind5.jsonl"),

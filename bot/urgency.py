@@ -278,8 +278,10 @@ class UrgencyModel:
 
 
 def fingerprint(root: Path = PROJECT_ROOT) -> str:
-    """A hash of the training examples, the rules (patterns and code: their hits are
-    features), this module's version and scikit-learn's."""
+    """A hash of the training examples, the rules' patterns and code (their hits are
+    features), this module's version and scikit-learn's. (A change elsewhere that changes
+    what the rules see, in ``bot/text.py``, ``bot/nlp.py`` or spaCy, needs
+    ``python -m bot train --force``.)"""
     import sklearn
 
     digest = hashlib.sha256(f"urgency {VERSION} sklearn {sklearn.__version__}".encode())

@@ -144,14 +144,18 @@ MUST_FIRE_EMERGENCY += [
     "mi esposo comio veneno para ratas", "su corazon dejo de latir",
     "la narcan no funciona", "no le late el corazón", "la naloxona no hizo nada",
     "el narcan no hace nada", "la naloxona no hace efecto", "el narcan no hizo efecto",
-    "el narcan no hace ni madre", "someone's shooting outside right now",
-    "the guy from last week's fight is here and he's shooting",
+    "el narcan no hace ni madre",
 ]
 # The live attack on a change that read "last night's" as a time marker and not "is"
 # (2026-12-01, later; withdrawn): the danger word after the possessive kept these urgent
 # messages flagged, and the rest of the sentence is taken as past. The calm side ("any
-# update on last night's shooting?") stays a known false alarm (README).
+# update on last night's shooting?") stays a known false alarm (README). Two of them fire
+# only on that danger word, the news part ("thanks for the update on last night's
+# shooting", "about last week's stabbing"): the part that makes them urgent fires no rule.
+# A fix that scopes a time expression to its noun must give those parts a rule first.
 MUST_FIRE_EMERGENCY += [
+    "someone's shooting outside right now",
+    "the guy from last week's fight is here and he's shooting",
     "the guy from last night's shooting just walked into my store",
     "yesterday's stabbing suspect just walked into the laundromat on 5th",
     "last week's shooting guys are parked outside my house in a black car",
@@ -171,7 +175,7 @@ MUST_NOT_FIRE += [
     "my son ate rat poison last year and was fine", "his heart stopped beating 3 years ago",
     "el cloro es veneno?", "donde compro veneno para ratas", "me tomé un café",
     "la naloxona se vende sin receta?",
-    # "no hace" matched before the 2026-12-01 review named it: a question about buying it.
+    # "no hace/hizo falta" (not needed) is harmless (HARMLESS_NEXT); the rule matched it.
     "¿la naloxona no hace falta receta?", "para la naloxona no hace falta cita",
     "el narcan no hizo falta, ya despertó",
 ]

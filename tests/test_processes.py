@@ -32,9 +32,19 @@ def start_gateway(redis_server, log_path: Path, rasa_url: str = DEAD_RASA):
     with open(log_path, "w") as log:
         proc = subprocess.Popen([sys.executable, "-m", "bot", "serve"], cwd=PROJECT_ROOT,
                                 env=env, stdout=log, stderr=subprocess.STDOUT)
-    # 503 while Rasa is down (it is, here): the gateway itself is up.
-    wait_for(lambda: requests.get(f"http://127.0.0.1:{port}/healthz",
-                                  timeout=2).status_code in (200, 503), 120, "gateway", proc)
+    # 503 while Rasa is down (it is, here): the gateway itself is up. The client waits longer
+    # than /healthz's own Rasa probe (2 s against a Rasa that never answers): with both at
+    # 2 s the answer came at 2,002 ms on a slow machine and the gateway never looked ready.
+    try:
+        wait_for(lambda: requests.get(f"http://127.0.0.1:{port}/healthz",
+                                      timeout=10).status_code in (200, 503), 120, "gateway",
+                 proc)
+    except BaseException:
+        # Never leave it running: its workers would find a later test's Redis on a reused
+        # port and take that test's messages (found in a CI run, 2026-12-01).
+        proc.kill()
+        proc.wait(20)
+        raise
     return proc, f"http://127.0.0.1:{port}"
 
 

@@ -33,6 +33,7 @@ from typing import Dict, List, Sequence, Tuple
 
 import numpy as np
 
+from bot.linear_scorer import LinearModel
 from bot.settings import PROJECT_ROOT
 
 logger = logging.getLogger(__name__)
@@ -50,9 +51,8 @@ RANKING_LENGTH = 10
 
 
 @dataclass
-class IntentModel:
-    features: object
-    classifier: object
+class IntentModel(LinearModel):
+    """The fitted n-gram features and classifier (``bot.linear_scorer`` scores them)."""
 
     @classmethod
     def fit(cls, texts: Sequence[str], intents: Sequence[str], c: float) -> IntentModel:
@@ -73,7 +73,7 @@ class IntentModel:
 
     def proba(self, texts: Sequence[str]) -> np.ndarray:
         """One row per text, columns in :attr:`intents` order."""
-        return self.classifier.predict_proba(self.features.transform(list(texts)))
+        return self.raw_proba(texts)
 
     def rankings(self, texts: Sequence[str], length: int = RANKING_LENGTH) -> List[List[Dict]]:
         """Rasa's ``intent_ranking`` for each text: name and confidence, best first."""

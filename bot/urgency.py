@@ -52,6 +52,7 @@ from typing import Dict, List, Sequence, Tuple
 import numpy as np
 import yaml
 
+from bot.linear_scorer import LinearModel, with_dense
 from bot.settings import PROJECT_ROOT
 from bot.text import normalize, spell_out
 
@@ -161,11 +162,9 @@ def ngram_features():
 
 
 @dataclass
-class Fitted:
-    """The fitted n-gram features and classifier (rule features are passed in)."""
-
-    features: object
-    classifier: object
+class Fitted(LinearModel):
+    """The fitted n-gram features and classifier (rule features are passed in as the dense
+    features after the n-grams; ``bot.linear_scorer`` scores them)."""
 
     @classmethod
     def fit(cls, texts: Sequence[str], rules: np.ndarray, labels: np.ndarray, c: float) -> Fitted:
@@ -175,20 +174,13 @@ class Fitted:
         grams = features.fit_transform(list(texts))
         classifier = LogisticRegression(C=c, class_weight="balanced", max_iter=5000,
                                         solver="lbfgs", random_state=SEED)
-        classifier.fit(_stack(grams, rules), labels)
+        classifier.fit(with_dense(grams, rules), labels)
         return cls(features, classifier)
 
     def proba(self, texts: Sequence[str], rules: np.ndarray) -> np.ndarray:
         """Columns in LABELS order, whatever order the classifier stored its classes in."""
-        raw = self.classifier.predict_proba(_stack(self.features.transform(list(texts)), rules))
         order = [list(self.classifier.classes_).index(label) for label in LABELS]
-        return raw[:, order]
-
-
-def _stack(grams, rules: np.ndarray):
-    import scipy.sparse as sparse
-
-    return sparse.hstack([grams, sparse.csr_matrix(rules)]).tocsr()
+        return self.raw_proba(texts, rules)[:, order]
 
 
 def rules_matrix(texts: Sequence[str]) -> np.ndarray:

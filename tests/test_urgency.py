@@ -148,6 +148,63 @@ def test_a_batch_of_checks_gives_each_message_its_own_result(model):
     assert any(r.tier == "model" for r in batched) and any(r.tier == "rules" for r in batched)
 
 
+def test_the_array_scorer_gives_scikit_learns_figures(model):
+    """bot.linear_scorer scores the model as plain arrays: on every test set's messages, one
+    by one and all at once, its probabilities are scikit-learn's own to rounding, so every
+    threshold decides as before."""
+    import json
+
+    from bot.settings import PROJECT_ROOT
+
+    fitted = model.fitted
+    assert fitted.scorer is not None  # it reproduced scikit-learn on the probes at load
+    texts = [json.loads(line)["text"] for path in sorted((PROJECT_ROOT / "tests/data")
+                                                         .glob("*.jsonl"))
+             for line in path.read_text().splitlines()]
+    texts += ["", "🙂" * 3000, "help " * 2000]
+    net = SafetyNet()
+    ruled = [net.check(text).hits for text in texts]
+    prepared = [urgency.prepare(text) for text in texts]
+    rules = np.array([urgency.rule_features(hits) for hits in ruled])
+    assert len(texts) > 9000 and rules.any()
+    reference = fitted.sklearn_proba(prepared, rules)
+    assert np.abs(fitted.scorer.proba(prepared, rules) - reference).max() < 1e-12
+    one_by_one = np.vstack([fitted.scorer.proba([text], rules[i:i + 1])
+                            for i, text in enumerate(prepared[:500])])
+    assert np.abs(one_by_one - reference[:500]).max() < 1e-12
+
+
+def test_the_array_scorer_is_rebuilt_after_loading_not_stored(model, tmp_path):
+    """The model file holds the fitted model only; a loaded model builds its scorer again."""
+    import joblib
+
+    path = tmp_path / "urgency-test.joblib"
+    joblib.dump(model, path)
+    loaded = urgency.load(path)
+    assert "scorer" not in loaded.fitted.__dict__
+    assert loaded.fitted.scorer is not None
+    assert loaded.flag("someone is breaking into my house right now") == model.flag(
+        "someone is breaking into my house right now")
+
+
+def test_a_model_the_array_scorer_cannot_reproduce_keeps_scikit_learns_path(model, caplog):
+    """Settings the scorer does not implement (here: binary counts) leave scikit-learn's
+    path in use, with a warning, and the same figures as before."""
+    import copy
+
+    fitted = copy.deepcopy(model.fitted)
+    fitted.__dict__.pop("scorer", None)
+    fitted.features.transformer_list[1][1].binary = True
+    with caplog.at_level("WARNING", logger="bot.linear_scorer"):
+        assert fitted.scorer is None
+    assert "scored by scikit-learn" in caplog.text
+    rules = np.zeros((1, len(urgency.RULE_FEATURES)))
+    assert np.array_equal(fitted.proba(["my dad will not wake up"], rules)[0],
+                          fitted.sklearn_proba(["my dad will not wake up"], rules)[0][
+                              [list(fitted.classifier.classes_).index(label)
+                               for label in urgency.LABELS]])
+
+
 @pytest.mark.parametrize("text", [
     "How do I get a copy of a police report? he has a gun",
     "How do I get a copy of a police report? my baby is not breathing",

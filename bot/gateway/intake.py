@@ -100,6 +100,9 @@ async def accept(services: Services, message: Inbound, background: Set[asyncio.T
         "received": time.time(),
         "flag": safety.flag,
         "language": safety.language,
+        # The whole result, for Rasa's pipeline to read rather than check the text again
+        # (bot.gateway.worker._answer, bot.nlu_component.SafetyNetFlagger).
+        "safety": safety.as_dict(),
         "suspect": suspect,
         "elsewhere": elsewhere,
     }

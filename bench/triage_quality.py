@@ -1,9 +1,12 @@
 """Triage quality on text the authors did not write, per set, and k-fold figures.
 
 Sets:
-* ``blind12``: tests/data/blind12.jsonl (2026-12-01, last), written the same way after the
+* ``blind13``: tests/data/blind13.jsonl (2026-12-01, last), written the same way after the
   other sets; committed before any model ran on it; measured once, with the system as it
-  stands (the model by kind read by sentence was withdrawn on the regression sets first).
+  stands.
+* ``blind12``: tests/data/blind12.jsonl (2026-12-01), written the same way; committed before
+  any model ran on it; measured once, with the system blind13 measured (the model by kind
+  read by sentence was withdrawn on the regression sets first).
 * ``blind11``: tests/data/blind11.jsonl (2026-12-01), written the same way; measured once
   with the urgency model by kind (withdrawn), then with the system as it stands (and again
   after each rule change). The false alarms of blind8-11 were read for a rule change
@@ -41,7 +44,7 @@ urgent, no FAQ topic; bot.evaluation.designed_outcome); the urgency model's own 
 figures over the training data (from its model file), and the cost of the intake tier per
 message (mean, p99, worst).
 
-Usage: .venv/bin/python bench/triage_quality.py [--sets blind12,blind11,regression,outside]
+Usage: .venv/bin/python bench/triage_quality.py [--sets blind13,blind12,regression,outside]
        [--json results/quality.json] [--misses SET]   (--misses prints a set's misses;
        reading them makes that set a regression set: say so beside its next figure)
 """
@@ -80,7 +83,8 @@ URGENT = ("emergency", "crisis")
 # (--sets option, the name in the table, file): newest first; the name says what the set
 # may still claim (the module docstring).
 LABELLED = (
-    ("blind12", "blind12", "blind12.jsonl"),
+    ("blind13", "blind13", "blind13.jsonl"),
+    ("blind12", "blind12 (measured before)", "blind12.jsonl"),
     ("blind11", "blind11 (measured before; false alarms read)", "blind11.jsonl"),
     ("blind10", "blind10 (measured before; false alarms read)", "blind10.jsonl"),
     ("blind9", "blind9 (measured before; false alarms read)", "blind9.jsonl"),

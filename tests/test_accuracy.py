@@ -1,17 +1,17 @@
 """The accuracy gate: the blind sets and the regression set through `python -m bot triage`.
 
-tests/data/blind12.jsonl, blind11.jsonl, blind10.jsonl (2026-12-01), blind9.jsonl, blind8.jsonl,
-blind7.jsonl, blind6.jsonl, blind5.jsonl, blind4.jsonl, blind3.jsonl, blind2.jsonl and
-blind.jsonl (2026-11-30) were written by helpers who saw only data/LABELING.md and the
-outcome table, never data/nlu/, the rules or older sets; all but blind12 were measured
+tests/data/blind13.jsonl, blind12.jsonl, blind11.jsonl, blind10.jsonl (2026-12-01), blind9.jsonl,
+blind8.jsonl, blind7.jsonl, blind6.jsonl, blind5.jsonl, blind4.jsonl, blind3.jsonl, blind2.jsonl
+and blind.jsonl (2026-11-30) were written by helpers who saw only data/LABELING.md and the
+outcome table, never data/nlu/, the rules or older sets; all but blind13 were measured
 before later changes (see the README), blind7's misses were read for the training data
 that followed it, and the false alarms of blind8-11 for a rule change that was withdrawn
 (regression sets since).
 Their misses are never printed. tests/data/heldout.jsonl informed earlier fixes: a regression set.
 
 The floors catch a regression from the measured figures (README); they are not the issue's
-targets, which are not all met (on blind12 urgent recall and false alarms, below the
-issue's gate floors too). A
+targets, which are not all met (on blind13 false alarms, below the issue's gate floor
+too). A
 message in a language Beacon does not answer is scored against what Beacon is built to do
 with it (bot.evaluation.designed_outcome).
 """
@@ -34,7 +34,11 @@ from bot.triage import ANSWERED_LANGUAGES
 DATA = PROJECT_ROOT / "tests/data"
 # (file, urgent recall on English and Spanish, false alarms, FAQ topic, outcome): floors.
 GATES = {
-    # blind12 (2026-12-01, last; measured once, results/quality-18.json): 0.979 (English
+    # blind13 (2026-12-01, last; measured once, results/quality-19.json): 0.987 on English and
+    # Spanish (English 0.985, Spanish 1.000; 4 of 254 urgent missed in all, one of them in
+    # another language) / 0.061 / 0.952 / 0.928. Below the issue's floor for false alarms (3%).
+    "blind13.jsonl": (0.98, 0.07, 0.94, 0.92),
+    # blind12 (2026-12-01; measured once, results/quality-18.json): 0.979 (English
     # 0.974, Spanish 1.000; 5 of 241 urgent missed) / 0.053 / 0.952 / 0.933. Below the issue's
     # floors for recall (0.98) and false alarms (3%).
     "blind12.jsonl": (0.97, 0.06, 0.94, 0.925),

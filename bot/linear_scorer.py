@@ -18,7 +18,8 @@ the urgency model 2.8 ms through scikit-learn, 0.5 ms here; the intent model 13.
 softmax) on arrays prepared once. It computes the same figures, summed block by block
 (rounding apart: 2e-15 at most). A model builds one only if it reproduces scikit-learn on
 probe texts (:attr:`LinearModel.scorer`), and keeps scikit-learn's path otherwise;
-``tests/test_urgency.py`` compares the two on every test set.
+``tests/test_urgency.py`` and ``tests/test_intent_model.py`` compare the two on every test
+set's messages.
 """
 
 from __future__ import annotations
@@ -76,6 +77,7 @@ class LinearScorer:
         """Rows of class probabilities in the classifier's ``classes_`` order."""
         from sklearn.utils.extmath import softmax
 
+        texts = list(texts)  # read twice below; an iterator would be empty the second time
         if dense is None:
             dense = np.zeros((len(texts), 0))
         scores = np.asarray(dense, dtype=np.float64) @ self._dense_weights + self._bias

@@ -78,6 +78,11 @@ def _identifier():
     return identifier
 
 
+def is_language(code: object) -> bool:
+    """Whether ``code`` is a language :func:`detect_language` can name."""
+    return isinstance(code, str) and code in _IDENTIFIED
+
+
 def detect_language(text: str) -> str:
     """The message's language: 'en', 'es', or another ISO 639-1 code.
 

@@ -264,6 +264,46 @@ class FakePlatform:
 DEAD_RASA = "http://127.0.0.1:1"  # nothing listens there: Rasa is down
 
 
+class FakeRasa:
+    """Rasa's REST channel for gateway tests: records each request's body, then after
+    ``delay`` seconds answers ``texts`` and a triage of ``outcome`` and ``topic`` (the
+    real Rasa server is conftest's ``rasa_stack``)."""
+
+    def __init__(self, delay: float = 0.0, texts: tuple = ("Our lobby is open 8 to 5.",),
+                 outcome: str = "faq", topic: str | None = "hours") -> None:
+        self.delay = delay
+        self.texts, self.outcome, self.topic = texts, outcome, topic
+        self.bodies: list = []
+        self.app = web.Application()
+        self.app.router.add_post("/webhooks/rest/webhook", self._answer)
+        self.app.router.add_get("/", self._health)
+
+    @property
+    def calls(self) -> List[str]:
+        """The texts Rasa was asked about, in order."""
+        return [body["message"] for body in self.bodies]
+
+    async def _health(self, request: web.Request) -> web.Response:
+        return web.json_response({"ok": True})
+
+    async def _answer(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        self.bodies.append(body)
+        await asyncio.sleep(self.delay)
+        return web.json_response([
+            *({"recipient_id": body["sender"], "text": text} for text in self.texts),
+            {"recipient_id": body["sender"],
+             "custom": {"beacon_triage": {"outcome": self.outcome, "topic": self.topic}}}])
+
+    async def wait_for(self, count: int) -> list:
+        """The bodies, once there are ``count`` of them (15 s at most)."""
+        for _ in range(300):
+            if len(self.bodies) >= count:
+                return self.bodies
+            await asyncio.sleep(0.05)
+        raise AssertionError(f"Rasa was asked {len(self.bodies)} times, not {count}")
+
+
 def settings_for(redis_server, rasa_url: str, platform_url: str, **override) -> Settings:
     """Gateway settings for a test: the tests' Redis, the given Rasa, the fake platforms."""
     env = {

@@ -17,7 +17,6 @@ import time
 from typing import Awaitable, Callable, Dict, Iterator, List
 
 import pytest
-from aiohttp import web
 from redis.asyncio import Redis
 
 from bot import keys
@@ -26,6 +25,7 @@ from bot.audit import AuditLog
 from bot.replies import EMERGENCY_NOTICE
 from tests.gateway_support import (
     DEAD_RASA,
+    FakeRasa,
     conv_id,
     messenger_item,
     messenger_payload,
@@ -469,35 +469,14 @@ async def test_webhook_retries_at_scale(stack, rasa_stack, redis, redis_server, 
 
 # -- issue 8, item 3: a slow message is handled once; a failing one does not loop ---------------
 
-class SlowRasa:
-    """Rasa's REST channel, answering after ``delay`` seconds, counting calls; ``texts``
-    and ``outcome`` are its answer."""
-
-    def __init__(self, delay: float, texts: tuple = ("first reply", "second reply"),
-                 outcome: str = "human") -> None:
-        self.delay = delay
-        self.texts, self.outcome = texts, outcome
-        self.calls: list = []
-        self.app = web.Application()
-        self.app.router.add_post("/webhooks/rest/webhook", self._answer)
-        self.app.router.add_get("/", self._health)
-
-    async def _health(self, request: web.Request) -> web.Response:
-        return web.Response(text="ok")
-
-    async def _answer(self, request: web.Request) -> web.Response:
-        body = await request.json()
-        self.calls.append(body["message"])
-        await asyncio.sleep(self.delay)
-        return web.json_response([
-            *({"recipient_id": body["sender"], "text": text} for text in self.texts),
-            {"recipient_id": body["sender"],
-             "custom": {"beacon_triage": {"outcome": self.outcome, "topic": None}}}])
+def slow_rasa(delay: float) -> FakeRasa:
+    """Rasa answering two texts and a hand-off to a person after ``delay`` seconds."""
+    return FakeRasa(delay, texts=("first reply", "second reply"), outcome="human", topic=None)
 
 
 async def test_a_rasa_slower_than_the_lock_is_asked_once(aiohttp_client, aiohttp_server,
                                                         redis, redis_server, platform):
-    rasa = SlowRasa(delay=5)
+    rasa = slow_rasa(delay=5)
     server = await aiohttp_server(rasa.app)
     client = await aiohttp_client(create_app(settings_for(
         redis_server, str(server.make_url("")).rstrip("/"), platform.url, lock_ttl_s=2)))
@@ -515,7 +494,7 @@ async def test_a_message_failed_after_rasa_answered_is_not_asked_again(
     exist yet)."""
     from bot.appkeys import SERVICES
 
-    rasa = SlowRasa(delay=0)
+    rasa = slow_rasa(delay=0)
     server = await aiohttp_server(rasa.app)
     client = await aiohttp_client(create_app(settings_for(
         redis_server, str(server.make_url("")).rstrip("/"), platform.url)))
@@ -544,7 +523,7 @@ async def test_a_reply_that_cannot_be_marked_stops_the_batch(
 
     from bot.appkeys import SERVICES
 
-    rasa = SlowRasa(delay=0)
+    rasa = slow_rasa(delay=0)
     server = await aiohttp_server(rasa.app)
     client = await aiohttp_client(create_app(settings_for(
         redis_server, str(server.make_url("")).rstrip("/"), platform.url)))
@@ -579,7 +558,7 @@ async def test_a_notice_sent_while_redis_stalled_is_not_sent_again(
     from bot.gateway.intake import notice_texts
 
     conversation = conv_id("stall1")
-    server_app = SlowRasa(delay=0)
+    server_app = slow_rasa(delay=0)
     server = await aiohttp_server(server_app.app)
     client = await aiohttp_client(create_app(settings_for(
         redis_server, str(server.make_url("")).rstrip("/"), platform.url)))
@@ -681,7 +660,7 @@ async def test_a_citizen_who_keeps_writing_does_not_hold_the_worker(
     """One worker; one citizen sends five messages, then another citizen sends one. The
     second citizen's message is handled after the first one's first message, not after all
     five (before, a worker drained a conversation to its end while others waited)."""
-    rasa = SlowRasa(delay=0.3)
+    rasa = slow_rasa(delay=0.3)
     server = await aiohttp_server(rasa.app)
     client = await aiohttp_client(create_app(settings_for(
         redis_server, str(server.make_url("")).rstrip("/"), platform.url, workers=1)))
@@ -704,7 +683,7 @@ async def test_a_flagged_message_inside_the_window_is_acknowledged_before_rasa(
     load test's flagged-message p99 of 8.6 s at 200 citizens)."""
     from tests.gateway_support import urgent_follow_up
 
-    rasa = SlowRasa(delay=3)
+    rasa = slow_rasa(delay=3)
     server = await aiohttp_server(rasa.app)
     client = await aiohttp_client(create_app(settings_for(
         redis_server, str(server.make_url("")).rstrip("/"), platform.url, workers=1)))

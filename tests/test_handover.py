@@ -16,7 +16,6 @@ import json
 import time
 
 import pytest
-from aiohttp import web
 
 from bot import keys
 from bot.app import create_app
@@ -30,6 +29,7 @@ from tests.gateway_support import (
     META_APP_ID,
     PAGE_ID,
     PAGE_INBOX_APP_ID,
+    FakeRasa,
     conv_id,
     ig_conv_id,
     instagram_item,
@@ -266,31 +266,9 @@ async def test_instagram_login_threads_follow_the_same_rules(offline, platform, 
 
 # -- sender actions while Rasa works -------------------------------------------------------------
 
-class SlowRasa:
-    """Rasa's REST channel, answering after ``delay`` seconds (what Rasa says does not matter
-    here: when it says it does)."""
-
-    def __init__(self, delay: float) -> None:
-        self.delay = delay
-        self.app = web.Application()
-        self.app.router.add_post("/webhooks/rest/webhook", self._answer)
-        self.app.router.add_get("/", self._health)
-
-    async def _health(self, request: web.Request) -> web.Response:
-        return web.json_response({"ok": True})
-
-    async def _answer(self, request: web.Request) -> web.Response:
-        body = await request.json()
-        await asyncio.sleep(self.delay)
-        return web.json_response([
-            {"recipient_id": body["sender"], "text": "Our lobby is open 8 to 5."},
-            {"recipient_id": body["sender"],
-             "custom": {"beacon_triage": {"outcome": "faq", "topic": "hours"}}}])
-
-
 @pytest.fixture
 async def slow_rasa(aiohttp_client, aiohttp_server, redis, redis_server, platform):
-    rasa = SlowRasa(0.5)
+    rasa = FakeRasa(0.5)
     server = await aiohttp_server(rasa.app)
     url = str(server.make_url("")).rstrip("/")
     return await aiohttp_client(create_app(settings_for(redis_server, url, platform.url)))

@@ -6,12 +6,10 @@ against the real Rasa server with the trained model (``rasa_stack``)."""
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 
 import aiohttp
 import pytest
-from aiohttp import web
 
 from bot import keys
 from bot.app import create_app
@@ -19,6 +17,7 @@ from bot.nlu_component import intake_result
 from bot.replies import EMERGENCY_NOTICE
 from bot.safety_net import get_safety_net
 from tests.gateway_support import (
+    FakeRasa,
     instagram_item,
     instagram_payload,
     messenger_item,
@@ -31,37 +30,9 @@ from tests.gateway_support import (
 URGENT = "someone is kicking in my back door right now please help"
 
 
-class RecordingRasa:
-    """Rasa's REST channel: records each request's body, answers a FAQ reply."""
-
-    def __init__(self) -> None:
-        self.bodies: list = []
-        self.app = web.Application()
-        self.app.router.add_post("/webhooks/rest/webhook", self._answer)
-        self.app.router.add_get("/", self._health)
-
-    async def _health(self, request: web.Request) -> web.Response:
-        return web.json_response({"ok": True})
-
-    async def _answer(self, request: web.Request) -> web.Response:
-        body = await request.json()
-        self.bodies.append(body)
-        return web.json_response([
-            {"recipient_id": body["sender"], "text": "Our lobby is open 8 to 5."},
-            {"recipient_id": body["sender"],
-             "custom": {"beacon_triage": {"outcome": "faq", "topic": "hours"}}}])
-
-    async def wait_for(self, count: int) -> list:
-        for _ in range(300):
-            if len(self.bodies) >= count:
-                return self.bodies
-            await asyncio.sleep(0.05)
-        raise AssertionError(f"Rasa was asked {len(self.bodies)} times, not {count}")
-
-
 @pytest.fixture
 async def recorded(aiohttp_client, aiohttp_server, redis, redis_server, platform):
-    rasa = RecordingRasa()
+    rasa = FakeRasa()
     server = await aiohttp_server(rasa.app)
     url = str(server.make_url("")).rstrip("/")
     client = await aiohttp_client(create_app(settings_for(redis_server, url, platform.url)))
@@ -92,6 +63,42 @@ async def test_a_shared_posts_result_is_not_sent_as_the_texts(recorded, platform
     assert platform.instagram_texts_to("ir-share")[0] == EMERGENCY_NOTICE["en"]
 
 
+# Found by the live attack (2026-12-01): Rasa strips a message before its pipeline reads it,
+# intake did not, and the rules read a long message's first and last 200 characters: with
+# 200 newlines around it the danger was out of intake's window, and Rasa, reading intake's
+# result instead of checking, no longer found it either.
+PADDED = [
+    "\n" * 200 + "someone is breaking into my house right now. "
+    + "what are your lobby hours " * 10,
+    "what are your lobby hours " * 10 + " he has a gun." + "\n" * 200,
+    "\n" * 200 + "i am going to kill myself. "
+    + "Hi, I have a question about paying a parking ticket online. " * 4,
+]
+PADDED_IDS = ["newlines-before-a-break-in", "a-gun-then-newlines", "newlines-before-a-crisis"]
+
+
+@pytest.mark.parametrize("text", PADDED, ids=PADDED_IDS)
+async def test_intake_checks_the_text_as_rasa_reads_it(recorded, platform, text):
+    client, rasa = recorded
+    await post_meta(client, messenger_payload(messenger_item("ir-pad", text)))
+    (body,) = await rasa.wait_for(1)
+    expected = get_safety_net().check(text.strip()).as_dict()
+    assert expected["flag"] in ("emergency", "crisis")
+    assert body["metadata"]["safety_net"] == expected
+    await platform.wait_for(lambda: platform.texts_to("ir-pad"))
+    assert platform.texts_to("ir-pad")[0] == EMERGENCY_NOTICE["en"]
+
+
+@pytest.mark.parametrize("text", PADDED, ids=PADDED_IDS)
+async def test_a_padded_urgent_message_gets_the_notice_end_to_end(online, platform, text):
+    """The same through the real Rasa server: the notice first, and Rasa's answer urgent."""
+    await post_meta(online, messenger_payload(messenger_item("ir-e2e", text)))
+    await platform.wait_for(lambda: len(platform.texts_to("ir-e2e")) >= 2)
+    sent = platform.texts_to("ir-e2e")
+    assert sent[0] == EMERGENCY_NOTICE["en"]
+    assert not any("lobby" in reply.lower() or "ticket" in reply.lower() for reply in sent)
+
+
 @pytest.mark.parametrize("metadata", [
     None, "a string", {"safety_net": "emergency"}, {"safety_net": {"flag": "maybe"}},
     {"safety_net": {"flag": None, "hits": "abc"}},
@@ -99,9 +106,22 @@ async def test_a_shared_posts_result_is_not_sent_as_the_texts(recorded, platform
     {"safety_net": {"flag": None, "hits": [{"label": "a", "text": "b", "extra": 1}]}},
     {"safety_net": {"flag": None, "urgency": "high"}},
     {"safety_net": {"flag": None, "urgency": {"x": 1}}},
+    {"safety_net": {"flag": None, "urgency": float("nan")}},
+    {"safety_net": {"flag": None, "urgency": "inf"}},
     {"safety_net": {"flag": None, "language": ["en"]}},
     {"safety_net": {"flag": None, "cues": [1, 2]}},
     {"safety_net": {"flag": None, "tier": "guess"}},
+    # From the live attack: an integer too big for a float failed Rasa's whole turn; any
+    # language string, a string of cues (read as its characters) and 200,000 hits (a 5 s
+    # turn, kept in the tracker) were taken.
+    {"safety_net": {"flag": None, "urgency": 10 ** 400}},
+    {"safety_net": {"flag": None, "language": "zz"}},
+    {"safety_net": {"flag": "emergency", "language": ""}},
+    {"safety_net": {"flag": None, "language": "x" * 100_000}},
+    {"safety_net": {"flag": None, "cues": "cue.help"}},
+    {"safety_net": {"flag": None, "hits": [{"label": "emergency.weapon", "text": "gun"}] * 101}},
+    {"safety_net": {"flag": None, "hits": [{"label": "emergency.weapon", "text": "g" * 501}]}},
+    {"safety_net": {"flag": None, "hits": {"label": "emergency.weapon", "text": "gun"}}},
 ])
 def test_what_does_not_read_as_a_result_is_checked_again(metadata):
     assert intake_result(metadata) is None

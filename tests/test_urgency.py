@@ -172,6 +172,10 @@ def test_the_array_scorer_gives_scikit_learns_figures(model):
     one_by_one = np.vstack([fitted.scorer.proba([text], rules[i:i + 1])
                             for i, text in enumerate(prepared[:500])])
     assert np.abs(one_by_one - reference[:500]).max() < 1e-12
+    # Any sequence of texts, an iterator too (the live attack: it raised where scikit-learn
+    # did not).
+    assert np.array_equal(fitted.scorer.proba(iter(prepared[:50]), rules[:50]),
+                          fitted.scorer.proba(prepared[:50], rules[:50]))
 
 
 def test_the_array_scorer_is_rebuilt_after_loading_not_stored(model, tmp_path):

@@ -69,7 +69,11 @@ async def check(services: Services, message: Inbound, lane: int | None = None) -
     if lane is None:
         lane = LANE_WEB_CHAT if message.channel == WEBCHAT else LANE_PLATFORM
     agency = services.deployment.for_account(message.channel, message.account)
-    return await services.check_off_loop(text[: services.settings.max_text_chars], lane=lane,
+    # Stripped, as Rasa strips a message before its pipeline reads it: the rules read a long
+    # message's first and last 200 characters, and 200 newlines around the danger hid it
+    # from intake while Rasa, reading intake's result, no longer looked again (live attack).
+    return await services.check_off_loop(text[: services.settings.max_text_chars].strip(),
+                                         lane=lane,
                                          flow=agency.id if agency is not None else "")
 
 

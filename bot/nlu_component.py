@@ -104,9 +104,10 @@ _MAX_HITS = 100
 _MAX_CHARS = 500
 
 
-def intake_result(metadata: Any) -> Dict | None:
+def intake_result(metadata: Any, model: str | None) -> Dict | None:
     """The gateway's own check of this message's text at intake, sent in the message's
-    metadata (``bot.gateway.worker``), or None if there is none or it does not read as one.
+    metadata (``bot.gateway.worker``), or None if there is none, it does not read as one, or
+    another urgency model than ``model`` (Rasa's own; None: the rules alone) made it.
 
     Reading it instead of checking again saves the rules and the model (2-3 ms a message,
     as much as the rest of the NLU), and Rasa decides on exactly what intake decided the
@@ -119,8 +120,12 @@ def intake_result(metadata: Any) -> Dict | None:
     hits, cues = raw.get("hits", []), raw.get("cues", [])
     # Lists, and no longer than a check makes them (it keeps one hit per label and place in
     # 400 characters): 200,000 hits took a turn 5 s and stayed in the tracker (live attack).
+    # The keys a check always writes: {} is not "calm, in English" (a review).
     if not (isinstance(hits, list) and isinstance(cues, list)
-            and len(hits) <= _MAX_HITS and len(cues) <= _MAX_HITS):
+            and len(hits) <= _MAX_HITS and len(cues) <= _MAX_HITS
+            and {"flag", "language", "urgency"} <= raw.keys()
+            and all(isinstance(hit, dict) for hit in hits)
+            and _probability(raw["urgency"])):
         logger.warning("ignored a safety-net result that does not read as one")
         return None
     try:
@@ -129,14 +134,38 @@ def intake_result(metadata: Any) -> Dict | None:
         logger.warning("ignored a malformed safety-net result in the metadata")
         return None
     if (result.flag not in (None, EMERGENCY, CRISIS) or result.tier not in (None, "rules", "model")
-            or not is_language(result.language) or not math.isfinite(result.urgency)
+            or not is_language(result.language)
             or not all(isinstance(cue, str) and len(cue) <= _MAX_CHARS for cue in result.cues)
-            or not all(value is None or (isinstance(value, str) and len(value) <= _MAX_CHARS)
-                       for hit in result.hits
-                       for value in (hit.label, hit.text, hit.suppressed))):
+            or not all(isinstance(value, str) and len(value) <= _MAX_CHARS
+                       for hit in result.hits for value in (hit.label, hit.text))
+            or not all(hit.suppressed is None or (isinstance(hit.suppressed, str)
+                                                  and len(hit.suppressed) <= _MAX_CHARS)
+                       for hit in result.hits)
+            or not (result.model is None or isinstance(result.model, str))
+            or not result.consistent()):
         logger.warning("ignored a safety-net result that does not read as one")
         return None
+    if result.model != model:
+        # A gateway started without a model (or with another one) while Rasa has its own:
+        # the rules alone must not stand in for the model here (a review). Said once per
+        # pair: it lasts until one of them is restarted.
+        if (result.model, model) not in _MISMATCHES_SEEN:
+            _MISMATCHES_SEEN.add((result.model, model))
+            logger.warning("intake checked with urgency model %s, Rasa has %s: Rasa checks "
+                           "again", result.model, model)
+        return None
     return result.as_dict()
+
+
+# (intake's model, Rasa's) pairs already warned about; a handful at most.
+_MISMATCHES_SEEN: set = set()
+
+
+def _probability(value: Any) -> bool:
+    """A number from 0 to 1 (not a bool, a string or 1e400)."""
+    # Compared as it comes: float(10**400) raises, and 0 <= 10**400 <= 1 does not.
+    return (isinstance(value, (int, float)) and not isinstance(value, bool)
+            and 0 <= value <= 1 and math.isfinite(value))
 
 
 @DefaultV1Recipe.register(
@@ -163,7 +192,8 @@ class SafetyNetFlagger(GraphComponent):
             text = message.get(TEXT)
             if text is None:
                 continue
-            result = intake_result(message.get(METADATA)) or self._net.check(text).as_dict()
+            result = (intake_result(message.get(METADATA), self._net.model_name)
+                      or self._net.check(text).as_dict())
             message.set(SAFETY_NET_KEY, result, add_to_output=True)
         return messages
 

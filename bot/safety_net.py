@@ -35,7 +35,7 @@ from spacy.tokens import Doc, Span
 
 from bot import safety_patterns as sp
 from bot.nlp import detect_language, shared_pipeline
-from bot.safety_result import CRISIS, EMERGENCY, Hit, SafetyResult
+from bot.safety_result import CRISIS, EMERGENCY, Hit, SafetyResult, active_cues, rules_flag
 from bot.text import bounded, normalize, rule_window, spell_out
 from bot.urgency import UrgencyModel
 
@@ -134,6 +134,11 @@ class SafetyNet:
             ),
         )
 
+    @property
+    def model_name(self) -> str | None:
+        """The urgency model's name (``UrgencyModel.name``), None for the rules alone."""
+        return self.urgency.name if self.urgency is not None else None
+
     def check(self, text: str) -> SafetyResult:
         """Look for emergency and crisis language in one message (bounded work: see
         ``bot.text.bounded``)."""
@@ -148,7 +153,7 @@ class SafetyNet:
         flags = (self.urgency.flags([text for text, _, _ in ruled],
                                     [hits for _, _, hits in ruled])
                  if self.urgency is not None else [None] * len(ruled))
-        return [_result(language, hits, model)
+        return [_result(language, hits, model, self.model_name)
                 for (_, language, hits), model in zip(ruled, flags, strict=True)]
 
     def _renew_if_grown(self) -> None:
@@ -328,19 +333,17 @@ def _dedupe(hits: List[Hit]) -> List[Hit]:
     return out
 
 
-def _result(language: str, hits: List[Hit],
-            model: Tuple[str | None, float] | None) -> SafetyResult:
+def _result(language: str, hits: List[Hit], model: Tuple[str | None, float] | None,
+            model_name: str | None = None) -> SafetyResult:
     """The rules' flag, else the urgency model's (``model``: its flag and score, or None
-    without a model).
+    without a model; ``model_name``: which model).
 
     One exception: when the rules say emergency and the model says crisis, it is a crisis.
     The rules' medical words ("not wake up", "drowning", "overdose") are also how people
     write about wanting to die; the crisis answer keeps the 911 line and adds 988. In
     grouped out-of-fold scores over the training data (2026-11-30) this gave 988 to 30 of
     the 40 crisis examples the rules called emergencies, and to 3 of their 447 emergencies."""
-    active = {h.label.split(".")[0] for h in hits if h.active}
-    flag = CRISIS if CRISIS in active else EMERGENCY if EMERGENCY in active else None
-    cues = tuple(sorted({h.label for h in hits if h.active and h.label.startswith("cue.")}))
+    flag = rules_flag(hits)
     tier = "rules" if flag else None
     score = 0.0
     if model is not None:
@@ -349,8 +352,8 @@ def _result(language: str, hits: List[Hit],
             flag, tier = model_flag, "model"
         elif flag == EMERGENCY and model_flag == CRISIS:
             flag = CRISIS
-    return SafetyResult(flag=flag, language=language, hits=tuple(hits), cues=cues,
-                        tier=tier, urgency=score)
+    return SafetyResult(flag=flag, language=language, hits=tuple(hits),
+                        cues=active_cues(hits), tier=tier, urgency=score, model=model_name)
 
 
 @cache

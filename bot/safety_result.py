@@ -5,7 +5,7 @@ results without loading the rules."""
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Dict, Tuple
+from typing import Dict, Iterable, Tuple
 
 # The key under which the result travels in Rasa's parse data.
 SAFETY_NET_KEY = "safety_net"
@@ -41,6 +41,22 @@ class SafetyResult:
     # Which tier raised the flag ("rules" or "model"), and the model's P(urgent).
     tier: str | None = None
     urgency: float = 0.0
+    # The urgency model that checked the message (its file's name), None for the rules
+    # alone: Rasa reuses intake's result only when it names Rasa's own model.
+    model: str | None = None
+
+    def consistent(self) -> bool:
+        """Whether the flag, tier and cues are what the hits make them (as the safety net
+        writes a result): a result read from elsewhere must not say "calm" beside an
+        active emergency hit, nor carry cues its hits do not have."""
+        flag = rules_flag(self.hits)
+        if flag == CRISIS and self.flag != CRISIS:
+            return False
+        if flag == EMERGENCY and self.flag not in (EMERGENCY, CRISIS):
+            return False
+        tier = "rules" if flag else ("model" if self.flag else None)
+        return (self.tier == tier and self.cues == active_cues(self.hits)
+                and (self.model is not None or self.tier != "model"))
 
     def as_dict(self) -> Dict:
         return {
@@ -50,6 +66,7 @@ class SafetyResult:
             "cues": list(self.cues),
             "tier": self.tier,
             "urgency": round(self.urgency, 4),
+            "model": self.model,
         }
 
     @classmethod
@@ -61,4 +78,16 @@ class SafetyResult:
             cues=tuple(data.get("cues", [])),
             tier=data.get("tier"),
             urgency=float(data.get("urgency") or 0.0),
+            model=data.get("model"),
         )
+
+
+def rules_flag(hits: Iterable[Hit]) -> str | None:
+    """The flag the rules' active hits raise: crisis over emergency."""
+    active = {h.label.split(".")[0] for h in hits if h.active}
+    return CRISIS if CRISIS in active else EMERGENCY if EMERGENCY in active else None
+
+
+def active_cues(hits: Iterable[Hit]) -> Tuple[str, ...]:
+    """The weak signs among the active hits, sorted (``SafetyResult.cues``)."""
+    return tuple(sorted({h.label for h in hits if h.active and h.label.startswith("cue.")}))

@@ -61,6 +61,9 @@ _PUNCT_RUN = re.compile(r"([^\w\s])[^\w\s]+")
 # A short token repeated ("! ! ! !", "1 1 1", "ha ha ha ha"): two are as telling as two hundred.
 _REPEATED = re.compile(r"(\S{1,3} )\1{2,}")
 _SPACES = re.compile(r"[^\S\n]+")
+# Line breaks with blank lines or spaces around them: one break says as much, and 200 of
+# them would fill the window at one end, hiding the danger between (a review's attack).
+_BREAKS = re.compile(r"\s*\n\s*")
 
 
 def rule_window(text: str, each_end: int) -> str:
@@ -68,7 +71,7 @@ def rule_window(text: str, each_end: int) -> str:
     of a long message its first and last ``each_end`` characters (the point of a long
     message is often buried last; the urgency model still reads all of it). Each token
     costs the matcher tens of microseconds, so this bounds the rules to a few milliseconds."""
-    text = _SPACES.sub(" ", _PUNCT_RUN.sub(r"\1", _SYMBOLS.sub(" ", text)))
+    text = _BREAKS.sub("\n", _SPACES.sub(" ", _PUNCT_RUN.sub(r"\1", _SYMBOLS.sub(" ", text))))
     text = _REPEATED.sub(r"\1\1", text)
     if len(text) > 2 * each_end:
         text = f"{text[:each_end]} . {text[-each_end:]}"

@@ -249,6 +249,8 @@ class UrgencyModel:
     fitted: Fitted
     threshold: float
     report: Dict = field(default_factory=dict)
+    # Its file's name (``load``): which model checked a message, in each result.
+    name: str = "unsaved"
 
     def flag(self, text: str, hits: Sequence = ()) -> Tuple[str | None, float]:
         """("emergency" | "crisis" | None, P(urgent)) for one message."""
@@ -342,6 +344,7 @@ def load(path: Path) -> UrgencyModel:
     model = joblib.load(path)
     if not isinstance(model, UrgencyModel):
         raise TypeError(f"{path} is not an urgency model")
+    model.name = path.stem  # the fingerprint of what it was trained from
     return model
 
 

@@ -11,7 +11,7 @@ import uuid
 import aiohttp
 import pytest
 
-from bot import keys
+from bot import keys, urgency
 from bot.app import create_app
 from bot.nlu_component import intake_result
 from bot.replies import EMERGENCY_NOTICE
@@ -73,8 +73,12 @@ PADDED = [
     "what are your lobby hours " * 10 + " he has a gun." + "\n" * 200,
     "\n" * 200 + "i am going to kill myself. "
     + "Hi, I have a question about paying a parking ticket online. " * 4,
+    # A review (2026-12-02): blank lines inside the message filled both windows.
+    "hi" + "\n \n" * 150 + "someone is breaking into my house right now" + "\n \n" * 150
+    + "thanks",
 ]
-PADDED_IDS = ["newlines-before-a-break-in", "a-gun-then-newlines", "newlines-before-a-crisis"]
+PADDED_IDS = ["newlines-before-a-break-in", "a-gun-then-newlines", "newlines-before-a-crisis",
+              "blank-lines-around-a-break-in"]
 
 
 @pytest.mark.parametrize("text", PADDED, ids=PADDED_IDS)
@@ -99,38 +103,88 @@ async def test_a_padded_urgent_message_gets_the_notice_end_to_end(online, platfo
     assert not any("lobby" in reply.lower() or "ticket" in reply.lower() for reply in sent)
 
 
+# A calm result as a check writes it, with the model named; each case below changes one
+# thing about it, so each is refused for its own reason.
+MODEL = "urgency-0123456789abcdef"
+CALM = {"flag": None, "language": "en", "hits": [], "cues": [], "tier": None,
+        "urgency": 0.01, "model": MODEL}
+GUN = {"label": "emergency.weapon", "text": "gun", "suppressed": None}
+
+
+def _calm(**changes) -> dict:
+    return {"safety_net": {**CALM, **changes}}
+
+
 @pytest.mark.parametrize("metadata", [
-    None, "a string", {"safety_net": "emergency"}, {"safety_net": {"flag": "maybe"}},
-    {"safety_net": {"flag": None, "hits": "abc"}},
-    {"safety_net": {"flag": None, "hits": [{"label": 1, "text": "x"}]}},
-    {"safety_net": {"flag": None, "hits": [{"label": "a", "text": "b", "extra": 1}]}},
-    {"safety_net": {"flag": None, "urgency": "high"}},
-    {"safety_net": {"flag": None, "urgency": {"x": 1}}},
-    {"safety_net": {"flag": None, "urgency": float("nan")}},
-    {"safety_net": {"flag": None, "urgency": "inf"}},
-    {"safety_net": {"flag": None, "language": ["en"]}},
-    {"safety_net": {"flag": None, "cues": [1, 2]}},
-    {"safety_net": {"flag": None, "tier": "guess"}},
+    None, "a string", {"safety_net": "emergency"}, _calm(flag="maybe"),
+    _calm(hits="abc"),
+    _calm(hits=[{"label": 1, "text": "x"}]),
+    _calm(hits=[{"label": "a", "text": "b", "extra": 1}]),
+    _calm(urgency="high"),
+    _calm(urgency={"x": 1}),
+    _calm(urgency=float("nan")),
+    _calm(urgency="inf"),
+    _calm(language=["en"]),
+    _calm(cues=[1, 2]),
+    _calm(tier="guess"),
     # From the live attack: an integer too big for a float failed Rasa's whole turn; any
     # language string, a string of cues (read as its characters) and 200,000 hits (a 5 s
     # turn, kept in the tracker) were taken.
-    {"safety_net": {"flag": None, "urgency": 10 ** 400}},
-    {"safety_net": {"flag": None, "language": "zz"}},
-    {"safety_net": {"flag": "emergency", "language": ""}},
-    {"safety_net": {"flag": None, "language": "x" * 100_000}},
-    {"safety_net": {"flag": None, "cues": "cue.help"}},
-    {"safety_net": {"flag": None, "hits": [{"label": "emergency.weapon", "text": "gun"}] * 101}},
-    {"safety_net": {"flag": None, "hits": [{"label": "emergency.weapon", "text": "g" * 501}]}},
-    {"safety_net": {"flag": None, "hits": {"label": "emergency.weapon", "text": "gun"}}},
+    _calm(urgency=10 ** 400),
+    _calm(language="zz"),
+    _calm(flag="emergency", language=""),
+    _calm(language="x" * 100_000),
+    _calm(cues="cue.help"),
+    _calm(hits=[GUN] * 101),
+    _calm(hits=[{**GUN, "text": "g" * 501}]),
+    _calm(hits=GUN),
+    # From a review (2026-12-02): an empty result read as calm English; a bool, a string
+    # and numbers outside 0-1 as the urgency; hits without words; "calm" beside an active
+    # emergency hit; cues no hit has; a model's flag without a model.
+    {"safety_net": {}},
+    {"safety_net": {"flag": None, "language": "en"}},
+    _calm(urgency=True), _calm(urgency=7), _calm(urgency=-3), _calm(urgency=" 1_0 "),
+    _calm(hits=[{"label": None, "text": "gun"}]),
+    _calm(hits=[{"label": "emergency.weapon", "text": None}]),
+    _calm(hits=[{**GUN, "suppressed": 5}]),
+    _calm(hits=[GUN]),
+    _calm(hits=[GUN], flag="emergency", tier="model"),
+    _calm(cues=["cue.help"]),
+    _calm(flag="emergency"),
+    _calm(flag="emergency", tier="model", model=None),
+    _calm(model=5),
 ])
 def test_what_does_not_read_as_a_result_is_checked_again(metadata):
-    assert intake_result(metadata) is None
+    assert intake_result(metadata, MODEL) is None
+
+
+@pytest.mark.parametrize("metadata", [
+    _calm(),
+    _calm(hits=[GUN], flag="emergency", tier="rules", urgency=1),
+    _calm(hits=[GUN], flag="crisis", tier="rules", urgency=0.9),  # the model's crisis wins
+    _calm(hits=[{**GUN, "suppressed": "negated"}], flag="crisis", tier="model", urgency=0.5),
+    _calm(hits=[{"label": "cue.help", "text": "help", "suppressed": None}],
+          cues=["cue.help"]),
+])
+def test_a_result_as_a_check_writes_it_is_read(metadata):
+    assert intake_result(metadata, MODEL) == metadata["safety_net"]
+
+
+@pytest.mark.parametrize("intake_model, rasa_model", [
+    (None, MODEL), (MODEL, None), ("urgency-fedcba9876543210", MODEL)])
+def test_a_result_from_another_model_is_checked_again(intake_model, rasa_model):
+    """A gateway started without the urgency model (or with an older one) while Rasa has
+    its own: the rules alone must not stand in for Rasa's model (a review, 2026-12-02)."""
+    assert intake_result(_calm(model=intake_model), rasa_model) is None
+    assert intake_result(_calm(model=None), None) == _calm(model=None)["safety_net"]
 
 
 def test_a_result_reads_back_as_itself():
-    result = get_safety_net().check(URGENT).as_dict()
+    net = get_safety_net()
+    result = net.check(URGENT).as_dict()
     assert result["flag"] == "emergency" and result["hits"]
-    assert intake_result({"safety_net": result}) == result
+    assert result["model"] == net.model_name is not None
+    assert intake_result({"safety_net": result}, net.model_name) == result
 
 
 async def _say(stack, text: str, metadata: dict | None) -> tuple[str, list[str]]:
@@ -153,11 +207,15 @@ async def test_rasa_decides_on_the_result_it_is_given(rasa_stack, redis):
     text = "how do i get a copy of a police report"
     flagged = {"flag": "emergency", "language": "en", "tier": "rules", "urgency": 0.9,
                "hits": [{"label": "emergency.intrusion", "text": "kicking in",
-                         "suppressed": None}], "cues": []}
+                         "suppressed": None}], "cues": [],
+               "model": urgency.model_path().stem}
     sender, replies = await _say(rasa_stack, text, {"safety_net": flagged})
     assert "call 911" in replies[0]
     assert (await redis.hgetall(keys.conversation(sender)))["outcome"] == "emergency"
-    for metadata in ({"safety_net": {"flag": "maybe"}}, None):
+    # Malformed, none, or made without Rasa's urgency model (a gateway started before the
+    # model was trained): checked again.
+    for metadata in ({"safety_net": {"flag": "maybe"}}, None,
+                     {"safety_net": {**flagged, "model": None}}):
         sender, replies = await _say(rasa_stack, text, metadata)
         assert not any("call 911" in reply for reply in replies)
         assert not await redis.exists(keys.conversation(sender))

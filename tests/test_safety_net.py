@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from bot.nlp import detect_language
-from bot.safety_net import CRISIS, EMERGENCY, SafetyNet, SafetyResult
-from bot.text import normalize, spell_out
+from bot.safety_net import CRISIS, EMERGENCY, RULE_WINDOW_CHARS, SafetyNet, SafetyResult
+from bot.text import normalize, rule_window, spell_out
 
 MUST_FIRE_EMERGENCY = [
     "someone is breaking into my car right now",
@@ -256,6 +256,19 @@ def test_hostile_input_is_handled(net):
         assert isinstance(net.check(text), SafetyResult)
     # Zero-width characters inside a word do not hide it.
     assert net.check("he has a g\u200bun").flag == EMERGENCY
+
+
+@pytest.mark.parametrize("padding", ["\n", "\n \n", " \r\n\t"])
+def test_line_breaks_inside_a_message_do_not_hide_the_danger_from_the_rules(net, padding):
+    """Blank lines between a greeting, the danger and a sign-off once filled the rules'
+    window at both ends (a review's attack): a run of breaks reads as one."""
+    text = ("hi" + padding * 250 + "someone is breaking into my house right now"
+            + padding * 250 + "thanks")
+    assert net.check(text).flag == EMERGENCY
+    assert net.check("hi" + padding * 250 + "i am going to kill myself" + padding * 250
+                     + "bye").flag == CRISIS
+    # Still read as separate lines: a calm first line does not join the danger's clause.
+    assert "\n" in rule_window("a\n\n\nb", RULE_WINDOW_CHARS)
 
 
 def test_normalize_and_spell_out():

@@ -202,11 +202,20 @@ def test_a_model_the_array_scorer_cannot_reproduce_keeps_scikit_learns_path(mode
     with caplog.at_level("WARNING", logger="bot.linear_scorer"):
         assert fitted.scorer is None
     assert "scored by scikit-learn" in caplog.text
-    rules = np.zeros((1, len(urgency.RULE_FEATURES)))
-    assert np.array_equal(fitted.proba(["my dad will not wake up"], rules)[0],
-                          fitted.sklearn_proba(["my dad will not wake up"], rules)[0][
-                              [list(fitted.classifier.classes_).index(label)
-                               for label in urgency.LABELS]])
+    # The expected figures are computed here, step by step, with scikit-learn's own objects
+    # (comparing with ``fitted.sklearn_proba`` would compare the fallback with itself).
+    import scipy.sparse as sparse
+
+    texts = ["my dad will not wake up", "please please please please help"]
+    rules = np.zeros((len(texts), len(urgency.RULE_FEATURES)))
+    grams = fitted.features.transform(texts)
+    expected = fitted.classifier.predict_proba(
+        sparse.hstack([grams, sparse.csr_matrix(rules)]).tocsr())
+    order = [list(fitted.classifier.classes_).index(label) for label in urgency.LABELS]
+    assert np.allclose(fitted.proba(texts, rules), expected[:, order], rtol=0, atol=1e-12)
+    # And they are not the unmodified model's: the binary setting is in use (the repeated
+    # words count once).
+    assert not np.allclose(fitted.proba(texts, rules), model.fitted.proba(texts, rules))
 
 
 @pytest.mark.parametrize("text", [

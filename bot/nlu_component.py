@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 from typing import Any, Dict, List
 
 from rasa.engine.graph import ExecutionContext, GraphComponent
@@ -141,7 +142,8 @@ def intake_result(metadata: Any, model: str | None) -> Dict | None:
             or not all(hit.suppressed is None or (isinstance(hit.suppressed, str)
                                                   and len(hit.suppressed) <= _MAX_CHARS)
                        for hit in result.hits)
-            or not (result.model is None or isinstance(result.model, str))
+            or not (result.model is None
+                    or (isinstance(result.model, str) and _MODEL_NAME.fullmatch(result.model)))
             or not result.consistent()):
         logger.warning("ignored a safety-net result that does not read as one")
         return None
@@ -149,7 +151,7 @@ def intake_result(metadata: Any, model: str | None) -> Dict | None:
         # A gateway started without a model (or with another one) while Rasa has its own:
         # the rules alone must not stand in for the model here (a review). Said once per
         # pair: it lasts until one of them is restarted.
-        if (result.model, model) not in _MISMATCHES_SEEN:
+        if (result.model, model) not in _MISMATCHES_SEEN and len(_MISMATCHES_SEEN) < 16:
             _MISMATCHES_SEEN.add((result.model, model))
             logger.warning("intake checked with urgency model %s, Rasa has %s: Rasa checks "
                            "again", result.model, model)
@@ -157,7 +159,11 @@ def intake_result(metadata: Any, model: str | None) -> Dict | None:
     return result.as_dict()
 
 
-# (intake's model, Rasa's) pairs already warned about; a handful at most.
+# A model's name as ``bot.urgency.load`` gives it (its file's stem): anything else, a 1 MB
+# string or one with a line break in it (a live attack), is not a result's.
+_MODEL_NAME = re.compile(r"urgency-[0-9a-f]{16}")
+# (intake's model, Rasa's) pairs already warned about: a deployment has one or two; forged
+# names beyond the first few are not remembered (nor logged).
 _MISMATCHES_SEEN: set = set()
 
 

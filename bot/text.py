@@ -58,8 +58,10 @@ def bounded(text: str, limit: int) -> str:
 # the rules read them as "not serious"), and runs of punctuation.
 _SYMBOLS = re.compile(r"[^\w\s.,;:!?'\"()\-/&#@$%+\U0001F602\U0001F923]+")
 _PUNCT_RUN = re.compile(r"([^\w\s])[^\w\s]+")
-# A short token repeated ("! ! ! !", "1 1 1", "ha ha ha ha"): two are as telling as two hundred.
-_REPEATED = re.compile(r"(\S{1,3} )\1{2,}")
+# A short token repeated ("! ! ! !", "1 1 1", "ha ha ha ha"), one to a line as well ("hey",
+# 70 lines of it, filled both windows around "he has a gun" until a live attack, 2026-12-02):
+# two are as telling as two hundred.
+_REPEATED = re.compile(r"(\S{1,3}\s)\1{2,}")
 _SPACES = re.compile(r"[^\S\n]+")
 # Line breaks with blank lines or spaces around them: one break says as much, and 200 of
 # them would fill the window at one end, hiding the danger between (a review's attack).

@@ -6,8 +6,9 @@ from __future__ import annotations
 import asyncio
 import json
 
-from bot import keys
+from bot import keys, urgency
 from bot.app import create_app
+from bot.appkeys import SERVICES
 from bot.logs import conversation_ref
 from bot.replies import EMERGENCY_NOTICE
 from tests.gateway_support import (
@@ -400,12 +401,16 @@ async def test_delivery_retries_then_succeeds(offline, platform):
     await platform.wait_for(lambda: platform.texts_to("retry"), timeout=20)
 
 
-async def test_healthz(offline, online):
+async def test_healthz(offline, online, monkeypatch):
     down = await offline.get("/healthz")
     assert down.status == 503
     assert (await down.json())["dependencies"] == {"redis": "up", "rasa": "down"}
     up = await online.get("/healthz")
     assert up.status == 200 and (await up.json())["status"] == "ok"
+    assert (await up.json())["urgency_model"] == urgency.model_path().stem
+    # Started before the model was trained: the rules alone, said where an operator looks.
+    monkeypatch.setattr(online.server.app[SERVICES].net, "urgency", None)
+    assert (await (await online.get("/healthz")).json())["urgency_model"] == "missing"
 
 
 async def test_unknown_routes_are_closed(offline):

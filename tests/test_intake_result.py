@@ -76,9 +76,11 @@ PADDED = [
     # A review (2026-12-02): blank lines inside the message filled both windows.
     "hi" + "\n \n" * 150 + "someone is breaking into my house right now" + "\n \n" * 150
     + "thanks",
+    # A live attack (2026-12-02): a short line repeated filled both windows.
+    "hey\n" * 70 + "he has a gun and is shooting\n" + "hey\n" * 70,
 ]
 PADDED_IDS = ["newlines-before-a-break-in", "a-gun-then-newlines", "newlines-before-a-crisis",
-              "blank-lines-around-a-break-in"]
+              "blank-lines-around-a-break-in", "short-lines-around-a-gun"]
 
 
 @pytest.mark.parametrize("text", PADDED, ids=PADDED_IDS)
@@ -153,6 +155,11 @@ def _calm(**changes) -> dict:
     _calm(flag="emergency"),
     _calm(flag="emergency", tier="model", model=None),
     _calm(model=5),
+    # A live attack (2026-12-02): a 1 MB name stayed in Rasa's memory and its log, and a
+    # line break in one wrote a line of its own into the log.
+    _calm(model="urgency-" + "0" * 1_000_000),
+    _calm(model="urgency-0123456789abcdef\nbot.fake - forged line"),
+    _calm(model="urgency-0123456789ABCDEF"),
 ])
 def test_what_does_not_read_as_a_result_is_checked_again(metadata):
     assert intake_result(metadata, MODEL) is None
@@ -177,6 +184,15 @@ def test_a_result_from_another_model_is_checked_again(intake_model, rasa_model):
     its own: the rules alone must not stand in for Rasa's model (a review, 2026-12-02)."""
     assert intake_result(_calm(model=intake_model), rasa_model) is None
     assert intake_result(_calm(model=None), None) == _calm(model=None)["safety_net"]
+
+
+def test_forged_model_names_are_not_remembered_without_end(monkeypatch):
+    from bot import nlu_component
+
+    monkeypatch.setattr(nlu_component, "_MISMATCHES_SEEN", set())
+    for i in range(200):
+        assert intake_result(_calm(model=f"urgency-{i:016x}"), MODEL) is None
+    assert len(nlu_component._MISMATCHES_SEEN) <= 16
 
 
 def test_a_result_reads_back_as_itself():

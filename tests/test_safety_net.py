@@ -271,6 +271,15 @@ def test_line_breaks_inside_a_message_do_not_hide_the_danger_from_the_rules(net,
     assert "\n" in rule_window("a\n\n\nb", RULE_WINDOW_CHARS)
 
 
+@pytest.mark.parametrize("filler", ["hey\n", "hey\r\n", "ok\n\n", "?\n", "lol \n"])
+def test_a_short_line_repeated_around_the_danger_does_not_hide_it(net, filler):
+    """A live attack (2026-12-02): "hey" on 70 lines before and after "he has a gun and is
+    shooting" filled both of the rules' windows (a repeated short word was shortened only
+    when a space followed it), and the model scored it 0.08: no notice at all."""
+    text = filler * 70 + "he has a gun and is shooting\n" + filler * 70
+    assert net.check(text).flag == EMERGENCY
+
+
 def test_normalize_and_spell_out():
     assert normalize("HELLLLP!!") == "hellp!!"
     assert normalize("can\u2019t") == "can't"

@@ -314,5 +314,10 @@ async def healthz(request: web.Request) -> web.Response:
         "status": "ok" if redis_ok and rasa_ok else "degraded",
         "dependencies": {"redis": "up" if redis_ok else "down",
                          "rasa": "up" if rasa_ok else "down"},
+        # The intake tier's model, or "missing" (the rules alone: a gateway started before
+        # `python -m bot train`; Rasa then checks every message again). Not a 503: the
+        # rules still run and Rasa still answers (a live attack found the log line alone
+        # easy to miss).
+        "urgency_model": services.net.model_name or "missing",
     }
     return web.json_response(body, status=200 if redis_ok and rasa_ok else 503)

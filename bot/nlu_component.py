@@ -14,8 +14,6 @@ decides without recomputing either.
 from __future__ import annotations
 
 import logging
-import math
-import re
 from typing import Any, Dict, List
 
 from rasa.engine.graph import ExecutionContext, GraphComponent
@@ -27,6 +25,7 @@ from rasa.shared.nlu.constants import INTENT, INTENT_RANKING_KEY, METADATA, TEXT
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
+from bot import urgency
 from bot.nlp import is_language
 from bot.safety_net import SafetyNet, get_safety_net
 from bot.safety_result import CRISIS, EMERGENCY, SAFETY_NET_KEY, SafetyResult
@@ -142,8 +141,10 @@ def intake_result(metadata: Any, model: str | None) -> Dict | None:
             or not all(hit.suppressed is None or (isinstance(hit.suppressed, str)
                                                   and len(hit.suppressed) <= _MAX_CHARS)
                        for hit in result.hits)
+            # A name as bot.urgency gives it: a 1 MB one stayed in Rasa's memory and log,
+            # and a line break in one forged a log line (a live attack).
             or not (result.model is None
-                    or (isinstance(result.model, str) and _MODEL_NAME.fullmatch(result.model)))
+                    or (isinstance(result.model, str) and urgency.NAME.fullmatch(result.model)))
             or not result.consistent()):
         logger.warning("ignored a safety-net result that does not read as one")
         return None
@@ -159,19 +160,17 @@ def intake_result(metadata: Any, model: str | None) -> Dict | None:
     return result.as_dict()
 
 
-# A model's name as ``bot.urgency.load`` gives it (its file's stem): anything else, a 1 MB
-# string or one with a line break in it (a live attack), is not a result's.
-_MODEL_NAME = re.compile(r"urgency-[0-9a-f]{16}")
 # (intake's model, Rasa's) pairs already warned about: a deployment has one or two; forged
 # names beyond the first few are not remembered (nor logged).
 _MISMATCHES_SEEN: set = set()
 
 
 def _probability(value: Any) -> bool:
-    """A number from 0 to 1 (not a bool, a string or 1e400)."""
-    # Compared as it comes: float(10**400) raises, and 0 <= 10**400 <= 1 does not.
+    """A number from 0 to 1 (not a bool, a string, NaN or 1e400)."""
+    # Compared as it comes: float(10**400) raises, and 0 <= 10**400 <= 1 does not (nor
+    # does NaN or infinity, so no finiteness check is needed).
     return (isinstance(value, (int, float)) and not isinstance(value, bool)
-            and 0 <= value <= 1 and math.isfinite(value))
+            and 0 <= value <= 1)
 
 
 @DefaultV1Recipe.register(

@@ -296,6 +296,10 @@ def model_path(root: Path = PROJECT_ROOT) -> Path:
     return root / "models" / f"urgency-{fingerprint(root)}.joblib"
 
 
+# A model's name (``UrgencyModel.name``: its file's stem, as ``model_path`` writes it).
+NAME = re.compile(r"urgency-[0-9a-f]{16}")
+
+
 def train(root: Path = PROJECT_ROOT, force: bool = False) -> Path:
     """Choose C and the threshold by k-fold cross-validation, fit on everything, save."""
     import joblib
